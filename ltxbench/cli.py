@@ -1,0 +1,73 @@
+"""Command line: ``ltxbench run`` and ``ltxbench demo``.
+
+Exit codes: 0 success, 1 a stage failed (its error is printed, run.json records it),
+2 bad usage or invalid parameters (nothing ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import params as P
+from . import pipeline
+
+DEMO_PARAMS = Path(__file__).resolve().parent.parent / "params" / "demo.yaml"
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ltxbench", description="Train and judge character LoRAs on LTX Video 2.3.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the stage notebooks for a params file")
+    run.add_argument("params", type=Path, help="params YAML (see params/README.md)")
+    _add_run_options(run)
+
+    demo = sub.add_parser("demo", help="the embedded default: tiny LTX-2.3, bundled footage, no download, no GPU")
+    _add_run_options(demo)
+    return parser
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run-dir", type=Path, default=None, help="run folder (default: runs/<run.name>)")
+    p.add_argument("--stages", default=None, help="comma-separated subset of curate,caption,train,evaluate")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
+                   help="override a parameter, e.g. --set train.steps=10 (repeatable)")
+    p.add_argument("--force", action="store_true", help="redo the selected stages even when completed")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    params_path = DEMO_PARAMS if args.command == "demo" else args.params
+    try:
+        stages = pipeline.parse_stages(args.stages)
+        result = pipeline.run_pipeline(params_path, run_dir=args.run_dir, stages=stages,
+                                       overrides=args.overrides, force=args.force, quiet=args.quiet)
+    except P.ParamsError as exc:
+        print(f"ltxbench: invalid parameters, nothing was run.\n{exc}", file=sys.stderr)
+        return 2
+    except pipeline.StageFailed as exc:
+        print(f"ltxbench: {exc}", file=sys.stderr)
+        print(f"\nCompleted stages are kept; fix the problem and run the same command again to resume at '{exc.stage}'.", file=sys.stderr)
+        return 1
+    _print_summary(result)
+    return 0
+
+
+def _print_summary(result: pipeline.PipelineResult) -> None:
+    run_dir = result.run_dir
+    print(f"\n[ltxbench] run folder: {run_dir}")
+    print(f"[ltxbench] status: {result.state.get('status')} (ran: {', '.join(result.ran) or 'nothing'}; "
+          f"skipped: {', '.join(result.skipped) or 'nothing'})")
+    figures = sorted(run_dir.glob("*/*.png"))
+    for fig in figures:
+        print(f"[ltxbench] figure: {fig}")
+    notebooks = sorted((run_dir / "notebooks").glob("*.ipynb"))
+    if notebooks:
+        print(f"[ltxbench] executed notebooks: {run_dir / 'notebooks'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""LoRA files: target presets, the saved format and its provenance.
+
+Saved format (loads in ComfyUI and in diffusers' LTX-2 loader):
+
+* keys ``diffusion_model.<module path>.lora_A.weight`` / ``.lora_B.weight`` in the original LTX
+  module naming (diffusers' loader maps them back to its own names);
+* alpha folded into ``lora_B`` (``B * alpha / rank``), so loaders that ignore alpha (diffusers
+  0.42.1 never reads it) apply the trained strength; no ``.alpha`` keys, which that loader rejects;
+* safetensors metadata with provenance: ltxbench version, base model version and source, rank,
+  alpha, targets, triggers, step, stage, dataset and params hashes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import runs
+
+PREFIX = "diffusion_model."
+
+# peft ``target_modules`` as one regex (peft full-matches a string against every module name).
+_ATTN_PROJ = r"(to_q|to_k|to_v|to_out\.0)"
+TARGET_PRESETS: dict[str, str] = {
+    # video self-attention and video<-text cross-attention
+    "video_attention": rf"^transformer_blocks\.\d+\.(attn1|attn2)\.{_ATTN_PROJ}$",
+    # plus audio self/cross attention and the audio<->video cross attention
+    "all_attention": rf"^transformer_blocks\.\d+\.(attn1|attn2|audio_attn1|audio_attn2|audio_to_video_attn|video_to_audio_attn)\.{_ATTN_PROJ}$",
+    # plus the video and audio feed-forward layers
+    "all_attention_ff": (rf"^transformer_blocks\.\d+\.((attn1|attn2|audio_attn1|audio_attn2|audio_to_video_attn|video_to_audio_attn)\.{_ATTN_PROJ}"
+                         r"|(ff|audio_ff)\.net\.(0\.proj|2))$"),
+}
+
+# diffusers module names -> original LTX names, the inverse of the renames diffusers' LTX-2 LoRA
+# loader applies. Only top-level modules differ; attention and feed-forward paths are identical.
+_TO_ORIGINAL = (
+    ("audio_proj_in", "audio_patchify_proj"),
+    ("proj_in", "patchify_proj"),
+    ("av_cross_attn_video_scale_shift", "av_ca_video_scale_shift_adaln_single"),
+    ("av_cross_attn_video_a2v_gate", "av_ca_a2v_gate_adaln_single"),
+    ("av_cross_attn_audio_scale_shift", "av_ca_audio_scale_shift_adaln_single"),
+    ("av_cross_attn_audio_v2a_gate", "av_ca_v2a_gate_adaln_single"),
+    ("audio_prompt_adaln", "audio_prompt_adaln_single"),
+    ("prompt_adaln", "prompt_adaln_single"),
+    ("audio_time_embed", "audio_adaln_single"),
+    ("time_embed", "adaln_single"),
+)
+
+
+def to_original_name(module_path: str) -> str:
+    head, _, rest = module_path.partition(".")
+    for ours, theirs in _TO_ORIGINAL:
+        if head == ours:
+            return f"{theirs}.{rest}" if rest else theirs
+    return module_path
+
+
+@dataclass(frozen=True)
+class Provenance:
+    base_version: str
+    base_source: str
+    rank: int
+    alpha: float
+    targets: str
+    triggers: dict[str, str]
+    step: int
+    stage: str
+    dataset_sha256: str
+    params_sha256: str
+
+    def to_metadata(self) -> dict[str, str]:
+        from . import __version__
+
+        return {
+            "format": "ltxbench-lora/1 (comfyui diffusion_model keys, alpha folded)",
+            "ltxbench_version": __version__,
+            "base_model_version": self.base_version,
+            "base_model_source": self.base_source,
+            "rank": str(self.rank),
+            "alpha": str(self.alpha),
+            "alpha_folded": "true",
+            "targets": self.targets,
+            "triggers": json.dumps(self.triggers, sort_keys=True),
+            "step": str(self.step),
+            "stage": self.stage,
+            "dataset_sha256": self.dataset_sha256,
+            "params_sha256": self.params_sha256,
+        }
+
+
+def export_state_dict(peft_state: dict[str, Any], rank: int, alpha: float) -> dict[str, Any]:
+    """peft's state dict (``<module>.lora_A.weight``) -> the saved key layout, alpha folded into B."""
+    scale = alpha / rank
+    out = {}
+    for key, tensor in peft_state.items():
+        module, _, kind = key.rpartition(".lora_")
+        if not module or kind not in ("A.weight", "B.weight"):
+            raise ValueError(f"unexpected LoRA key from peft: {key}")
+        t = tensor.detach().to("cpu").contiguous()
+        if kind == "B.weight":
+            t = (t.float() * scale).to(tensor.dtype).contiguous()
+        out[f"{PREFIX}{to_original_name(module)}.lora_{kind}"] = t
+    return out
+
+
+def save_lora(path: Path, peft_state: dict[str, Any], provenance: Provenance) -> Path:
+    """Write a LoRA checkpoint atomically; returns its path."""
+    from safetensors.torch import save_file
+
+    tensors = export_state_dict(peft_state, provenance.rank, provenance.alpha)
+    with runs.atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=provenance.to_metadata())
+    return path
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        return dict(fh.metadata() or {})
+
+
+def checkpoint_step(path: Path) -> int:
+    """``lora_step_000250.safetensors`` -> 250."""
+    stem = Path(path).stem
+    try:
+        return int(stem.rsplit("_", 1)[1])
+    except (IndexError, ValueError):
+        raise ValueError(f"{path}: not a checkpoint name of the form lora_step_000250.safetensors") from None
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    return sorted(Path(folder).glob("lora_step_*.safetensors"), key=checkpoint_step)

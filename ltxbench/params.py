@@ -1,0 +1,486 @@
+"""Typed, strict parameters for a run: one schema per stage, all problems reported at once.
+
+A params file is YAML with one section per concern (``run``, ``model``, ``dataset``, ``curate``,
+``caption``, ``train``, ``evaluate``). Unknown keys are refused (papermill itself only warns
+about unknown notebook parameters, so the package must refuse them), ranges are declared on
+each field, and cross-field rules are checked after the field checks. Every problem found is
+reported in one :class:`ParamsError`, each naming the field, the value and what is allowed.
+
+Relative paths in the file are resolved against the folder of the params file, so a recipe
+can be run from anywhere; the resolved parameters written to ``RUN_DIR/params.yaml`` hold
+absolute paths only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+STAGES: tuple[str, ...] = ("curate", "caption", "train", "evaluate")
+
+# Which parameter sections each stage reads. A stage's fingerprint covers its own sections and
+# those of every earlier stage, so changing a curate setting invalidates everything after it,
+# while changing an evaluate setting keeps curate, caption and train.
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "curate": ("run", "dataset", "curate"),
+    "caption": ("caption",),
+    "train": ("model", "train"),
+    "evaluate": ("evaluate",),
+}
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm")
+
+
+class Strict(BaseModel):
+    """Base of every section: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+def _is_8k_plus_1(n: int) -> bool:
+    return n % 8 == 1
+
+
+def _check_8k_plus_1(n: int) -> int:
+    if not _is_8k_plus_1(n):
+        lo = (n - 1) // 8 * 8 + 1
+        raise ValueError(f"must be 8k+1 (LTX's VAE compresses time by 8), e.g. {lo} or {lo + 8}")
+    return n
+
+
+def _check_multiple_of_32(n: int) -> int:
+    if n % 32:
+        raise ValueError(f"must be a multiple of 32 (LTX's VAE compresses space by 32), e.g. {max(32, n // 32 * 32)} or {n // 32 * 32 + 32}")
+    return n
+
+
+def _check_photo(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError("file not found")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"must be a photo ({', '.join(IMAGE_SUFFIXES)})")
+    return path
+
+
+def _check_media(path: Path) -> Path:
+    if not path.exists():
+        raise ValueError("file or folder not found")
+    if path.is_file() and path.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+        raise ValueError(f"unsupported file type; videos {', '.join(VIDEO_SUFFIXES)} or photos {', '.join(IMAGE_SUFFIXES)}")
+    return path
+
+
+Frames8k1 = Annotated[int, AfterValidator(_check_8k_plus_1)]
+Side32 = Annotated[int, AfterValidator(_check_multiple_of_32)]
+PhotoPath = Annotated[Path, AfterValidator(_check_photo)]
+MediaPath = Annotated[Path, AfterValidator(_check_media)]
+
+
+class RunSection(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = "run"
+    """Run name; the default run folder is ``runs/<name>``."""
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    """Seed for every random choice of the run (sampling, noise, LoRA init)."""
+
+
+class ModelSection(Strict):
+    version: Literal["2.3", "2.0"] = "2.3"
+    """LTX-2 version of the base model. 2.3 is the default; 2.0 is accepted."""
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, v: Any) -> Any:
+        # YAML and --set read 2.3 as a number; the version is a label.
+        return f"{v:.1f}" if isinstance(v, float) else v
+    source: Annotated[str, Field(min_length=1)] = "tiny"
+    """``tiny`` (embedded random-weight pipeline, no download), a local diffusers-format
+    folder, or a hub id such as ``diffusers/LTX-2.3-Diffusers`` already in the local cache."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Weight dtype for the frozen base model."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """``auto`` uses CUDA when present, else the CPU."""
+    max_sequence_length: Annotated[int, Field(ge=8, le=4096)] = 1024
+    """Text tokens per prompt, the same for training captions and evaluation prompts."""
+
+
+class CharacterSection(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+    """Character name used in ids and reports."""
+    trigger: Annotated[str, Field(min_length=2, max_length=32, pattern=r"^\S+$")]
+    """The unique word that binds this character's identity in captions and prompts."""
+    references: Annotated[list[PhotoPath], Field(min_length=1)]
+    """Reference photos of the character (jpg/png/webp); identity is measured against them."""
+    media: Annotated[list[MediaPath], Field(min_length=1)]
+    """Raw material: video files, photos, or folders holding them."""
+
+
+class DatasetSection(Strict):
+    characters: Annotated[list[CharacterSection], Field(min_length=1)]
+
+
+class CurateSection(Strict):
+    fps: Literal[24, 25] = 24
+    """Frame rate clips are resampled to."""
+    clip_frames: Annotated[Frames8k1, Field(ge=9, le=257)] = 121
+    """Frames per clip; must be 8k+1 (LTX's VAE compresses time by 8)."""
+    resolution: Annotated[Side32, Field(ge=32, le=2048)] = 512
+    """Short side of every clip in pixels (multiple of 32). Smaller sources are rejected, never upscaled."""
+    face_samples: Annotated[int, Field(ge=1, le=64)] = 4
+    """Frames sampled evenly across each clip for face scoring."""
+    identity_threshold: Annotated[float, Field(gt=0.0, le=2.0)] = 0.6
+    """Largest dlib embedding distance to the nearest reference photo that still counts as the
+    character (dlib's own same-person threshold is 0.6)."""
+    min_face_height: Annotated[float, Field(ge=0.0, le=1.0)] = 0.08
+    """Smallest face height, as a fraction of frame height, that is scored as a face."""
+    min_face_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    """Share of sampled frames that must show the character for a clip to be accepted."""
+    cut_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.35
+    """Colour-histogram distance between consecutive frames above which a cut is declared."""
+    image_motion: Literal["pan", "zoom"] = "pan"
+    """How a photo becomes a clip: a slow pan across it or a slow zoom into it."""
+    image_motion_amount: Annotated[float, Field(ge=0.0, le=0.5)] = 0.08
+    """How far the pan or zoom travels, as a fraction of the frame."""
+
+
+class CaptionSection(Strict):
+    backend: Literal["template"] = "template"
+    """``template`` writes each caption from the curate scores, with no model."""
+    trigger_position: Literal["start", "end"] = "start"
+    """Where the trigger word is placed when a caption lacks it."""
+
+
+class TrainSection(Strict):
+    steps: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
+    checkpoint_every: Annotated[int, Field(ge=1)] = 250
+    """Save a LoRA checkpoint every N steps (and always at the last step)."""
+    rank: Annotated[int, Field(ge=1, le=512)] = 32
+    alpha: Annotated[float, Field(gt=0)] = 32.0
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    targets: Literal["video_attention", "all_attention", "all_attention_ff"] = "video_attention"
+    """Which transformer modules get LoRA adapters (presets)."""
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-4
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    warmup_steps: Annotated[int, Field(ge=0)] = 0
+    max_grad_norm: Annotated[float, Field(gt=0.0)] = 1.0
+    batch_size: Annotated[int, Field(ge=1, le=64)] = 1
+    min_clips: Annotated[int, Field(ge=1)] = 1
+    """Refuse to train on fewer accepted clips than this."""
+
+
+class PromptSection(Strict):
+    id: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+    text: Annotated[str, Field(min_length=1)]
+    """Prompt text; ``{trigger}`` is replaced by the character's trigger word."""
+
+
+def _default_prompts() -> list[PromptSection]:
+    return [
+        PromptSection(id="talking", text="{trigger} talking to the camera in a bright office, medium close-up"),
+        PromptSection(id="walking", text="{trigger} walking along a city street at dusk, tracking shot"),
+        PromptSection(id="outdoors", text="{trigger} smiling outdoors in a park, wind in the trees, wide shot"),
+    ]
+
+
+class EvaluateSection(Strict):
+    prompts: Annotated[list[PromptSection], Field(min_length=1)] = Field(default_factory=_default_prompts)
+    seeds: Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1)] = [0, 1]
+    include_base: bool = True
+    """Also generate with the base model without LoRA, for comparison."""
+    width: Annotated[Side32, Field(ge=32, le=2048)] = 768
+    height: Annotated[Side32, Field(ge=32, le=2048)] = 512
+    num_frames: Annotated[Frames8k1, Field(ge=9, le=257)] = 121
+    frame_rate: Annotated[float, Field(gt=0, le=60)] = 24.0
+    num_inference_steps: Annotated[int, Field(ge=1, le=200)] = 40
+    guidance_scale: Annotated[float, Field(ge=0.0, le=30.0)] = 4.0
+    """Classifier-free guidance (1.0 switches it off)."""
+    stg_scale: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0
+    """Spatio-temporal guidance strength (0 switches it off)."""
+    stg_blocks: list[Annotated[int, Field(ge=0)]] = [28]
+    """Transformer blocks perturbed for spatio-temporal guidance (LTX-2.3 recommends [28])."""
+    modality_scale: Annotated[float, Field(ge=0.0, le=10.0)] = 3.0
+    """Audio<->video modality guidance (1.0 switches it off)."""
+    guidance_rescale: Annotated[float, Field(ge=0.0, le=1.0)] = 0.7
+    negative_prompt: str = "worst quality, inconsistent motion, blurry, jittery, distorted"
+    face_frames: Annotated[int, Field(ge=1, le=256)] = 16
+    """Frames sampled evenly from each generated video for identity scoring."""
+
+
+class RunParams(Strict):
+    """All parameters of a run. See params/README.md for every field."""
+
+    run: RunSection = Field(default_factory=RunSection)
+    model: ModelSection = Field(default_factory=ModelSection)
+    dataset: DatasetSection
+    curate: CurateSection = Field(default_factory=CurateSection)
+    caption: CaptionSection = Field(default_factory=CaptionSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    evaluate: EvaluateSection = Field(default_factory=EvaluateSection)
+
+    # -- derived views -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def sha256(self) -> str:
+        return _sha256_of(self.to_dict())
+
+    def stage_fingerprint(self, stage: str) -> str:
+        """Hash of the sections ``stage`` and every earlier stage read (for safe resume)."""
+        data = self.to_dict()
+        upto = STAGES[: STAGES.index(stage) + 1]
+        covered = {sec: data[sec] for st in upto for sec in STAGE_SECTIONS[st]}
+        return _sha256_of(covered)
+
+    def seeds(self) -> dict[str, Any]:
+        return {"run": self.run.seed, "evaluate": list(self.evaluate.seeds)}
+
+
+def _sha256_of(data: Any) -> str:
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Problems and errors
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    value: Any
+    allowed: str
+
+    def __str__(self) -> str:
+        shown = repr(self.value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        return f"{self.field} = {shown}: {self.allowed}"
+
+
+class ParamsError(ValueError):
+    """Raised with every problem of a params file at once."""
+
+    def __init__(self, problems: list[Problem], source: str = "parameters"):
+        self.problems = problems
+        self.source = source
+        lines = [f"{len(problems)} problem(s) in {source}:"] + [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+_MISSING = object()
+
+
+def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    for key in loc:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return data
+
+
+def _problems_from_validation(err: ValidationError, raw: Any, prefix: tuple[str, ...] = ()) -> list[Problem]:
+    problems = []
+    for e in err.errors():
+        inner = tuple(e["loc"])
+        loc = prefix + inner
+        field = ".".join(str(p) for p in loc)
+        value = e.get("input", _value_at(raw, inner))
+        if e["type"] == "extra_forbidden":
+            parent = _model_at(loc[:-1])
+            known = ", ".join(sorted(parent.model_fields)) if parent else "see params/README.md"
+            allowed = f"unknown key; allowed keys here: {known}"
+        elif e["type"] == "missing":
+            value = "<missing>"
+            allowed = "required"
+        else:
+            allowed = e["msg"].removeprefix("Value error, ")
+        problems.append(Problem(field, value, allowed))
+    return problems
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The schema class that owns a location, to list its allowed keys."""
+    model: type[BaseModel] = RunParams
+    for key in loc:
+        if isinstance(key, int):
+            continue
+        field = model.model_fields.get(str(key))
+        if field is None:
+            return None
+        ann = field.annotation
+        inner = _find_model(ann)
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _find_model(ann: Any) -> type[BaseModel] | None:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in getattr(ann, "__args__", ()) or ():
+        found = _find_model(arg)
+        if found is not None:
+            return found
+    for meta in getattr(ann, "__metadata__", ()) or ():
+        found = _find_model(meta)
+        if found is not None:
+            return found
+    origin = getattr(ann, "__origin__", None)
+    if origin is not None and origin is not ann:
+        return _find_model(origin) if isinstance(origin, type) else None
+    return None
+
+
+def _cross_field_problems(sections: dict[str, BaseModel]) -> list[Problem]:
+    """Rules that involve several fields, checked on every section whose own fields are valid
+    (so a typo in one section does not hide a problem in another)."""
+    problems: list[Problem] = []
+    e = sections.get("evaluate")
+    if isinstance(e, EvaluateSection):
+        ids = [pr.id for pr in e.prompts]
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.append(Problem("evaluate.prompts", dup, "prompt ids must be unique"))
+        if len(set(e.seeds)) != len(e.seeds):
+            problems.append(Problem("evaluate.seeds", e.seeds, "seeds must be unique"))
+    t = sections.get("train")
+    if isinstance(t, TrainSection):
+        if t.checkpoint_every > t.steps:
+            problems.append(Problem("train.checkpoint_every", t.checkpoint_every, f"must be at most train.steps ({t.steps})"))
+        if t.warmup_steps >= t.steps and t.warmup_steps > 0:
+            problems.append(Problem("train.warmup_steps", t.warmup_steps, f"must be below train.steps ({t.steps})"))
+    d = sections.get("dataset")
+    if isinstance(d, DatasetSection):
+        names = [ch.name for ch in d.characters]
+        triggers = [ch.trigger for ch in d.characters]
+        for i, ch in enumerate(d.characters):
+            if names.count(ch.name) > 1:
+                problems.append(Problem(f"dataset.characters.{i}.name", ch.name, "character names must be unique"))
+            if triggers.count(ch.trigger) > 1:
+                problems.append(Problem(f"dataset.characters.{i}.trigger", ch.trigger, "triggers must be unique per character"))
+    m = sections.get("model")
+    if isinstance(m, ModelSection) and m.source != "tiny":
+        from . import ltx  # local import: keeps params import light
+
+        problems.extend(ltx.source_problems(m.source, m.version))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# Loading, overriding, resolving
+# ---------------------------------------------------------------------------------------
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``'train.steps=10'`` -> ``('train.steps', 10)``; the value is parsed as YAML."""
+    if "=" not in text:
+        raise ParamsError([Problem("--set", text, "expected dotted.key=value, e.g. train.steps=10")], "--set")
+    key, _, value = text.partition("=")
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ParamsError([Problem("--set", text, "expected dotted.key=value, e.g. train.steps=10")], "--set")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ParamsError([Problem(key, value, f"not valid YAML: {exc}")], "--set") from exc
+    return key, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys in a nested dict (copied). Integer parts index lists."""
+    data = json.loads(json.dumps(raw))
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node: Any = data
+        for part in parts[:-1]:
+            if isinstance(node, list):
+                node = node[int(part)]
+            else:
+                node = node.setdefault(part, {})
+        last = parts[-1]
+        if isinstance(node, list):
+            node[int(last)] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ParamsError([Problem(dotted, value, f"cannot set a key inside a {type(node).__name__}")], "--set")
+    return data
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    for ch in (raw.get("dataset") or {}).get("characters") or []:
+        if not isinstance(ch, dict):
+            continue
+        for key in ("references", "media"):
+            items = ch.get(key)
+            if isinstance(items, list):
+                ch[key] = [str((base / str(item)).resolve()) if not Path(str(item)).is_absolute() else str(item) for item in items]
+    model = raw.get("model") or {}
+    src = model.get("source") if isinstance(model, dict) else None
+    if isinstance(src, str) and (src.startswith(".") or src.startswith("/")):
+        model["source"] = str((base / src).resolve())
+
+
+def validate(raw: Any, source: str = "parameters", base_dir: Path | None = None) -> RunParams:
+    """Validate a raw mapping. Raises :class:`ParamsError` listing every problem at once."""
+    if not isinstance(raw, dict):
+        raise ParamsError([Problem("<root>", raw, "a mapping of sections (run, model, dataset, ...)")], source)
+    raw = json.loads(json.dumps(raw, default=str))
+    if base_dir is not None:
+        _resolve_paths(raw, base_dir)
+    problems: list[Problem] = []
+    sections: dict[str, BaseModel] = {}
+    # Each section on its own first, so the problems of every section are reported together.
+    for name, field in RunParams.model_fields.items():
+        section_cls = _find_model(field.annotation)
+        if name not in raw:
+            if field.is_required():
+                problems.append(Problem(name, "<missing>", "required section"))
+            continue
+        try:
+            sections[name] = section_cls.model_validate(raw[name])
+        except ValidationError as err:
+            for prob in _problems_from_validation(err, raw[name], prefix=(name,)):
+                problems.append(prob)
+    for name in raw:
+        if name not in RunParams.model_fields:
+            problems.append(Problem(name, raw[name], f"unknown section; allowed: {', '.join(RunParams.model_fields)}"))
+    problems.extend(_cross_field_problems(sections))
+    if problems:
+        raise ParamsError(problems, source)
+    return RunParams.model_validate(raw)
+
+
+def read_yaml(path: Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError([Problem("params file", str(path), "file not found")], str(path))
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ParamsError([Problem("params file", str(path), f"not valid YAML: {exc}")], str(path)) from None
+
+
+def load(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> RunParams:
+    """Load a params YAML, apply ``--set`` style overrides, resolve paths, validate."""
+    path = Path(path)
+    raw = read_yaml(path)
+    if isinstance(overrides, list):
+        overrides = dict(parse_override(o) for o in overrides)
+    if overrides:
+        if not isinstance(raw, dict):
+            raw = {}
+        raw = apply_overrides(raw, overrides)
+    return validate(raw, source=str(path), base_dir=path.resolve().parent)
+
+
+def dump_yaml(params: RunParams) -> str:
+    return yaml.safe_dump(params.to_dict(), sort_keys=False, allow_unicode=True)

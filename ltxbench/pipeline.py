@@ -1,0 +1,170 @@
+"""Run the stage notebooks with papermill into a run folder, with resume.
+
+Each stage is a parameterised notebook in ``notebooks/``. :func:`run_pipeline` validates the
+parameters first (all problems at once, before anything runs), writes ``params.yaml`` and
+``run.json``, then executes the stages in order into ``RUN_DIR/notebooks/``. A stage is skipped
+when run.json records it completed with the same parameter fingerprint, so re-running the same
+command resumes at the first stage that is not done; ``force`` redoes every selected stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import params as P
+from . import runs
+
+log = logging.getLogger("ltxbench")
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS: dict[str, str] = {
+    "curate": "01_curate.ipynb",
+    "caption": "02_caption.ipynb",
+    "train": "03_train.ipynb",
+    "evaluate": "04_evaluate.ipynb",
+}
+NOTEBOOK_PARAMETERS = ("run_dir", "params_file")
+"""The names a stage notebook's ``parameters`` cell may declare."""
+
+
+class StageFailed(RuntimeError):
+    """A stage notebook raised; carries the failing cell's error."""
+
+    def __init__(self, stage: str, notebook: Path, error: str):
+        self.stage, self.notebook, self.error = stage, notebook, error
+        super().__init__(f"stage '{stage}' failed (executed notebook: {notebook})\n{error}")
+
+
+@dataclass
+class PipelineResult:
+    run_dir: Path
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_stages(text: str | None) -> list[str]:
+    if not text:
+        return list(P.STAGES)
+    wanted = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in P.STAGES]
+    if unknown or not wanted:
+        raise P.ParamsError([P.Problem("--stages", text, f"comma-separated subset of {','.join(P.STAGES)}")], "--stages")
+    return [s for s in P.STAGES if s in wanted]  # always in pipeline order
+
+
+def default_run_dir(params: P.RunParams, base: Path | None = None) -> Path:
+    return (base or Path.cwd()) / "runs" / params.run.name
+
+
+def _stage_is_current(record: dict[str, Any], fingerprint: str) -> bool:
+    return record.get("status") == "completed" and record.get("fingerprint") == fingerprint
+
+
+def run_pipeline(
+    params_path: str | Path,
+    run_dir: str | Path | None = None,
+    stages: list[str] | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    force: bool = False,
+    quiet: bool = False,
+) -> PipelineResult:
+    """Validate, then execute the selected stages. Raises :class:`StageFailed` on a failing stage."""
+    params = P.load(params_path, overrides)  # raises ParamsError before anything runs
+    stages = stages or list(P.STAGES)
+    run_path = Path(run_dir).resolve() if run_dir else default_run_dir(params).resolve()
+    _refuse_missing_notebooks(stages)
+
+    # Earlier stages that the selected ones depend on must be current: a later stage run on
+    # stale inputs would silently mix two parameter sets. Checked before anything is written.
+    previous = runs.read_run_json(run_path).get("stages", {})
+    first = P.STAGES.index(stages[0])
+    for earlier in P.STAGES[:first]:
+        rec = previous.get(earlier, {})
+        if not _stage_is_current(rec, params.stage_fingerprint(earlier)):
+            raise P.ParamsError([P.Problem("--stages", ",".join(stages),
+                                           f"stage '{earlier}' must complete first with these parameters (status: {rec.get('status', 'pending')}); include it in --stages")],
+                                "--stages")
+
+    state = runs.init_run_dir(run_path, params)
+    result = PipelineResult(run_path)
+    invalidated = False
+    for stage in stages:
+        fingerprint = params.stage_fingerprint(stage)
+        record = state["stages"].get(stage, {})
+        if not force and not invalidated and _stage_is_current(record, fingerprint):
+            result.skipped.append(stage)
+            print(f"[ltxbench] {stage}: already completed with these parameters, skipped")
+            continue
+        invalidated = True  # every later stage reads this one's outputs: redo them too
+        _execute_stage(run_path, stage, fingerprint, quiet)
+        result.ran.append(stage)
+    # Stages after the last selected one now read outdated inputs: say so in run.json.
+    for later in P.STAGES[P.STAGES.index(stages[-1]) + 1:]:
+        rec = runs.read_run_json(run_path)["stages"].get(later, {})
+        if result.ran and rec.get("status") == "completed":
+            runs.update_stage(run_path, later, status="stale", note=f"an earlier stage was re-run at {runs.now_iso()}")
+    result.state = runs.read_run_json(run_path)
+    return result
+
+
+def _refuse_missing_notebooks(stages: list[str]) -> None:
+    missing = [str(NOTEBOOK_DIR / NOTEBOOKS[s]) for s in stages if not (NOTEBOOK_DIR / NOTEBOOKS[s]).is_file()]
+    if missing:
+        raise FileNotFoundError(f"stage notebooks not found: {', '.join(missing)}")
+
+
+def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool) -> None:
+    import papermill as pm  # heavy import, only when a stage actually runs
+
+    template = NOTEBOOK_DIR / NOTEBOOKS[stage]
+    out = run_dir / "notebooks" / NOTEBOOKS[stage]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    runs.update_stage(run_dir, stage, status="running", started=runs.now_iso(), ended=None,
+                      duration_s=None, error=None, fingerprint=fingerprint, notebook=str(out.relative_to(run_dir)))
+    print(f"[ltxbench] {stage}: running {template.name} -> {out}", flush=True)
+    env_before = os.environ.get("LTXBENCH_QUIET")
+    try:
+        if quiet:
+            os.environ["LTXBENCH_QUIET"] = "1"  # the kernel inherits it: progress bars off
+        pm.execute_notebook(
+            str(template), str(out),
+            parameters={"run_dir": str(run_dir), "params_file": None},
+            kernel_name="python3",
+            cwd=str(NOTEBOOK_DIR),
+            progress_bar=not quiet,
+            request_save_on_cell_execute=True,
+        )
+    except pm.PapermillExecutionError as exc:
+        error = f"{exc.ename}: {exc.evalue}"
+        runs.update_stage(run_dir, stage, status="failed", ended=runs.now_iso(),
+                          duration_s=round(time.time() - started, 2), error=error)
+        raise StageFailed(stage, out, _failing_cell_text(exc)) from None
+    except BaseException as exc:  # kernel died, Ctrl-C, ...: record it, then re-raise
+        runs.update_stage(run_dir, stage, status="failed", ended=runs.now_iso(),
+                          duration_s=round(time.time() - started, 2), error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if quiet:
+            if env_before is None:
+                os.environ.pop("LTXBENCH_QUIET", None)
+            else:
+                os.environ["LTXBENCH_QUIET"] = env_before
+    runs.update_stage(run_dir, stage, status="completed", ended=runs.now_iso(),
+                      duration_s=round(time.time() - started, 2), error=None)
+
+
+def _failing_cell_text(exc: Any) -> str:
+    """The failing cell's source and its error, without the ANSI colour codes."""
+    import re
+
+    tb = "\n".join(exc.traceback or [])
+    tb = re.sub(r"\x1b\[[0-9;]*m", "", tb)
+    lines = [f"In cell {exc.exec_count}:", exc.source.strip(), "", tb.strip() or f"{exc.ename}: {exc.evalue}"]
+    return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""The run folder: resolved params, run.json bookkeeping and atomic writes.
+
+Layout (see runs/README.md for every file)::
+
+    RUN_DIR/params.yaml     resolved parameters (absolute paths)
+    RUN_DIR/run.json        status and times per stage, params sha256, git commit,
+                            package versions, seeds
+    RUN_DIR/notebooks/      the executed stage notebooks
+    RUN_DIR/dataset/ cache/ checkpoints/ train/ samples/ eval/   stage outputs
+
+Every file the workbench writes goes through :func:`atomic_write_bytes` (write to a temporary
+file in the same folder, fsync, rename), so a crash never leaves a half-written manifest,
+checkpoint or run.json behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import params as P
+
+RUN_JSON = "run.json"
+PARAMS_YAML = "params.yaml"
+
+# Versions recorded in run.json: what decides whether a result can be reproduced.
+TRACKED_PACKAGES = (
+    "ltxbench", "torch", "diffusers", "transformers", "peft", "safetensors", "accelerate",
+    "papermill", "decord", "av", "dlib-bin", "face_recognition_models", "opencv-python-headless",
+    "numpy", "pydantic",
+)
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------------------------------
+# Atomic writes
+# ---------------------------------------------------------------------------------------
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it over ``path`` on success.
+
+    For writers that insist on a file name (video encoders, safetensors.save_file).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_jsonl(path: str | Path, records: list[dict[str, Any]]) -> Path:
+    text = "".join(json.dumps(r, sort_keys=False, default=str) + "\n" for r in records)
+    return atomic_write_text(path, text)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Provenance
+# ---------------------------------------------------------------------------------------
+
+
+def git_commit(start: Path | None = None) -> dict[str, Any]:
+    """The commit of the ltxbench checkout (not of the run folder), and whether it is dirty."""
+    repo = Path(start or Path(__file__).resolve().parent)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return {"commit": None, "dirty": None}
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=10)
+        return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# The run folder
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """A run folder and its resolved parameters. Stage functions take one of these."""
+
+    dir: Path
+    params: P.RunParams
+
+    @property
+    def run_json(self) -> Path:
+        return self.dir / RUN_JSON
+
+    def path(self, *parts: str) -> Path:
+        return self.dir.joinpath(*parts)
+
+    def read_status(self) -> dict[str, Any]:
+        return read_run_json(self.dir)
+
+    def __repr__(self) -> str:
+        chars = ", ".join(f"{c.name} ({c.trigger})" for c in self.params.dataset.characters)
+        return (f"Run({self.dir})\n  model: LTX-{self.params.model.version} from {self.params.model.source}\n"
+                f"  characters: {chars}\n  params sha256: {self.params.sha256()[:12]}")
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / RUN_JSON
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); move it aside to start the run afresh") from None
+
+
+def open_run(run_dir: str | Path, params_file: str | Path | None = None) -> Run:
+    """Open a run folder for a stage notebook.
+
+    ``RUN_DIR/params.yaml`` is the source of truth. When it does not exist yet (a notebook run
+    by hand in Jupyter), the run folder is started from ``params_file``.
+    """
+    run_dir = Path(run_dir).resolve()
+    resolved = run_dir / PARAMS_YAML
+    if resolved.is_file():
+        params = P.load(resolved)
+    elif params_file:
+        params = P.load(params_file)
+        init_run_dir(run_dir, params)
+    else:
+        raise FileNotFoundError(f"{resolved} does not exist; pass params_file to start a run folder, or use `ltxbench run PARAMS.yaml`")
+    return Run(run_dir, params)
+
+
+def init_run_dir(run_dir: Path, params: P.RunParams) -> dict[str, Any]:
+    """Write params.yaml and create or refresh run.json's header. Keeps existing stage records."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / PARAMS_YAML, P.dump_yaml(params))
+    state = read_run_json(run_dir)
+    state.setdefault("created", now_iso())
+    state.update({
+        "run": params.run.name,
+        "run_dir": str(run_dir),
+        "params_sha256": params.sha256(),
+        "git": git_commit(),
+        "packages": package_versions(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "seeds": params.seeds(),
+    })
+    stages = state.setdefault("stages", {})
+    for stage in P.STAGES:
+        stages.setdefault(stage, {"status": "pending"})
+    state["status"] = overall_status(stages)
+    atomic_write_json(run_dir / RUN_JSON, state)
+    return state
+
+
+def overall_status(stages: dict[str, dict[str, Any]]) -> str:
+    statuses = [stages.get(s, {}).get("status", "pending") for s in P.STAGES]
+    if any(s == "failed" for s in statuses):
+        return "failed"
+    if any(s == "running" for s in statuses):
+        return "running"
+    if all(s == "completed" for s in statuses):
+        return "complete"
+    if any(s == "completed" for s in statuses):
+        return "partial"
+    return "pending"
+
+
+def update_stage(run_dir: Path, stage: str, **fields: Any) -> dict[str, Any]:
+    state = read_run_json(run_dir)
+    stages = state.setdefault("stages", {})
+    record = stages.setdefault(stage, {})
+    record.update(fields)
+    state["status"] = overall_status(stages)
+    state["updated"] = now_iso()
+    atomic_write_json(Path(run_dir) / RUN_JSON, state)
+    return state

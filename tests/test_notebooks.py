@@ -1,0 +1,41 @@
+"""Stage notebooks: thin, stored without outputs, parameters cell valid against the schema."""
+
+from __future__ import annotations
+
+import ast
+
+import nbformat
+import pytest
+
+from ltxbench import params as P
+from ltxbench import pipeline
+
+from conftest import REPO
+
+NOTEBOOKS = [REPO / "notebooks" / name for name in pipeline.NOTEBOOKS.values()]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_thin_and_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        assert cell.outputs == [] and cell.execution_count is None, "notebooks are stored without outputs"
+        tree = ast.parse(cell.source)
+        defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.For, ast.While, ast.If))]
+        assert not defs, f"logic in a notebook cell of {path.name}: {cell.source!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_validates_against_the_schema(path):
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names: dict[str, object] = {}
+    exec(compile(cell.source, path.name, "exec"), {}, names)  # literals only
+    assert set(names) == set(pipeline.NOTEBOOK_PARAMETERS)
+    params = P.load((path.parent / names["params_file"]).resolve())
+    assert params.run.name

@@ -1,0 +1,123 @@
+"""The params schema: strict keys, ranges, all problems at once, overrides, shipped files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ltxbench import params as P
+
+from conftest import REPO
+
+
+def test_every_shipped_params_file_validates():
+    files = sorted((REPO / "params").glob("*.yaml"))
+    assert files, "params/ ships no recipe"
+    for path in files:
+        params = P.load(path)
+        assert params.run.name
+
+
+def test_relative_paths_resolve_against_the_params_file():
+    params = P.load(REPO / "params" / "demo.yaml")
+    for ref in params.dataset.characters[0].references:
+        assert ref.is_absolute() and ref.is_file()
+
+
+def test_unknown_keys_and_bad_values_are_all_reported_at_once(params_file):
+    with pytest.raises(P.ParamsError) as info:
+        P.load(params_file, ["train.stepz=3", "curate.clip_frames=16", "evaluate.width=100",
+                             "model.version=2.1", "bogus.key=1", "train.rank=0"])
+    fields = {p.field for p in info.value.problems}
+    assert {"train.stepz", "curate.clip_frames", "evaluate.width", "model.version", "bogus"} <= fields
+    text = str(info.value)
+    assert "unknown key" in text and "8k+1" in text and "multiple of 32" in text
+    assert "16" in text and "100" in text  # each problem names the value
+
+
+def test_cross_field_rules(params_file):
+    with pytest.raises(P.ParamsError) as info:
+        P.load(params_file, ["train.checkpoint_every=10", "evaluate.seeds=[1, 1]"])
+    fields = {p.field for p in info.value.problems}
+    assert fields == {"train.checkpoint_every", "evaluate.seeds"}
+
+
+def test_missing_media_and_wrong_file_types_are_refused(tmp_path, params_file):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("x")
+    with pytest.raises(P.ParamsError) as info:
+        P.load(params_file, {"dataset.characters.0.media": [str(tmp_path / "missing.mp4"), str(bad)],
+                             "dataset.characters.0.references": [str(bad)]})
+    msgs = [str(p) for p in info.value.problems]
+    assert any("not found" in m for m in msgs)
+    assert any("unsupported file type" in m for m in msgs)
+    assert any("must be a photo" in m for m in msgs)
+
+
+def test_missing_dataset_section_is_required(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"run": {"name": "x"}}))
+    with pytest.raises(P.ParamsError, match="dataset"):
+        P.load(path)
+
+
+def test_override_parsing():
+    assert P.parse_override("train.steps=10") == ("train.steps", 10)
+    assert P.parse_override("evaluate.seeds=[1, 2]") == ("evaluate.seeds", [1, 2])
+    assert P.parse_override("model.version=2.0")[1] == 2.0
+    with pytest.raises(P.ParamsError, match="dotted.key=value"):
+        P.parse_override("train.steps")
+
+
+def test_version_given_as_a_number_is_read_as_a_label(params_file):
+    assert P.load(params_file, ["model.version=2.0"]).model.version == "2.0"
+
+
+def test_non_mapping_file_is_refused(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(P.ParamsError, match="mapping"):
+        P.load(path)
+
+
+def test_missing_file_and_broken_yaml(tmp_path):
+    with pytest.raises(P.ParamsError, match="not found"):
+        P.load(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("run: {name: [\n")
+    with pytest.raises(P.ParamsError, match="not valid YAML"):
+        P.load(broken)
+
+
+def test_stage_fingerprints_cover_earlier_stages_only(params_file):
+    a = P.load(params_file)
+    b = P.load(params_file, ["evaluate.seeds=[5]"])
+    c = P.load(params_file, ["curate.face_samples=3"])
+    assert a.stage_fingerprint("train") == b.stage_fingerprint("train")
+    assert a.stage_fingerprint("evaluate") != b.stage_fingerprint("evaluate")
+    assert all(a.stage_fingerprint(s) != c.stage_fingerprint(s) for s in P.STAGES)
+    assert a.sha256() != b.sha256()
+
+
+def test_local_model_source_without_weights_is_refused_before_loading(params_file, tmp_path):
+    with pytest.raises(P.ParamsError) as info:
+        P.load(params_file, {"model.source": str(tmp_path / "no-such-model")})
+    assert any(p.field == "model.source" for p in info.value.problems)
+
+
+def test_every_schema_field_is_documented_in_params_readme():
+    doc = (REPO / "params" / "README.md").read_text()
+    missing = []
+    for section, field in P.RunParams.model_fields.items():
+        cls = P._find_model(field.annotation)
+        for name in cls.model_fields:
+            if section == "dataset":
+                continue
+            if f"`{section}.{name}`" not in doc and f"`{section}.{name}," not in doc and f"{section}.{name}`" not in doc:
+                missing.append(f"{section}.{name}")
+    for name in P.CharacterSection.model_fields:
+        if f"`{name}`" not in doc:
+            missing.append(f"dataset.characters.{name}")
+    assert not missing, f"undocumented parameters: {missing}"

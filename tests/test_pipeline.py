@@ -1,0 +1,101 @@
+"""The stage pipeline end to end through papermill on the tiny default, failure and resume."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from ltxbench import cli, pipeline
+from ltxbench import params as P
+
+from conftest import small_params
+
+
+def _error_outputs(nb_path):
+    nb = nbformat.read(nb_path, as_version=4)
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def test_pipeline_end_to_end_through_papermill(tmp_path, params_file):
+    run_dir = tmp_path / "run"
+    result = pipeline.run_pipeline(params_file, run_dir=run_dir, quiet=True)
+    assert result.ran == list(P.STAGES)
+
+    state = json.loads((run_dir / "run.json").read_text())
+    assert state["status"] == "complete"
+    for stage, name in pipeline.NOTEBOOKS.items():
+        rec = state["stages"][stage]
+        assert rec["status"] == "completed" and rec["started"] and rec["ended"] and rec["duration_s"] >= 0
+        nb = run_dir / "notebooks" / name
+        assert nb.is_file() and not _error_outputs(nb)
+
+    manifest = [json.loads(line) for line in (run_dir / "dataset" / "manifest.jsonl").read_text().splitlines()]
+    by_source = {r["source"].rsplit("/", 1)[1]: r for r in manifest}
+    assert by_source["obama_2.jpg"]["status"] == "accepted"
+    assert by_source["biden_1.jpg"]["status"] == "rejected"
+    assert any("identity mismatch" in reason for reason in by_source["biden_1.jpg"]["reasons"])
+    assert "obmx" in by_source["obama_2.jpg"]["caption"]
+
+    ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*.safetensors"))
+    assert ckpts == ["lora_step_000002.safetensors", "lora_step_000004.safetensors"]
+    metrics = (run_dir / "eval" / "metrics.csv").read_text().splitlines()
+    assert metrics[0] == "checkpoint,step,prompt_id,seed,metric,value"
+    assert any(line.startswith("base,0,talk,0,face_found_rate,") for line in metrics)
+    best = json.loads((run_dir / "eval" / "best_checkpoint.json").read_text())
+    # The random tiny model draws no faces: face-found rate 0 and no invented identity score.
+    assert best["checkpoint"] is None and "no face" in best["reason"]
+    assert not any(",identity_similarity," in line for line in metrics)
+    assert (run_dir / "eval" / "identity_curve.png").stat().st_size > 1000
+    assert (run_dir / "samples" / "base" / "talk_s0.mp4").is_file()
+
+    again = pipeline.run_pipeline(params_file, run_dir=run_dir, quiet=True)
+    assert again.ran == [] and again.skipped == list(P.STAGES)
+
+
+def test_failing_stage_is_recorded_and_the_rerun_resumes_after_the_completed_ones(tmp_path, capsys):
+    params_file = small_params(tmp_path, train={"min_clips": 5})
+    run_dir = tmp_path / "run"
+    args = ["run", str(params_file), "--run-dir", str(run_dir), "--stages", "curate,caption,train", "--quiet"]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "stage 'train' failed" in err and "TrainingDataError" in err and "train.min_clips is 5" in err
+
+    state = json.loads((run_dir / "run.json").read_text())
+    assert state["status"] == "failed"
+    assert state["stages"]["curate"]["status"] == "completed"
+    assert state["stages"]["caption"]["status"] == "completed"
+    assert state["stages"]["train"]["status"] == "failed" and "min_clips" in state["stages"]["train"]["error"]
+    curate_ended = state["stages"]["curate"]["ended"]
+
+    assert cli.main(args + ["--set", "train.min_clips=1"]) == 0
+    state = json.loads((run_dir / "run.json").read_text())
+    assert state["stages"]["curate"]["ended"] == curate_ended  # kept, not redone
+    assert state["stages"]["train"]["status"] == "completed"
+    assert "skipped" in capsys.readouterr().out
+
+    assert cli.main(args + ["--set", "train.min_clips=1", "--force", "--stages", "caption"]) == 0
+    state = json.loads((run_dir / "run.json").read_text())
+    assert state["stages"]["curate"]["ended"] == curate_ended
+    assert state["stages"]["train"]["status"] == "stale"  # its input was redone
+
+
+def test_invalid_parameters_exit_2_before_anything_runs(tmp_path, params_file, capsys):
+    run_dir = tmp_path / "run"
+    code = cli.main(["run", str(params_file), "--run-dir", str(run_dir), "--set", "train.stepz=1", "--set", "curate.fps=30"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "train.stepz" in err and "curate.fps" in err and "nothing was run" in err
+    assert not run_dir.exists()
+
+
+def test_unknown_stage_is_refused(params_file, capsys):
+    assert cli.main(["run", str(params_file), "--stages", "curate,polish"]) == 2
+    assert "--stages" in capsys.readouterr().err
+
+
+def test_a_later_stage_alone_needs_its_inputs(tmp_path, params_file, capsys):
+    code = cli.main(["run", str(params_file), "--run-dir", str(tmp_path / "r"), "--stages", "train"])
+    assert code == 2
+    assert "stage 'curate' must complete first" in capsys.readouterr().err
