@@ -19,7 +19,6 @@ runs/README.md), ``clips/<id>.mp4`` for accepted clips, ``thumbs/<id>.jpg`` for 
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -113,7 +112,7 @@ def _video_candidates(char: str, path: Path, stem: str, cfg: P.CurateSection) ->
     cuts = video.detect_cuts(path, threshold=cfg.cut_threshold)
     shots = video.shots_from_cuts(cuts, info.num_frames)
     # Source frames one clip spans at the target fps (a 30 fps source needs more than 24 fps).
-    span = math.floor((cfg.clip_frames - 1) * info.fps / cfg.fps) + 1
+    span = video.source_span(info.fps, cfg.fps, cfg.clip_frames)
     out: list[Candidate] = []
     for shot_start, shot_end in shots:
         n_clips = (shot_end - shot_start) // span

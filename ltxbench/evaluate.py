@@ -69,6 +69,8 @@ def sampler_settings(cfg: P.EvaluateSection, model: P.ModelSection) -> dict[str,
         "num_inference_steps": cfg.num_inference_steps, "guidance_scale": cfg.guidance_scale,
         "stg_scale": cfg.stg_scale, "spatio_temporal_guidance_blocks": list(cfg.stg_blocks) or None,
         "modality_scale": cfg.modality_scale, "guidance_rescale": cfg.guidance_rescale,
+        "audio_guidance_scale": cfg.audio_guidance_scale, "audio_stg_scale": cfg.stg_scale,
+        "audio_modality_scale": cfg.modality_scale, "audio_guidance_rescale": cfg.guidance_rescale,
         "negative_prompt": cfg.negative_prompt, "max_sequence_length": model.max_sequence_length,
     }
 
@@ -152,7 +154,7 @@ def evaluate(run: Run) -> EvaluateResult:
     metrics_path = _write_csv(run.path("eval", "metrics.csv"), METRIC_FIELDS, rows)
     summary = summarize(rows)
     summary_path = _write_csv(run.path("eval", "summary.csv"), SUMMARY_FIELDS, summary)
-    best = pick_best(summary)
+    best = pick_best(summary, tiny_model=model.source == "tiny")
     runs.atomic_write_json(run.path("eval", "best_checkpoint.json"), best)
     figure = plot_identity_curve(summary, run.path("eval", "identity_curve.png"))
     return EvaluateResult(metrics_path, summary_path, best, figure, run.path("samples"))
@@ -199,17 +201,19 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def pick_best(summary: list[dict[str, Any]]) -> dict[str, Any]:
+def pick_best(summary: list[dict[str, Any]], tiny_model: bool = False) -> dict[str, Any]:
     """The LoRA checkpoint with the highest mean identity similarity, with the reason."""
     ident = [s for s in summary if s["metric"] == "identity_similarity" and s["checkpoint"] != BASE]
     base = next((s for s in summary if s["metric"] == "identity_similarity" and s["checkpoint"] == BASE), None)
     face_rates = {s["checkpoint"]: s["mean"] for s in summary if s["metric"] == "face_found_rate"}
     if not ident:
+        reason = ("no face was found in any video generated with a LoRA checkpoint (face-found rate 0), so no identity "
+                  "score exists and no checkpoint can be picked.")
+        if tiny_model:
+            reason += (" The embedded tiny model has random weights and cannot draw faces; with real weights this picks "
+                       "the checkpoint whose faces match the references best.")
         return {"checkpoint": None, "step": None, "metric": "identity_similarity", "value": None,
-                "face_found_rate": face_rates,
-                "reason": ("no face was found in any video generated with a LoRA checkpoint (face-found rate 0), so no identity "
-                           "score exists and no checkpoint can be picked. The embedded tiny model has random weights and "
-                           "cannot draw faces; with real weights this picks the checkpoint whose faces match the references best.")}
+                "face_found_rate": face_rates, "reason": reason}
     best = max(ident, key=lambda s: (s["mean"], -s["step"]))
     reason = (f"highest mean identity similarity {best['mean']:.3f} (95% CI {best['ci_low']:.3f}..{best['ci_high']:.3f}, "
               f"n={best['n']} videos with a face)")
@@ -235,8 +239,9 @@ def plot_identity_curve(summary: list[dict[str, Any]], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for ax, metric, title, ylim in ((ax1, "identity_similarity", "Identity similarity to the references", (0, 1)),
-                                    (ax2, "face_found_rate", "Face-found rate", (-0.02, 1.02))):
+    all_steps = sorted({s["step"] for s in summary if s["checkpoint"] != BASE})
+    for ax, metric, title, ylim in ((ax1, "identity_similarity", "Identity similarity to the references\n(1 = identical, 0.5 = same-person threshold)", (0, 1)),
+                                    (ax2, "face_found_rate", "Face-found rate\n(share of sampled frames with a face)", (-0.02, 1.02))):
         pts = [s for s in summary if s["metric"] == metric and s["checkpoint"] != BASE]
         base = next((s for s in summary if s["metric"] == metric and s["checkpoint"] == BASE), None)
         if pts:
@@ -250,12 +255,15 @@ def plot_identity_curve(summary: list[dict[str, Any]], out: Path) -> Path:
             ax.text(0.5, 0.5, "no faces found in any generated video:\nno identity score", ha="center", va="center",
                     transform=ax.transAxes, color="tab:red")
         ax.set_ylim(*ylim)
+        if all_steps:
+            pad = max(1, (all_steps[-1] - all_steps[0]) * 0.05)
+            ax.set_xlim(all_steps[0] - pad, all_steps[-1] + pad)
         ax.set_xlabel("training step")
         ax.set_title(title)
         if pts or base is not None:
             ax.legend(loc="best", fontsize=8)
-    ax1.set_ylabel("similarity (1 = identical, 0.5 = same-person threshold)")
-    ax2.set_ylabel("share of sampled frames with a face")
+    ax1.set_ylabel("identity similarity")
+    ax2.set_ylabel("share of frames with a face")
     fig.tight_layout()
     with runs.atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=110, format="png")

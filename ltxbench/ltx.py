@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +67,9 @@ class VersionSpec:
     for 2.0. Only matters when audio and video sit at different noise levels."""
     stg_block: int | None = None
     """Block the diffusers docs recommend for spatio-temporal guidance."""
+    connector_registers: int | None = 128
+    """Learnable registers of the text connectors: ``max_sequence_length`` must be a multiple
+    of it (the tiny pipeline uses :data:`TINY_REGISTERS`)."""
     notes: str = ""
 
 
@@ -140,6 +142,7 @@ VERSIONS: dict[str, VersionSpec] = {
         connector_only_keys=(),
         vocoder_class="LTX2VocoderWithBWE",
         use_cross_timestep=True,
+        connector_registers=None,
         notes="Gemma-4 text encoder, duration head, KV-cacheable cross-attention; recognised "
         "only so that it can be named in errors.",
     ),
@@ -340,7 +343,7 @@ def source_problems(source: str, version: str) -> list[Problem]:
 DTYPES = ("float32", "bfloat16", "float16")
 
 
-def resolve_dtype(name: str) -> "torch.dtype":
+def resolve_dtype(name: str) -> torch.dtype:
     """``"float32" | "bfloat16" | "float16"`` -> the torch dtype."""
     import torch
 
@@ -349,7 +352,7 @@ def resolve_dtype(name: str) -> "torch.dtype":
     return getattr(torch, name)
 
 
-def resolve_device(name: str = "auto") -> "torch.device":
+def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> CUDA when available else CPU; ``cpu``; ``cuda`` / ``cuda:N`` (must exist)."""
     import torch
 
@@ -380,13 +383,48 @@ def resolve_device(name: str = "auto") -> "torch.device":
 # Sizes of the tiny pipeline. Only widths and depths shrink: latent channels (128), VAE
 # compression (8 in time, 32 in space), audio latents (8 x 16 mel bins = 128 features), the
 # transformer's patching, RoPE type and the version-specific modules are the real ones.
-TINY_TEXT = {"vocab_size": 264, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-             "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16}
-TINY_TRANSFORMER = {"num_layers": 2, "num_attention_heads": 2, "attention_head_dim": 16,
-                    "audio_num_attention_heads": 2, "audio_attention_head_dim": 8}
+TINY_TEXT: dict[str, int] = {  # Gemma-3 text tower (real 12B: 3840 wide, 48 layers, 262k vocab)
+    "vocab_size": 264,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 16,
+}
+TINY_TRANSFORMER: dict[str, int] = {  # real: 48 layers, 32 x 128 video heads, 32 x 64 audio heads
+    "num_layers": 2,
+    "num_attention_heads": 2,
+    "attention_head_dim": 16,
+    "audio_num_attention_heads": 2,  # the a2v/v2a RoPE needs as many audio heads as video heads
+    "audio_attention_head_dim": 8,
+}
 TINY_CONNECTOR_LAYERS = 1
 TINY_REGISTERS = 8  # learnable registers replace padding; max_sequence_length must divide by it
 TINY_MAX_SEQUENCE_LENGTH = 1024  # tokenizer.model_max_length, as the real Gemma tokenizer's pipeline default
+
+_TINY_REVISION = 1  # bump whenever a tiny component's configuration or initialisation changes
+
+
+def _tiny_build_id() -> str:
+    """Identity of the tiny pipeline's weights for caches: our revision and sizes, plus the
+    library versions whose initialisers produce the weights (read from package metadata, so no
+    heavy import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    libs = {}
+    for package in ("torch", "diffusers", "transformers"):
+        try:
+            libs[package] = version(package)
+        except PackageNotFoundError:
+            libs[package] = "absent"
+    blob = json.dumps([_TINY_REVISION, TINY_TEXT, TINY_TRANSFORMER, TINY_CONNECTOR_LAYERS, TINY_REGISTERS, libs],
+                      sort_keys=True)
+    return f"tiny-r{_TINY_REVISION}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+TINY_BUILD_ID: str = _tiny_build_id()
+"""Changes whenever tiny weights could change; part of the train stage's cache keys."""
 
 # Token ids of the tiny byte-level tokenizer; the first four follow Gemma's numbering.
 _SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>", "<start_of_image>", "<end_of_image>", "<image_soft_token>")
@@ -454,7 +492,7 @@ def _tiny_text_encoder() -> Any:
 
 
 def _tiny_connectors(version: str) -> Any:
-    from diffusers import LTX2TextConnectors
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
 
     t = TINY_TRANSFORMER
     video_width = t["num_attention_heads"] * t["attention_head_dim"]
@@ -597,7 +635,7 @@ def _tiny_audio_vae() -> Any:
 
 
 def _tiny_vocoder(version: str) -> Any:
-    from diffusers import LTX2Vocoder, LTX2VocoderWithBWE
+    from diffusers.pipelines.ltx2 import LTX2Vocoder, LTX2VocoderWithBWE
 
     if version == "2.3":  # real: hidden 1536 / 512, 16 kHz vocoder + bandwidth extension to 48 kHz
         return LTX2VocoderWithBWE(
@@ -623,7 +661,19 @@ def _tiny_vocoder(version: str) -> Any:
     )
 
 
-def build_tiny_pipeline(version: str = "2.3", seed: int = 0, dtype: "torch.dtype | None" = None) -> "LTX2Pipeline":
+def _cast(module: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
+    """``module.to(dtype)`` without diffusers' spurious warning: ``ModelMixin.to`` warns about
+    "modules that should be kept in float32: []" on every dtype cast, even when there are none."""
+    import torch
+
+    if dtype == torch.float32:  # built in float32 already
+        return module
+    if getattr(module, "_keep_in_fp32_modules", None):
+        return module.to(dtype=dtype)
+    return torch.nn.Module.to(module, dtype=dtype)
+
+
+def build_tiny_pipeline(version: str = "2.3", seed: int = 0, dtype: torch.dtype | None = None) -> LTX2Pipeline:
     """A random-weight ``LTX2Pipeline`` with the real classes and the real layout, tiny widths.
 
     Every component is initialised from its own seed derived from ``seed``, inside a forked RNG
@@ -647,7 +697,7 @@ def build_tiny_pipeline(version: str = "2.3", seed: int = 0, dtype: "torch.dtype
     with torch.random.fork_rng(devices=[]):
         for index, (name, build) in enumerate(builders):
             _seeded(seed, index)
-            components[name] = build().to(dtype=dtype).eval()
+            components[name] = _cast(build(), dtype).eval()
     pipe = LTX2Pipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(**LTX2_SCHEDULER_CONFIG),
         tokenizer=build_tiny_tokenizer(),
@@ -656,7 +706,7 @@ def build_tiny_pipeline(version: str = "2.3", seed: int = 0, dtype: "torch.dtype
     return pipe
 
 
-def state_dict_hash(module: "torch.nn.Module") -> str:
+def state_dict_hash(module: torch.nn.Module) -> str:
     """SHA-256 over a module's state dict (names, dtypes, shapes and bytes), for identity checks."""
     import torch
 
@@ -664,11 +714,11 @@ def state_dict_hash(module: "torch.nn.Module") -> str:
     for name, tensor in sorted(module.state_dict().items()):
         t = tensor.detach().to("cpu").contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
-def pipeline_hash(pipe: "LTX2Pipeline") -> str:
+def pipeline_hash(pipe: LTX2Pipeline) -> str:
     """SHA-256 over the weights of every torch module of a pipeline."""
     import torch
 
@@ -684,7 +734,7 @@ def pipeline_hash(pipe: "LTX2Pipeline") -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def check_pipeline_version(pipe: "LTX2Pipeline", version: str, source: str = "the pipeline") -> None:
+def check_pipeline_version(pipe: LTX2Pipeline, version: str, source: str = "the pipeline") -> None:
     """Raise :class:`VersionMismatchError` unless the loaded transformer and connectors carry
     ``version``'s config flags (e.g. a 2.0 folder given with ``model.version: 2.3``)."""
     spec = version_spec(version)
@@ -711,7 +761,7 @@ def check_pipeline_version(pipe: "LTX2Pipeline", version: str, source: str = "th
     )
 
 
-def load_pipeline(version: str, source: str, dtype: str = "float32", device: str = "auto") -> "LTX2Pipeline":
+def load_pipeline(version: str, source: str, dtype: str = "float32", device: str = "auto") -> LTX2Pipeline:
     """The LTX-2 pipeline of ``version`` from ``source``, checked and moved to ``device``.
 
     ``source``: ``"tiny"`` (:func:`build_tiny_pipeline`, seed 0), a local diffusers-format folder
@@ -741,7 +791,7 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
             )
         log.info("loading LTX-%s from %s as %s", version, location, dtype)
         try:
-            pipe = LTX2Pipeline.from_pretrained(location, torch_dtype=torch_dtype, local_files_only=True)
+            pipe = LTX2Pipeline.from_pretrained(location, dtype=torch_dtype, local_files_only=True)
         except OSError as exc:  # an incomplete folder or cache (missing shards, configs)
             raise ModelNotFoundError(
                 f"LTX-{version} weights at {location!r} are incomplete ({exc}); "
@@ -756,7 +806,7 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
 # ---------------------------------------------------------------------------------------
 
 
-def check_video_shape(frames: "torch.Tensor", temporal: int = 8, spatial: int = 32) -> None:
+def check_video_shape(frames: torch.Tensor, temporal: int = 8, spatial: int = 32) -> None:
     """ValueError unless ``frames`` is ``[B, 3, F, H, W]`` with ``F = 8k+1`` and ``H, W`` multiples
     of 32 (the VAE otherwise fails with an opaque unflatten/reshape error)."""
     if frames.ndim != 5 or frames.shape[1] != 3:
@@ -774,8 +824,8 @@ def check_video_shape(frames: "torch.Tensor", temporal: int = 8, spatial: int = 
 
 
 def encode_video(
-    pipe: "LTX2Pipeline", frames: "torch.Tensor", *, sample: bool = False, generator: "torch.Generator | None" = None
-) -> "torch.Tensor":
+    pipe: LTX2Pipeline, frames: torch.Tensor, *, sample: bool = False, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Pixels ``[B, 3, F, H, W]`` in ``[-1, 1]`` -> normalised latents ``[B, 128, (F-1)/8+1, H/32, W/32]``.
 
     The posterior's mode (or a sample with ``sample=True``) is normalised with the VAE's
@@ -795,7 +845,7 @@ def encode_video(
     return latents.float()
 
 
-def decode_video(pipe: "LTX2Pipeline", latents: "torch.Tensor") -> "torch.Tensor":
+def decode_video(pipe: LTX2Pipeline, latents: torch.Tensor) -> torch.Tensor:
     """Normalised latents ``[B, 128, F', H', W']`` -> pixels ``[B, 3, 8(F'-1)+1, 32H', 32W']`` in
     ``[-1, 1]`` (no decode-time noise: the pipeline's default ``decode_timestep=0``)."""
     import torch
@@ -811,8 +861,8 @@ def decode_video(pipe: "LTX2Pipeline", latents: "torch.Tensor") -> "torch.Tensor
 
 
 def encode_prompts(
-    pipe: "LTX2Pipeline", prompts: list[str], max_sequence_length: int = 1024
-) -> dict[str, "torch.Tensor"]:
+    pipe: LTX2Pipeline, prompts: list[str], max_sequence_length: int = 1024
+) -> dict[str, torch.Tensor]:
     """Text conditioning exactly as ``LTX2Pipeline.__call__`` builds it (without guidance).
 
     Runs the pipeline's own ``encode_prompt`` (Gemma hidden states of every layer, left padded
@@ -847,17 +897,22 @@ def encode_prompts(
         # encode_prompt has just forced left padding on the tokenizer; the connectors need to know.
         padding_side = getattr(pipe.tokenizer, "padding_side", "left")
         video_embeds, audio_embeds, mask = pipe.connectors(prompt_embeds, prompt_mask, padding_side=padding_side)
-    return {"video_embeds": video_embeds, "audio_embeds": audio_embeds, "attention_mask": mask}
+    # contiguous: callers cache these with safetensors, which refuses strided views
+    return {
+        "video_embeds": video_embeds.contiguous(),
+        "audio_embeds": audio_embeds.contiguous(),
+        "attention_mask": mask.contiguous(),
+    }
 
 
-def audio_latent_length(pipe: "LTX2Pipeline", latent_frames: int, frame_rate: float = 24.0) -> int:
+def audio_latent_length(pipe: LTX2Pipeline, latent_frames: int, frame_rate: float = 24.0) -> int:
     """Audio latent frames the pipeline pairs with ``latent_frames`` video latents at ``frame_rate``."""
     num_frames = (latent_frames - 1) * pipe.vae_temporal_compression_ratio + 1
     per_second = pipe.audio_sampling_rate / pipe.audio_hop_length / float(pipe.audio_vae_temporal_compression_ratio)
     return round(num_frames / frame_rate * per_second)
 
 
-def noisy_latents(x0: "torch.Tensor", noise: "torch.Tensor", sigma: "torch.Tensor | float") -> "torch.Tensor":
+def noisy_latents(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
     """``x_sigma = (1 - sigma) * x0 + sigma * noise`` with ``sigma`` a float or ``[B]``."""
     import torch
 
@@ -867,14 +922,14 @@ def noisy_latents(x0: "torch.Tensor", noise: "torch.Tensor", sigma: "torch.Tenso
     return (1 - s) * x0 + s * noise
 
 
-def velocity_target(x0: "torch.Tensor", noise: "torch.Tensor") -> "torch.Tensor":
+def velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """The flow-matching target ``noise - x0``: the scheduler's Euler step
     ``x_next = x + (sigma_next - sigma) * v`` moves ``x_sigma`` to ``x_sigma_next`` exactly when
     ``v = noise - x0``, and the pipeline's ``convert_velocity_to_x0`` is ``x - sigma * v``."""
     return noise - x0
 
 
-def _batch_sigma(sigma: "torch.Tensor | float", batch: int, device: "torch.device") -> "torch.Tensor":
+def _batch_sigma(sigma: torch.Tensor | float, batch: int, device: torch.device) -> torch.Tensor:
     import torch
 
     s = torch.as_tensor(sigma, dtype=torch.float32, device=device).flatten()
@@ -885,7 +940,7 @@ def _batch_sigma(sigma: "torch.Tensor | float", batch: int, device: "torch.devic
     return s
 
 
-def _batch_cond(text_cond: Mapping[str, "torch.Tensor"], batch: int) -> dict[str, "torch.Tensor"]:
+def _batch_cond(text_cond: Mapping[str, torch.Tensor], batch: int) -> dict[str, torch.Tensor]:
     out = {}
     for key in ("video_embeds", "audio_embeds", "attention_mask"):
         value = text_cond[key]
@@ -901,24 +956,24 @@ def _batch_cond(text_cond: Mapping[str, "torch.Tensor"], batch: int) -> dict[str
 class ForwardOutput:
     """Velocity predictions, unpacked: video ``[B, 128, F', H', W']``, audio ``[B, 8, L, 16]``."""
 
-    video: "torch.Tensor"
-    audio: "torch.Tensor"
-    audio_sigma: "torch.Tensor" = field(repr=False)
+    video: torch.Tensor
+    audio: torch.Tensor
+    audio_sigma: torch.Tensor = field(repr=False)
 
 
 def transformer_forward(
-    pipe: "LTX2Pipeline",
-    video_latents: "torch.Tensor",
-    audio_latents: "torch.Tensor | None",
-    text_cond: Mapping[str, "torch.Tensor"],
-    sigma: "torch.Tensor | float",
+    pipe: LTX2Pipeline,
+    video_latents: torch.Tensor,
+    audio_latents: torch.Tensor | None,
+    text_cond: Mapping[str, torch.Tensor],
+    sigma: torch.Tensor | float,
     *,
-    audio_sigma: "torch.Tensor | float | None" = None,
+    audio_sigma: torch.Tensor | float | None = None,
     frame_rate: float = 24.0,
     use_cross_timestep: bool | None = None,
-    generator: "torch.Generator | None" = None,
+    generator: torch.Generator | None = None,
     return_audio: bool = False,
-) -> "torch.Tensor | ForwardOutput":
+) -> torch.Tensor | ForwardOutput:
     """One denoising-step transformer call, built exactly as in ``LTX2Pipeline.__call__``.
 
     ``video_latents``: noisy normalised latents ``x_sigma`` ``[B, 128, F', H', W']``.
@@ -949,8 +1004,11 @@ def transformer_forward(
     video_sigma = _batch_sigma(sigma, batch, device)
     if audio_latents is None:
         length = audio_latent_length(pipe, frames, frame_rate)
-        mel = pipe.audio_vae.config.mel_bins // pipe.audio_vae_mel_compression_ratio
-        shape = (batch, pipe.audio_vae.config.latent_channels, length, mel)
+        # same fallbacks as the pipeline, so this works after a trainer drops the audio VAE
+        audio_vae = getattr(pipe, "audio_vae", None)
+        mel_bins = audio_vae.config.mel_bins if audio_vae is not None else 64
+        latent_channels = audio_vae.config.latent_channels if audio_vae is not None else 8
+        shape = (batch, latent_channels, length, mel_bins // pipe.audio_vae_mel_compression_ratio)
         audio_latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
         audio_sig = _batch_sigma(1.0 if audio_sigma is None else audio_sigma, batch, device)
     else:

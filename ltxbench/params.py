@@ -207,6 +207,10 @@ class EvaluateSection(Strict):
     modality_scale: Annotated[float, Field(ge=0.0, le=10.0)] = 3.0
     """Audio<->video modality guidance (1.0 switches it off)."""
     guidance_rescale: Annotated[float, Field(ge=0.0, le=1.0)] = 0.7
+    """Guidance rescale, for video and audio."""
+    audio_guidance_scale: Annotated[float, Field(ge=0.0, le=30.0)] = 7.0
+    """Classifier-free guidance for the audio stream (LTX-2.3 suggests 7; 1.0 switches it off).
+    STG, modality scale and rescale use the video values for audio too."""
     negative_prompt: str = "worst quality, inconsistent motion, blurry, jittery, distorted"
     face_frames: Annotated[int, Field(ge=1, le=256)] = 16
     """Frames sampled evenly from each generated video for identity scoring."""
@@ -367,10 +371,16 @@ def _cross_field_problems(sections: dict[str, BaseModel]) -> list[Problem]:
             if triggers.count(ch.trigger) > 1:
                 problems.append(Problem(f"dataset.characters.{i}.trigger", ch.trigger, "triggers must be unique per character"))
     m = sections.get("model")
-    if isinstance(m, ModelSection) and m.source != "tiny":
-        from . import ltx  # local import: keeps params import light
+    if isinstance(m, ModelSection):
+        from . import ltx  # imports no torch: keeps validation light
 
-        problems.extend(ltx.source_problems(m.source, m.version))
+        # The connectors replace padding with learnable registers: the text length must divide by their count.
+        registers = ltx.TINY_REGISTERS if m.source == "tiny" else ltx.version_spec(m.version).connector_registers
+        if m.max_sequence_length % registers:
+            problems.append(Problem("model.max_sequence_length", m.max_sequence_length,
+                                    f"must be a multiple of {registers} (the text connectors' register count for this model)"))
+        if m.source != "tiny":
+            problems.extend(ltx.source_problems(m.source, m.version))
     return problems
 
 

@@ -25,7 +25,7 @@ def small_params(tmp_path: Path, **sections) -> Path:
         "train": {"steps": 4, "checkpoint_every": 2, "rank": 4, "alpha": 4, "learning_rate": 1e-3},
         "evaluate": {"prompts": [{"id": "talk", "text": "{trigger} talking to the camera"}], "seeds": [0],
                      "width": 64, "height": 64, "num_frames": 9, "num_inference_steps": 2, "guidance_scale": 1.0,
-                     "stg_scale": 0.0, "stg_blocks": [], "modality_scale": 1.0, "guidance_rescale": 0.0,
+                     "stg_scale": 0.0, "stg_blocks": [], "modality_scale": 1.0, "guidance_rescale": 0.0, "audio_guidance_scale": 1.0,
                      "face_frames": 4},
     }
     for key, value in sections.items():
