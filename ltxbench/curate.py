@@ -139,9 +139,10 @@ def _image_candidate(char: str, path: Path, stem: str, cfg: P.CurateSection, ima
 
 
 SCORE_SHORT_SIDE = 480
-"""Faces are scored on frames whose short side is up to this many pixels (never above the source):
-dlib's detector misses faces under ~40 px, so scoring at a small training resolution would reject
-good clips for the wrong reason."""
+"""Faces are scored on frames whose short side is up to this many pixels (never above the source),
+not at the training size: benchmarks/bench_curate.py measured that at a 128 px short side dlib
+misses one of two Obama photos it finds at 480 px, and at 64 px also the Biden photo, so scoring at
+a small training resolution would reject good clips for the wrong reason."""
 
 
 def _score_size(cand: Candidate, src_w: int, src_h: int) -> tuple[int, int]:

@@ -1,0 +1,84 @@
+"""Training pieces: refusals with their fix, the σ schedule, the latent and text cache."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ltxbench import ltx, runs, train
+from ltxbench import params as P
+
+
+def _run_with_manifest(tmp_path, params_file, records):
+    run = runs.open_run(tmp_path / "run", params_file)
+    runs.write_jsonl(run.path("dataset", "manifest.jsonl"), records)
+    return run
+
+
+def _clip(cid, caption="obmx, a medium shot", lint=(), status="accepted"):
+    return {"id": cid, "character": "obama", "status": status, "caption": caption, "lint": list(lint),
+            "media": f"clips/{cid}.mp4", "num_frames": 9, "width": 64, "height": 64}
+
+
+def test_too_few_clips_is_refused_with_the_fix(tmp_path, params_file):
+    run = _run_with_manifest(tmp_path, params_file, [_clip("a", status="rejected")])
+    with pytest.raises(train.TrainingDataError, match="lower train.min_clips"):
+        train.training_clips(run)
+
+
+def test_lint_errors_and_missing_captions_block_training(tmp_path, params_file):
+    run = _run_with_manifest(tmp_path, params_file, [_clip("a", lint=[{"level": "error", "code": "missing_trigger", "message": "no trigger"}])])
+    with pytest.raises(train.TrainingDataError, match="lint error"):
+        train.training_clips(run)
+    run = _run_with_manifest(tmp_path, params_file, [_clip("a", caption=None)])
+    with pytest.raises(train.TrainingDataError, match="run the caption stage"):
+        train.training_clips(run)
+    run = _run_with_manifest(tmp_path, params_file, [_clip("a", lint=[{"level": "warning", "code": "too_short", "message": "short"}])])
+    assert [c["id"] for c in train.training_clips(run)] == ["a"]
+
+
+def test_token_shift_matches_the_inference_schedule():
+    from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
+
+    cfg = dict(ltx.LTX2_SCHEDULER_CONFIG)
+    for tokens in (256, 1024, 2500, 4096, 6000):
+        expected = calculate_shift(tokens, cfg["base_image_seq_len"], cfg["max_image_seq_len"], cfg["base_shift"], cfg["max_shift"])
+        assert train.token_shift(tokens, cfg) == pytest.approx(expected)
+
+
+def test_sigma_samples_lie_in_the_open_interval_and_shift_upwards():
+    g = torch.Generator().manual_seed(0)
+    low = [train.sample_sigma(g, 0.0) for _ in range(400)]
+    high = [train.sample_sigma(g, 2.0) for _ in range(400)]
+    assert all(0.0 < s < 1.0 for s in low + high)
+    assert abs(sum(low) / 400 - 0.5) < 0.05  # logit-normal without shift is centred
+    assert sum(high) / 400 > sum(low) / 400 + 0.2  # more tokens -> noisier σ, as at inference
+
+
+def test_warmup_then_constant_learning_rate(params_file):
+    cfg = P.load(params_file, ["train.warmup_steps=2"]).train
+    assert [train.lr_at(s, cfg) for s in (1, 2, 3, 4)] == pytest.approx([cfg.learning_rate / 2, cfg.learning_rate, cfg.learning_rate, cfg.learning_rate])
+
+
+def test_cache_is_reused_and_rebuilt_when_a_caption_changes(tmp_path, params_file):
+    from ltxbench import video
+    import numpy as np
+
+    run = runs.open_run(tmp_path / "run", params_file)
+    frames = np.random.default_rng(0).integers(0, 255, size=(9, 64, 64, 3), dtype=np.uint8)
+    video.write_mp4(run.path("dataset", "clips", "a.mp4"), frames, fps=24)
+    pipe = ltx.build_tiny_pipeline()
+    clips = [_clip("a")]
+    lat, text, stats = train.precompute(run, pipe, clips)
+    assert stats == {"latent_hits": 0, "latent_misses": 1, "text_hits": 0, "text_misses": 1}
+    assert tuple(lat["a"].shape) == (1, 128, 2, 2, 2)
+    _, _, stats = train.precompute(run, pipe, clips)
+    assert stats == {"latent_hits": 1, "latent_misses": 0, "text_hits": 1, "text_misses": 0}
+    _, _, stats = train.precompute(run, pipe, [_clip("a", caption="obmx, a wide shot")])
+    assert stats["text_misses"] == 1 and stats["latent_hits"] == 1
+    video.write_mp4(run.path("dataset", "clips", "a.mp4"), frames[:, ::-1].copy(), fps=24)  # the clip changed
+    _, _, stats = train.precompute(run, pipe, clips)
+    assert stats["latent_misses"] == 1
+    assert math.isfinite(float(lat["a"].abs().mean()))
