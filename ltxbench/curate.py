@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import params as P
-from . import progress, runs
+from . import figures, progress, runs
 from .runs import Run
 
 log = logging.getLogger("ltxbench")
@@ -257,7 +257,7 @@ def _save_thumb(run: Run, clip_id: str, frame: np.ndarray) -> str:
 
 def curate(run: Run) -> CurateResult:
     """Run the curate stage on ``run`` and write ``dataset/`` (see module docstring)."""
-    from . import faces, video
+    from . import faces
 
     cfg = run.params.curate
     analyzer = faces.FaceAnalyzer()
@@ -348,14 +348,9 @@ def _reason_kind(reason: str) -> str:
 
 def plot_coverage(records: list[dict[str, Any]], out: Path) -> Path | None:
     """Accepted vs rejected clips per character and source kind, and rejection reasons."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not records:
         return None
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (ax1, ax2) = figures.new_figure(2, (11, 3.8))
     groups = sorted({(r["character"], r["source_kind"]) for r in records})
     labels = [f"{c}\n{k}" for c, k in groups]
     acc = [sum(1 for r in records if (r["character"], r["source_kind"]) == g and r["status"] == "accepted") for g in groups]
@@ -377,11 +372,7 @@ def plot_coverage(records: list[dict[str, Any]], out: Path) -> Path | None:
         ax2.text(0.5, 0.5, "no rejected clips", ha="center", va="center", transform=ax2.transAxes)
     ax2.set_xlabel("clips")
     ax2.set_title("Why clips were rejected")
-    fig.tight_layout()
-    with runs.atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return out
+    return figures.save_figure(fig, out)
 
 
 def load_manifest(run: Run) -> list[dict[str, Any]]:

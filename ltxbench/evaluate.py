@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from . import lora, progress, runs
+from . import figures, lora, progress, runs
 from . import params as P
 from .runs import Run
 
@@ -233,12 +233,7 @@ def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict[str, Any]]) 
 
 def plot_identity_curve(summary: list[dict[str, Any]], out: Path) -> Path:
     """Identity similarity and face-found rate per checkpoint step, base model as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, (ax1, ax2) = figures.new_figure(2, (11, 3.8))
     all_steps = sorted({s["step"] for s in summary if s["checkpoint"] != BASE})
     for ax, metric, title, ylim in ((ax1, "identity_similarity", "Identity similarity to the references\n(1 = identical, 0.5 = same-person threshold)", (0, 1)),
                                     (ax2, "face_found_rate", "Face-found rate\n(share of sampled frames with a face)", (-0.02, 1.02))):
@@ -249,6 +244,9 @@ def plot_identity_curve(summary: list[dict[str, Any]], out: Path) -> Path:
             means = [s["mean"] for s in pts]
             ax.plot(steps, means, marker="o", color="tab:blue", label="LoRA checkpoints")
             ax.fill_between(steps, [s["ci_low"] for s in pts], [s["ci_high"] for s in pts], color="tab:blue", alpha=0.15, label="95% CI")
+            if metric == "identity_similarity":
+                top = max(pts, key=lambda s: (s["mean"], -s["step"]))
+                ax.plot([top["step"]], [top["mean"]], marker="*", markersize=15, color="tab:orange", linestyle="none", label="best checkpoint")
         if base is not None:
             ax.axhline(base["mean"], color="gray", linestyle="--", label="base model (no LoRA)")
         if not pts and base is None:
@@ -264,8 +262,4 @@ def plot_identity_curve(summary: list[dict[str, Any]], out: Path) -> Path:
             ax.legend(loc="best", fontsize=8)
     ax1.set_ylabel("identity similarity")
     ax2.set_ylabel("share of frames with a face")
-    fig.tight_layout()
-    with runs.atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return out
+    return figures.save_figure(fig, out)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import logging
 import math
 import time
@@ -29,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import lora, progress, runs
+from . import figures, lora, progress, runs
 from . import params as P
 from .curate import load_manifest
 from .runs import Run
@@ -293,15 +292,11 @@ def _write_metrics(run: Run, rows: list[dict[str, Any]]) -> Path:
 
 
 def plot_loss(rows: list[dict[str, Any]], out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     steps = np.array([r["step"] for r in rows])
     loss = np.array([r["loss"] for r in rows])
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = figures.new_figure(1, (7, 3.5))
     ax.plot(steps, loss, color="tab:blue", alpha=0.35, label="loss")
     window = max(1, len(loss) // 10)
     if window > 1:
@@ -311,8 +306,4 @@ def plot_loss(rows: list[dict[str, Any]], out: Path) -> Path:
     ax.set_ylabel("flow-matching MSE")
     ax.set_title("Training loss")
     ax.legend()
-    fig.tight_layout()
-    with runs.atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return out
+    return figures.save_figure(fig, out)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import nbformat
-import pytest
 
 from ltxbench import cli, pipeline
 from ltxbench import params as P
