@@ -181,7 +181,7 @@ def _score(frames: np.ndarray, analyzer: Any, refs: np.ndarray, cfg: P.CurateSec
     """Face scores from the sampled frames ``[N,H,W,3]`` of one clip."""
     from . import faces
 
-    heights, distances, small = [], [], 0
+    heights, distances, boxes, small = [], [], [], 0
     for frame in frames:
         face = analyzer.largest(frame)
         if face is None:
@@ -191,6 +191,8 @@ def _score(frames: np.ndarray, analyzer: Any, refs: np.ndarray, cfg: P.CurateSec
             continue
         heights.append(face.height_frac)
         distances.append(faces.identity_distance(face.embedding, refs))
+        fh, fw = frame.shape[:2]
+        boxes.append([face.box[0] / fw, face.box[1] / fh, face.box[2] / fw, face.box[3] / fh])
     n = len(frames)
     matches = [d for d in distances if d <= cfg.identity_threshold]
     scores: dict[str, Any] = {
@@ -201,6 +203,8 @@ def _score(frames: np.ndarray, analyzer: Any, refs: np.ndarray, cfg: P.CurateSec
         "identity_distance": round(float(np.median(distances)), 4) if distances else None,
         "identity_similarity": round(faces.distance_to_similarity(float(np.median(distances))), 4) if distances else None,
         "brightness": round(float(frames.mean() / 255.0), 4),
+        # median face box over the sampled frames, normalised to the frame (x0, y0, x1, y1): head crops
+        "face_box": [round(float(v), 4) for v in np.median(np.clip(boxes, 0, 1), axis=0)] if boxes else None,
     }
     reasons: list[str] = []
     if scores["match_rate"] < cfg.min_face_rate:

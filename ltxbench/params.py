@@ -29,7 +29,7 @@ STAGES: tuple[str, ...] = ("curate", "caption", "train", "evaluate")
 # while changing an evaluate setting keeps curate, caption and train.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "curate": ("run", "dataset", "curate"),
-    "caption": ("caption",),
+    "caption": ("caption", "model"),  # lint counts tokens with the model's tokenizer
     "train": ("model", "train"),
     "evaluate": ("evaluate",),
 }
@@ -149,29 +149,156 @@ class CurateSection(Strict):
     """How far the pan or zoom travels, as a fraction of the frame."""
 
 
+class CaptionVLMSection(Strict):
+    """``caption.vlm``: the vision-language model of ``caption.backend: vlm``."""
+
+    model: Annotated[str, Field(min_length=1)] = "Qwen/Qwen2.5-VL-3B-Instruct"
+    """A transformers image-text-to-text model with a chat template (Qwen2.5-VL / Qwen3-VL class):
+    a hub id already in the local Hugging Face cache, a local folder, or ``tiny`` (a random-weight
+    Qwen2.5-VL built in code, no download). Nothing is downloaded at run time."""
+    frames: Annotated[int, Field(ge=1, le=32)] = 4
+    """Frames sampled evenly across each clip (first and last included) and shown to the model in order."""
+    max_side: Annotated[int, Field(ge=28, le=2048)] = 448
+    """Frames are shrunk so their long side is at most this many pixels (sets the visual tokens per frame)."""
+    max_new_tokens: Annotated[int, Field(ge=8, le=1024)] = 120
+    """Longest caption the model may write, in its own tokens."""
+    system_prompt: Annotated[str, Field(min_length=1)] = (
+        "You write training captions for a video model that learns one person's identity from the pixels. "
+        "Describe the clip in one or two plain sentences: the scene and setting, what the person is doing, "
+        "their facial expression, the camera (framing, angle, movement) and the lighting. "
+        "Call them only 'the person'. Never describe fixed physical features: no eye colour, hair colour, "
+        "face shape, skin, age, ethnicity or body build, and never name anyone. "
+        "No lists, no preamble, no quotation marks."
+    )
+    """System prompt: asks for scene, action, expression, camera and lighting; forbids fixed facial features."""
+    prompt: Annotated[str, Field(min_length=1)] = "These are {frames} frames of one video clip, in order. Write its caption."
+    """User message after the frames; ``{frames}`` is replaced by the number of frames."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """``auto`` uses CUDA when present."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """``auto`` is bfloat16 on CUDA and float32 on the CPU."""
+
+
+class CaptionLintSection(Strict):
+    """``caption.lint``: thresholds and levels of the caption lint (docs/captions.md)."""
+
+    min_tokens: Annotated[int, Field(ge=0, le=4096)] = 5
+    """Captions shorter than this (text-encoder tokens, or words without a tokenizer) get ``too_short``."""
+    max_tokens: Annotated[int, Field(ge=1, le=8192)] = 256
+    """Captions longer than this get ``too_long``."""
+    face_words: list[Annotated[str, Field(min_length=1)]] | None = None
+    """Fixed facial-feature phrases to flag (``face_words``); ``null`` is the built-in list of docs/captions.md."""
+    face_words_extra: list[Annotated[str, Field(min_length=1)]] = []
+    """Phrases flagged in addition to ``face_words``."""
+    duplicate_similarity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    """Word overlap (Jaccard, triggers left out) from which two captions are near-duplicates."""
+    min_consistency: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    """A caption whose mean word overlap with its character's other captions is below this gets ``inconsistent_wording``."""
+    levels: dict[str, Literal["error", "warning", "off"]] = {}
+    """Per rule code, a level that replaces the default (``error``, ``warning`` or ``off``)."""
+
+    @field_validator("levels")
+    @classmethod
+    def _known_codes(cls, v: dict[str, str]) -> dict[str, str]:
+        from .captioning.lint import RULES  # light: no torch
+
+        unknown = sorted(set(v) - set(RULES))
+        if unknown:
+            raise ValueError(f"unknown lint code(s) {', '.join(unknown)}; known: {', '.join(RULES)}")
+        return v
+
+
 class CaptionSection(Strict):
-    backend: Literal["template"] = "template"
-    """``template`` writes each caption from the curate scores, with no model."""
+    backend: Literal["template", "vlm", "user"] = "template"
+    """``template`` writes each caption from the curate scores with no model; ``vlm`` asks a
+    vision-language model (``caption.vlm``); ``user`` reads ``caption.user_file`` or sidecar .txt files."""
     trigger_position: Literal["start", "end"] = "start"
     """Where the trigger word is placed when a caption lacks it."""
+    insert_trigger: bool = True
+    """Insert the trigger into captions that lack it (once; never duplicated). Off: only lint it."""
+    user_file: Path | None = None
+    """``backend: user``: a CSV, JSONL or JSON file of captions keyed by clip id or file name;
+    ``null`` reads only sidecar .txt files."""
+    batch_size: Annotated[int, Field(ge=1, le=256)] = 4
+    """Clips captioned per batch (one VLM forward pass)."""
+    force: bool = False
+    """Recaption every clip. Otherwise clips whose caption came from the editor, or from the same
+    VLM, are kept (resumable); template and user captions are cheap and always rewritten."""
+    allow_lint_errors: bool = False
+    """Let the train stage and the export run despite lint errors (warnings never block)."""
+    vlm: CaptionVLMSection = Field(default_factory=CaptionVLMSection)
+    lint: CaptionLintSection = Field(default_factory=CaptionLintSection)
+
+    @field_validator("user_file")
+    @classmethod
+    def _user_file(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            if not v.is_file():
+                raise ValueError("file not found")
+            if v.suffix.lower() not in (".csv", ".jsonl", ".json"):
+                raise ValueError("must be a .csv, .jsonl or .json file")
+        return v
+
+
+class TrainStageSection(Strict):
+    """One stage of a staged recipe: its own data filter, steps, lr and loss weights; every stage
+    continues the same LoRA."""
+
+    name: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+    steps: Annotated[int, Field(ge=1, le=1_000_000)]
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    """Learning rate of this stage; ``train.learning_rate`` when unset."""
+    source_kinds: Annotated[list[Literal["video", "image"]], Field(min_length=1)] = ["video", "image"]
+    """Which clips this stage trains on, by source kind."""
+    crop: Literal["full", "head"] = "full"
+    """``head`` trains on square crops around the face (from curate's face box), ``full`` on whole frames."""
+    still: bool = False
+    """Train on single frames (the clip's middle frame) instead of the whole clip."""
+    video_loss_weight: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
+    audio_loss_weight: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+    """Weight of the audio loss; clips without usable audio contribute video loss only."""
 
 
 class TrainSection(Strict):
     steps: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
+    """Optimiser steps (ignored when ``train.stages`` is given: each stage has its own)."""
     checkpoint_every: Annotated[int, Field(ge=1)] = 250
-    """Save a LoRA checkpoint every N steps (and always at the last step)."""
+    """Save a LoRA checkpoint (and the state to resume from) every N steps, and at the last step."""
+    keep_last: Annotated[int, Field(ge=0)] = 0
+    """Keep only the newest N checkpoints (0 keeps all); the evaluation's best is always kept."""
+    resume: bool = True
+    """Resume from the newest training state when one exists with the same parameters and data."""
     rank: Annotated[int, Field(ge=1, le=512)] = 32
     alpha: Annotated[float, Field(gt=0)] = 32.0
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     targets: Literal["video_attention", "all_attention", "all_attention_ff"] = "video_attention"
     """Which transformer modules get LoRA adapters (presets)."""
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-4
-    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """After warm-up: keep the rate, or decay it linearly or along a cosine to 0 at the last step."""
     warmup_steps: Annotated[int, Field(ge=0)] = 0
+    optimizer: Literal["adamw", "adamw8bit"] = "adamw"
+    """``adamw8bit`` (bitsandbytes) needs a CUDA GPU."""
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     max_grad_norm: Annotated[float, Field(gt=0.0)] = 1.0
+    mixed_precision: Literal["no", "bf16"] = "no"
+    """``bf16`` runs the forward pass under bfloat16 autocast (LoRA weights stay float32)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about a third more time."""
     batch_size: Annotated[int, Field(ge=1, le=64)] = 1
+    """Clips per step (accumulated one by one, so clips of different sizes mix)."""
     min_clips: Annotated[int, Field(ge=1)] = 1
     """Refuse to train on fewer accepted clips than this."""
+    character_weights: dict[str, Annotated[float, Field(gt=0.0)]] = {}
+    """Sampling weight per character name (default 1 each): a priority character gets more steps."""
+    source_kind_weights: dict[Literal["video", "image"], Annotated[float, Field(ge=0.0)]] = {"video": 1.0, "image": 1.0}
+    """Sampling weight per source kind, multiplied with the character weight."""
+    video_loss_weight: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
+    audio_loss_weight: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+    """Audio is off by default; switch it on per stage in a staged recipe."""
+    stages: list[TrainStageSection] = []
+    """A staged recipe (e.g. head crops, full frames, video, video with audio). Empty: one stage
+    from the fields above."""
 
 
 class PromptSection(Strict):
@@ -357,10 +484,21 @@ def _cross_field_problems(sections: dict[str, BaseModel]) -> list[Problem]:
             problems.append(Problem("evaluate.seeds", e.seeds, "seeds must be unique"))
     t = sections.get("train")
     if isinstance(t, TrainSection):
-        if t.checkpoint_every > t.steps:
-            problems.append(Problem("train.checkpoint_every", t.checkpoint_every, f"must be at most train.steps ({t.steps})"))
+        total = sum(st.steps for st in t.stages) if t.stages else t.steps
+        if t.checkpoint_every > total:
+            problems.append(Problem("train.checkpoint_every", t.checkpoint_every, f"must be at most the total steps ({total})"))
         if t.warmup_steps >= t.steps and t.warmup_steps > 0:
             problems.append(Problem("train.warmup_steps", t.warmup_steps, f"must be below train.steps ({t.steps})"))
+        names = [st.name for st in t.stages]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(Problem("train.stages", dup, "stage names must be unique"))
+    d_chars = sections.get("dataset")
+    if isinstance(t, TrainSection) and isinstance(d_chars, DatasetSection):
+        known = {ch.name for ch in d_chars.characters}
+        for name in t.character_weights:
+            if name not in known:
+                problems.append(Problem(f"train.character_weights.{name}", t.character_weights[name],
+                                        f"no such character; characters: {', '.join(sorted(known))}"))
     d = sections.get("dataset")
     if isinstance(d, DatasetSection):
         names = [ch.name for ch in d.characters]
@@ -370,6 +508,14 @@ def _cross_field_problems(sections: dict[str, BaseModel]) -> list[Problem]:
                 problems.append(Problem(f"dataset.characters.{i}.name", ch.name, "character names must be unique"))
             if triggers.count(ch.trigger) > 1:
                 problems.append(Problem(f"dataset.characters.{i}.trigger", ch.trigger, "triggers must be unique per character"))
+        from .captioning import trigger_problems  # light: no torch
+
+        problems.extend(trigger_problems(d.characters))
+    c = sections.get("caption")
+    if isinstance(c, CaptionSection):
+        from .captioning import caption_problems  # a VLM backend's weights must exist before anything runs
+
+        problems.extend(caption_problems(c))
     m = sections.get("model")
     if isinstance(m, ModelSection):
         from . import ltx  # imports no torch: keeps validation light
@@ -433,6 +579,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             items = ch.get(key)
             if isinstance(items, list):
                 ch[key] = [str((base / str(item)).resolve()) if not Path(str(item)).is_absolute() else str(item) for item in items]
+    cap = raw.get("caption")
+    if isinstance(cap, dict) and isinstance(cap.get("user_file"), str) and not Path(cap["user_file"]).is_absolute():
+        cap["user_file"] = str((base / cap["user_file"]).resolve())
     model = raw.get("model") or {}
     src = model.get("source") if isinstance(model, dict) else None
     if isinstance(src, str) and (src.startswith(".") or src.startswith("/")):

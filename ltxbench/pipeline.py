@@ -102,7 +102,7 @@ def run_pipeline(
             print(f"[ltxbench] {stage}: already completed with these parameters, skipped")
             continue
         invalidated = True  # every later stage reads this one's outputs: redo them too
-        _execute_stage(run_path, stage, fingerprint, quiet)
+        _execute_stage(run_path, stage, fingerprint, quiet, force)
         result.ran.append(stage)
     # Stages after the last selected one now read outdated inputs: say so in run.json.
     for later in P.STAGES[P.STAGES.index(stages[-1]) + 1:]:
@@ -119,7 +119,7 @@ def _refuse_missing_notebooks(stages: list[str]) -> None:
         raise FileNotFoundError(f"stage notebooks not found: {', '.join(missing)}")
 
 
-def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool) -> None:
+def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool, force: bool = False) -> None:
     import papermill as pm  # heavy import, only when a stage actually runs
 
     template = NOTEBOOK_DIR / NOTEBOOKS[stage]
@@ -133,6 +133,8 @@ def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool) -> 
     try:
         if quiet:
             os.environ["LTXBENCH_QUIET"] = "1"  # the kernel inherits it: progress bars off
+        if force:
+            os.environ["LTXBENCH_FORCE"] = "1"  # the stage starts over rather than resuming
         pm.execute_notebook(
             str(template), str(out),
             parameters={"run_dir": str(run_dir), "params_file": None},
@@ -151,6 +153,7 @@ def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool) -> 
                           duration_s=round(time.time() - started, 2), error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        os.environ.pop("LTXBENCH_FORCE", None)
         if quiet:
             if env_before is None:
                 os.environ.pop("LTXBENCH_QUIET", None)

@@ -1,45 +1,47 @@
 """Train stage: a peft LoRA on the LTX-2 transformer with the rectified-flow loss.
 
-Reads the accepted, captioned clips of ``dataset/manifest.jsonl`` and writes:
+Reads the accepted, captioned clips of ``dataset/manifest.jsonl`` (guards and cache:
+:mod:`ltxbench.train_data`) and writes:
 
-* ``cache/latents/<key>.safetensors`` and ``cache/text/<key>.safetensors``: video latents and text
-  conditioning, each computed once and keyed by model version + model source + content hash, so
-  a changed clip, caption or model is re-encoded and never silently reused;
 * ``checkpoints/lora_step_NNNNNN.safetensors`` every ``train.checkpoint_every`` steps and at the
-  last step (format and provenance: :mod:`ltxbench.lora`);
-* ``train/metrics.csv`` (step, loss, lr, grad_norm, step_time, sigma, clip, character),
-  ``train/summary.json`` (samples per character, time) and ``train/loss.png``.
+  last step (format and provenance: :mod:`ltxbench.lora`), each with
+  ``checkpoints/state_step_NNNNNN.pt`` to resume from (:mod:`ltxbench.train_state`);
+* ``train/metrics.csv`` (fields in :data:`METRICS_FIELDS`), ``train/tb/`` TensorBoard events,
+  ``train/summary.json`` (samples per character, time, cache hits) and ``train/loss.png``.
 
 The loss is the flow-matching target of the LTX-2 scheduler: ``x_t = (1-σ)·x0 + σ·ε`` and the
 transformer predicts ``ε - x0``; σ is drawn from a logit-normal shifted by the token count as the
 inference schedule is. The VAE and text encoder are released after encoding, so only the
-transformer (and its LoRA) is in memory while training.
+transformer (and its LoRA) is in memory while training. A staged recipe (``train.stages``) runs
+its stages in order on the same LoRA and optimizer, each with its own clips, steps, lr and loss
+weights. Also runnable without papermill: ``python -m ltxbench.train PARAMS.yaml [--run-dir DIR]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
-import hashlib
 import io
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import figures, lora, progress, runs
 from . import params as P
-from .curate import load_manifest
+from . import train_state as TS
 from .runs import Run
+from .train_data import (ClipSampler, TrainingDataError, dataset_sha256, precompute, stage_clips,  # noqa: F401
+                         training_clips)
 
 log = logging.getLogger("ltxbench")
 
-METRICS_FIELDS = ("step", "loss", "lr", "grad_norm", "step_time", "sigma", "clip", "character")
-
-
-class TrainingDataError(ValueError):
-    """The dataset cannot be trained on as it stands (too few clips, blocking lint errors)."""
+METRICS_FIELDS = ("stage", "step", "loss", "loss_smoothed", "lr", "grad_norm", "step_time", "samples_per_s",
+                  "peak_memory_mb", "sigma", "clip", "character")
+SMOOTHING = 0.9  # exponential moving average of the loss, for the log and the plot
 
 
 @dataclass
@@ -60,110 +62,7 @@ class TrainResult:
 
 
 # ---------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------
-
-
-def training_clips(run: Run) -> list[dict[str, Any]]:
-    """Accepted, captioned clips; refuses (with the fix) when training would be meaningless."""
-    records = load_manifest(run)
-    clips = [r for r in records if r["status"] == "accepted"]
-    cfg = run.params.train
-    if len(clips) < cfg.min_clips:
-        raise TrainingDataError(
-            f"only {len(clips)} accepted clip(s), train.min_clips is {cfg.min_clips}: add footage of the character, "
-            f"relax the curate thresholds, or lower train.min_clips")
-    uncaptioned = [r["id"] for r in clips if not r.get("caption")]
-    if uncaptioned:
-        raise TrainingDataError(f"{len(uncaptioned)} accepted clip(s) have no caption (e.g. {uncaptioned[0]}): run the caption stage")
-    errors = [(r["id"], x["message"]) for r in clips for x in r.get("lint", []) if x.get("level") == "error"]
-    if errors:
-        shown = "; ".join(f"{i}: {m}" for i, m in errors[:5])
-        raise TrainingDataError(f"{len(errors)} caption lint error(s) block training ({shown}); fix the captions")
-    return clips
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _cache_key(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-
-
-def dataset_sha256(clips: list[dict[str, Any]], run: Run) -> str:
-    h = hashlib.sha256()
-    for r in sorted(clips, key=lambda r: r["id"]):
-        h.update(f"{r['id']}\x1f{r['caption']}\x1f{_file_sha256(run.path('dataset', r['media']))}\n".encode())
-    return h.hexdigest()
-
-
-def _load_cached(path: Path) -> dict[str, Any] | None:
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        return None
-    return load_file(str(path))
-
-
-def _save_cached(path: Path, tensors: dict[str, Any]) -> None:
-    from safetensors.torch import save
-
-    runs.atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}))
-
-
-def precompute(run: Run, pipe: Any, clips: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any], dict[str, int]]:
-    """Latents per clip and text conditioning per caption, from the cache or freshly encoded.
-
-    Returns (latents by clip id ``[1,128,F',H',W']``, text conditioning by clip id, counts of
-    cache hits and misses).
-    """
-    import torch
-
-    from . import ltx, video
-
-    m = run.params.model
-    model_id = f"ltx-{m.version}\x1f{m.source}\x1f{ltx.TINY_BUILD_ID if m.source == 'tiny' else ''}"
-    latents, texts = {}, {}
-    stats = {"latent_hits": 0, "latent_misses": 0, "text_hits": 0, "text_misses": 0}
-    for r in progress.bar(clips, desc="encode clips and captions", unit="clip"):
-        media = run.path("dataset", r["media"])
-        lkey = _cache_key(model_id, _file_sha256(media), str(r["num_frames"]), str(r["width"]), str(r["height"]))
-        lpath = run.path("cache", "latents", f"{lkey}.safetensors")
-        cached = _load_cached(lpath)
-        if cached is None:
-            frames = video.read_frames(media, range(r["num_frames"]))  # [F,H,W,3] uint8
-            pixels = torch.from_numpy(frames).permute(3, 0, 1, 2).unsqueeze(0).float() / 127.5 - 1.0
-            with torch.no_grad():
-                lat = ltx.encode_video(pipe, pixels)
-            _save_cached(lpath, {"latents": lat})
-            stats["latent_misses"] += 1
-        else:
-            lat = cached["latents"]
-            stats["latent_hits"] += 1
-        latents[r["id"]] = lat
-
-        tkey = _cache_key(model_id, r["caption"], str(m.max_sequence_length))
-        tpath = run.path("cache", "text", f"{tkey}.safetensors")
-        cached = _load_cached(tpath)
-        if cached is None:
-            with torch.no_grad():
-                cond = ltx.encode_prompts(pipe, [r["caption"]], max_sequence_length=m.max_sequence_length)
-            _save_cached(tpath, cond)
-            stats["text_misses"] += 1
-        else:
-            cond = cached
-            stats["text_hits"] += 1
-        texts[r["id"]] = cond
-    return latents, texts, stats
-
-
-# ---------------------------------------------------------------------------------------
-# Schedule and sampling
+# Schedules
 # ---------------------------------------------------------------------------------------
 
 
@@ -188,11 +87,54 @@ def sample_sigma(generator: Any, mu: float) -> float:
     return e * s / (1.0 + (e - 1.0) * s)
 
 
-def lr_at(step: int, cfg: P.TrainSection) -> float:
-    """Linear warm-up then constant."""
-    if cfg.warmup_steps and step <= cfg.warmup_steps:
-        return cfg.learning_rate * step / cfg.warmup_steps
-    return cfg.learning_rate
+def lr_at(step: int, total: int, base_lr: float, warmup: int, schedule: str) -> float:
+    """Learning rate at 1-based ``step`` of a stage of ``total`` steps: linear warm-up, then
+    constant, linear decay or cosine decay to 0 at the last step."""
+    if warmup and step <= warmup:
+        return base_lr * step / warmup
+    if schedule == "constant" or total <= warmup:
+        return base_lr
+    progress_ = (step - warmup) / max(1, total - warmup)
+    if schedule == "linear":
+        return base_lr * (1.0 - progress_)
+    return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress_))
+
+
+def resolve_stages(cfg: P.TrainSection) -> list[P.TrainStageSection]:
+    """The recipe's stages; without ``train.stages``, one stage from the top-level fields."""
+    if cfg.stages:
+        return list(cfg.stages)
+    return [P.TrainStageSection(name="main", steps=cfg.steps, learning_rate=cfg.learning_rate,
+                                video_loss_weight=cfg.video_loss_weight, audio_loss_weight=cfg.audio_loss_weight)]
+
+
+# ---------------------------------------------------------------------------------------
+# Model setup
+# ---------------------------------------------------------------------------------------
+
+
+def _make_optimizer(params: list[Any], cfg: P.TrainSection, device: Any) -> Any:
+    import torch
+
+    if cfg.optimizer == "adamw8bit":
+        if device.type != "cuda":
+            raise RuntimeError("train.optimizer: adamw8bit needs a CUDA GPU (bitsandbytes); use adamw on the CPU")
+        try:
+            import bitsandbytes as bnb
+        except ImportError:
+            raise RuntimeError("train.optimizer: adamw8bit needs bitsandbytes: pip install bitsandbytes") from None
+        return bnb.optim.AdamW8bit(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+
+def _peak_memory_mb(device: Any) -> float:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (KiB on Linux)
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,87 +142,207 @@ def lr_at(step: int, cfg: P.TrainSection) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-def train(run: Run) -> TrainResult:
-    """Train the LoRA; see the module docstring for what is written where."""
+def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, force: bool | None = None) -> TrainResult:
+    """Train (or resume) the LoRA; see the module docstring for what is written where.
+
+    ``on_step`` is called with each metrics row (a dashboard can draw a live loss curve).
+    ``force`` starts over even when a resumable state exists (default: ``LTXBENCH_FORCE=1``).
+    """
     import torch
     from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
+    from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
     from . import ltx
 
     cfg = run.params.train
-    clips = training_clips(run)  # refuses before any model loads
-    torch.manual_seed(run.params.run.seed)
+    force = os.environ.get("LTXBENCH_FORCE") == "1" if force is None else force
+    clips = training_clips(run)  # guards, before any model loads
+    stages = resolve_stages(cfg)
+    per_stage = [stage_clips(clips, st) for st in stages]
+    samplers = [ClipSampler.build(c, cfg) for c in per_stage]
+    total_steps = sum(st.steps for st in stages)
+    data_sha = dataset_sha256(clips, run)
+    fingerprint = TS.resume_fingerprint(run.params)
+
     device = ltx.resolve_device(run.params.model.device)
     pipe = ltx.load_pipeline(run.params.model.version, run.params.model.source, run.params.model.dtype, "cpu")
-    latents, texts, cache_stats = precompute(run, pipe, clips)
+    encoded = {}
+    cache_stats: dict[str, int] = {}
+    for st, chosen in zip(stages, per_stage):
+        variant = (st.crop, st.still)
+        if variant not in encoded:
+            encoded[variant] = precompute(run, pipe, chosen, st)
+            for k, v in encoded[variant][2].items():
+                cache_stats[k] = cache_stats.get(k, 0) + v
     transformer = pipe.transformer
-    # Free the encoders: training needs only the transformer (and the pipeline's packing helpers).
-    pipe.text_encoder = None
+    pipe.text_encoder = None  # only the transformer (and the pipeline's packing helpers) stay in memory
     pipe.vae = None
     transformer.requires_grad_(False)
+    torch.manual_seed(run.params.run.seed)  # LoRA init draws from the global RNG: make it the run's, not the process's
     transformer.add_adapter(LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                                        target_modules=lora.TARGET_PRESETS[cfg.targets], init_lora_weights=True))
+    if cfg.gradient_checkpointing:
+        transformer.enable_gradient_checkpointing()
     transformer.to(device)
-    params = [p for p in transformer.parameters() if p.requires_grad]
-    if not params:
-        raise RuntimeError(f"train.targets={cfg.targets} matched no module of the transformer")
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    trainable = [p for p in transformer.parameters() if p.requires_grad]
+    optimizer = _make_optimizer(trainable, cfg, device)
     generator = torch.Generator().manual_seed(run.params.run.seed)
-    provenance = dict(
-        base_version=run.params.model.version, base_source=run.params.model.source, rank=cfg.rank, alpha=cfg.alpha,
-        targets=cfg.targets, triggers={c.name: c.trigger for c in run.params.dataset.characters}, stage="train",
-        dataset_sha256=dataset_sha256(clips, run), params_sha256=run.params.sha256())
+    torch.manual_seed(run.params.run.seed)  # dropout draws from the global RNG (saved in the resume state)
 
     ckpt_dir = run.path("checkpoints")
-    for old in lora.list_checkpoints(ckpt_dir):  # a re-run must not mix with an earlier run's checkpoints
-        old.unlink()
-    rows: list[dict[str, Any]] = []
-    shares: dict[str, int] = {}
-    checkpoints: list[Path] = []
+    start_step, start_stage, start_stage_step, rows = 0, 0, 0, []
+    latest = TS.latest_state(ckpt_dir) if cfg.resume and not force else None
+    if latest is None:
+        TS.archive_previous(ckpt_dir)  # a fresh run never mixes with an earlier run's checkpoints
+    else:
+        state = TS.load_state(latest, fingerprint, data_sha)  # refuses a state from other params or data
+        set_peft_model_state_dict(transformer, state["lora"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_step, start_stage, start_stage_step, rows = state["step"], state["stage_index"], state["stage_step"], state["history"]
+        _drop_checkpoints_after(ckpt_dir, start_step)
+        log.info("resuming from %s at step %d", latest, start_step)
+
+    provenance = dict(base_version=run.params.model.version, base_source=run.params.model.source, rank=cfg.rank,
+                      alpha=cfg.alpha, targets=cfg.targets, triggers={c.name: c.trigger for c in run.params.dataset.characters},
+                      dataset_sha256=data_sha, params_sha256=run.params.sha256())
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run.path("train", "tb")), purge_step=start_step + 1)
+    smoothed = rows[-1]["loss_smoothed"] if rows else None
     started = time.time()
+    step = start_step
     transformer.train()
-    for step in progress.bar(range(1, cfg.steps + 1), desc="train", unit="step"):
-        t0 = time.time()
-        idx = torch.randint(len(clips), (1,), generator=generator).item()
-        clip = clips[idx]
-        x0 = latents[clip["id"]].to(device)
-        num_tokens = x0.shape[2] * x0.shape[3] * x0.shape[4]
-        sigma = sample_sigma(generator, token_shift(num_tokens, dict(pipe.scheduler.config)))
-        noise = torch.randn(x0.shape, generator=generator).to(device)
-        x_t = (1.0 - sigma) * x0 + sigma * noise
-        target = noise - x0
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        pred = ltx.transformer_forward(pipe, x_t, None, {k: v.to(device) for k, v in texts[clip["id"]].items()}, sigma)
-        loss = torch.nn.functional.mse_loss(pred.float(), target.float())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step} (clip {clip['id']}); lower train.learning_rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm).item()
-        optimizer.step()
-        shares[clip["character"]] = shares.get(clip["character"], 0) + 1
-        rows.append({"step": step, "loss": round(loss.item(), 6), "lr": optimizer.param_groups[0]["lr"],
-                     "grad_norm": round(grad_norm, 6), "step_time": round(time.time() - t0, 4),
-                     "sigma": round(sigma, 5), "clip": clip["id"], "character": clip["character"]})
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            path = ckpt_dir / f"lora_step_{step:06d}.safetensors"
-            lora.save_lora(path, get_peft_model_state_dict(transformer), lora.Provenance(step=step, **provenance))
-            checkpoints.append(path)
-            _write_metrics(run, rows)  # metrics up to each checkpoint survive a crash
-    metrics_path = _write_metrics(run, rows)
+    bar = progress.bar(range(start_step, total_steps), desc="train", unit="step", total=total_steps - start_step)
+    bar_iter = iter(bar)
+    try:
+        for si in range(start_stage, len(stages)):
+            st, sampler = stages[si], samplers[si]
+            latents, texts, _ = encoded[(st.crop, st.still)]
+            lr_base = st.learning_rate or cfg.learning_rate
+            for stage_step in range(start_stage_step + 1 if si == start_stage else 1, st.steps + 1):
+                next(bar_iter, None)
+                step += 1
+                t0 = time.time()
+                lr = lr_at(stage_step, st.steps, lr_base, cfg.warmup_steps, cfg.lr_schedule)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                optimizer.zero_grad(set_to_none=True)
+                loss_sum, drawn = 0.0, []
+                for _ in range(cfg.batch_size):
+                    clip = sampler.draw(generator)
+                    loss, sigma = _clip_loss(pipe, latents[clip["id"]], texts[clip["id"]], generator, st, cfg, device)
+                    if not torch.isfinite(loss):
+                        last = lora.list_checkpoints(ckpt_dir)
+                        raise FloatingPointError(
+                            f"loss became {loss.item()} at step {step} (clip {clip['id']}, σ={sigma:.3f}); training stopped. "
+                            f"Last good checkpoint: {last[-1] if last else 'none'}. Lower train.learning_rate or check the clip.")
+                    (loss / cfg.batch_size).backward()
+                    loss_sum += loss.item()
+                    drawn.append((clip, sigma))
+                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm).item()
+                optimizer.step()
+                loss_val = loss_sum / cfg.batch_size
+                smoothed = loss_val if smoothed is None else SMOOTHING * smoothed + (1 - SMOOTHING) * loss_val
+                dt = time.time() - t0
+                row = {"stage": st.name, "step": step, "loss": round(loss_val, 6), "loss_smoothed": round(smoothed, 6),
+                       "lr": lr, "grad_norm": round(grad_norm, 6), "step_time": round(dt, 4),
+                       "samples_per_s": round(cfg.batch_size / max(dt, 1e-9), 3),
+                       "peak_memory_mb": round(_peak_memory_mb(device), 1), "sigma": round(drawn[0][1], 5),
+                       "clip": ";".join(c["id"] for c, _ in drawn), "character": ";".join(c["character"] for c, _ in drawn)}
+                rows.append(row)
+                for key in ("loss", "loss_smoothed", "lr", "grad_norm", "step_time", "peak_memory_mb"):
+                    writer.add_scalar(f"train/{key}", row[key], step)
+                if on_step is not None:
+                    on_step(row)
+                is_last = stage_step == st.steps and si == len(stages) - 1
+                if step % cfg.checkpoint_every == 0 or is_last or stage_step == st.steps:
+                    _checkpoint(run, transformer, optimizer, generator, step, si, stage_step, st.name, fingerprint, data_sha,
+                                rows, provenance, cfg, get_peft_model_state_dict)
+            start_stage_step = 0
+    finally:
+        writer.close()
+        _write_metrics(run, rows)
+    checkpoints = lora.list_checkpoints(ckpt_dir)
+    shares: dict[str, int] = {}
+    for r in rows:
+        for ch in r["character"].split(";"):
+            shares[ch] = shares.get(ch, 0) + 1
+    drawn_total = sum(shares.values()) or 1
     summary = {
-        "steps": cfg.steps, "seconds": round(time.time() - started, 2), "final_loss": rows[-1]["loss"],
+        "steps": total_steps, "resumed_from_step": start_step, "seconds": round(time.time() - started, 2),
+        "final_loss": rows[-1]["loss"] if rows else None, "stages": [st.model_dump() for st in stages],
         "samples_per_character": shares,
-        "share_per_character": {k: round(v / cfg.steps, 4) for k, v in shares.items()},
+        "share_per_character": {k: round(v / drawn_total, 4) for k, v in shares.items()},
+        "expected_share_per_character": samplers[0].expected_shares(),
         "clips": len(clips), "cache": cache_stats, "device": str(device),
-        "trainable_parameters": sum(p.numel() for p in params),
+        "trainable_parameters": sum(p.numel() for p in trainable),
         "checkpoints": [str(p.relative_to(run.dir)) for p in checkpoints],
     }
     runs.atomic_write_json(run.path("train", "summary.json"), summary)
     figure = plot_loss(rows, run.path("train", "loss.png"))
-    return TrainResult(checkpoints, metrics_path, figure, summary)
+    return TrainResult(checkpoints, run.path("train", "metrics.csv"), figure, summary)
+
+
+def _clip_loss(pipe: Any, x0: Any, cond: dict[str, Any], generator: Any, stage: P.TrainStageSection,
+               cfg: P.TrainSection, device: Any) -> tuple[Any, float]:
+    """Weighted flow-matching loss of one clip at a freshly drawn σ."""
+    import torch
+
+    from . import ltx
+
+    x0 = x0.to(device)
+    tokens = x0.shape[2] * x0.shape[3] * x0.shape[4]
+    sigma = sample_sigma(generator, token_shift(tokens, dict(pipe.scheduler.config)))
+    noise = torch.randn(x0.shape, generator=generator).to(device)
+    x_t = ltx.noisy_latents(x0, noise, sigma)
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision == "bf16")
+    with autocast:
+        pred = ltx.transformer_forward(pipe, x_t, None, {k: v.to(device) for k, v in cond.items()}, sigma, generator=generator)
+    # Audio latents are not extracted from clips yet: the audio stream is the pipeline's pure-noise
+    # first-step input and only the video loss trains (stage.audio_loss_weight has no data to act on).
+    loss = stage.video_loss_weight * torch.nn.functional.mse_loss(pred.float(), ltx.velocity_target(x0, noise).float())
+    return loss, sigma
+
+
+def _checkpoint(run: Run, transformer: Any, optimizer: Any, generator: Any, step: int, stage_index: int, stage_step: int,
+                stage_name: str, fingerprint: dict[str, Any], data_sha: str, rows: list[dict[str, Any]],
+                provenance: dict[str, Any], cfg: P.TrainSection, get_state: Callable[[Any], dict[str, Any]]) -> None:
+    """LoRA file, then the resume state (its presence marks the checkpoint complete), then pruning."""
+    ckpt_dir = run.path("checkpoints")
+    lora_state = get_state(transformer)
+    lora.save_lora(ckpt_dir / f"lora_step_{step:06d}.safetensors", lora_state,
+                   lora.Provenance(step=step, stage=stage_name, **provenance))
+    _write_metrics(run, rows)
+    TS.save_state(TS.state_path(ckpt_dir, step), lora_state=lora_state, optimizer=optimizer, generator=generator,
+                  step=step, stage_index=stage_index, stage_step=stage_step, fingerprint=fingerprint,
+                  dataset_sha=data_sha, history=rows)
+    if cfg.keep_last:
+        _prune(run, cfg.keep_last)
+
+
+def _prune(run: Run, keep_last: int) -> None:
+    """Keep the newest ``keep_last`` checkpoints and the evaluation's best; older ones are removed."""
+    import json
+
+    ckpt_dir = run.path("checkpoints")
+    best = None
+    best_file = run.path("eval", "best_checkpoint.json")
+    if best_file.is_file():
+        best = json.loads(best_file.read_text()).get("checkpoint")
+    for path in lora.list_checkpoints(ckpt_dir)[:-keep_last]:
+        if path.stem == best:
+            continue
+        path.unlink()
+        TS.state_path(ckpt_dir, lora.checkpoint_step(path)).unlink(missing_ok=True)
+
+
+def _drop_checkpoints_after(ckpt_dir: Path, step: int) -> None:
+    """LoRA files written after the resumed state (a kill between LoRA and state) are redone."""
+    for path in lora.list_checkpoints(ckpt_dir):
+        if lora.checkpoint_step(path) > step:
+            path.unlink()
 
 
 def _write_metrics(run: Run, rows: list[dict[str, Any]]) -> Path:
@@ -294,16 +356,43 @@ def _write_metrics(run: Run, rows: list[dict[str, Any]]) -> Path:
 def plot_loss(rows: list[dict[str, Any]], out: Path) -> Path:
     import numpy as np
 
-    steps = np.array([r["step"] for r in rows])
-    loss = np.array([r["loss"] for r in rows])
     fig, ax = figures.new_figure(1, (7, 3.5))
-    ax.plot(steps, loss, color="tab:blue", alpha=0.35, label="loss")
-    window = max(1, len(loss) // 10)
-    if window > 1:
-        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        ax.plot(steps[window - 1:], smooth, color="tab:blue", label=f"moving mean ({window} steps)")
+    if rows:
+        steps = np.array([r["step"] for r in rows])
+        ax.plot(steps, [r["loss"] for r in rows], color="tab:blue", alpha=0.35, label="loss")
+        ax.plot(steps, [r["loss_smoothed"] for r in rows], color="tab:blue", label=f"smoothed (EMA {SMOOTHING})")
+        bounds = [r["step"] for prev, r in zip(rows, rows[1:]) if r["stage"] != prev["stage"]]
+        for b in bounds:
+            ax.axvline(b - 0.5, color="gray", linestyle=":")
+        ax.legend()
     ax.set_xlabel("step")
     ax.set_ylabel("flow-matching MSE")
     ax.set_title("Training loss")
-    ax.legend()
     return figures.save_figure(fig, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ltxbench.train PARAMS.yaml [--run-dir DIR] [--force]``: the train stage without papermill."""
+    parser = argparse.ArgumentParser(prog="python -m ltxbench.train", description="Run the train stage on a run folder.")
+    parser.add_argument("params", type=Path)
+    parser.add_argument("--run-dir", type=Path, default=None)
+    parser.add_argument("--force", action="store_true", help="start over even when a resumable state exists")
+    args = parser.parse_args(argv)
+    try:
+        params = P.load(args.params)
+    except P.ParamsError as exc:
+        print(exc)
+        return 2
+    run_dir = args.run_dir or Path("runs") / params.run.name
+    run = runs.open_run(run_dir, args.params)
+    try:
+        result = train(run, force=args.force)
+    except (TrainingDataError, TS.ResumeRefused, FloatingPointError) as exc:
+        print(f"ltxbench train: {exc}")
+        return 1
+    print(result)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

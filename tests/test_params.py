@@ -13,9 +13,14 @@ from conftest import REPO
 
 def test_every_shipped_params_file_validates():
     files = sorted((REPO / "params").glob("*.yaml"))
-    assert files, "params/ ships no recipe"
+    assert {"demo.yaml", "single_character.yaml", "multi_character.yaml", "staged.yaml"} <= {f.name for f in files}
     for path in files:
-        params = P.load(path)
+        try:
+            params = P.load(path)
+        except P.ParamsError as exc:
+            # Real-model recipes name a hub id that is only in a user's cache: everything else must be valid.
+            assert {p.field for p in exc.problems} == {"model.source"}, str(exc)
+            params = P.load(path, ["model.source=tiny"])
         assert params.run.name
 
 

@@ -17,9 +17,9 @@ def _run_with_manifest(tmp_path, params_file, records):
     return run
 
 
-def _clip(cid, caption="obmx, a medium shot", lint=(), status="accepted"):
+def _clip(cid, caption="obmx, a medium shot", lint=(), status="accepted", **extra):
     return {"id": cid, "character": "obama", "status": status, "caption": caption, "lint": list(lint),
-            "media": f"clips/{cid}.mp4", "num_frames": 9, "width": 64, "height": 64}
+            "media": f"clips/{cid}.mp4", "num_frames": 9, "width": 64, "height": 64, "source_kind": "image", **extra}
 
 
 def test_too_few_clips_is_refused_with_the_fix(tmp_path, params_file):
@@ -36,7 +36,11 @@ def test_lint_errors_and_missing_captions_block_training(tmp_path, params_file):
     with pytest.raises(train.TrainingDataError, match="run the caption stage"):
         train.training_clips(run)
     run = _run_with_manifest(tmp_path, params_file, [_clip("a", lint=[{"level": "warning", "code": "too_short", "message": "short"}])])
-    assert [c["id"] for c in train.training_clips(run)] == ["a"]
+    from ltxbench import video
+    import numpy as np
+
+    video.write_mp4(run.path("dataset", "clips", "a.mp4"), np.zeros((9, 64, 64, 3), np.uint8), fps=24)
+    assert [c["id"] for c in train.training_clips(run)] == ["a"]  # warnings do not block
 
 
 def test_token_shift_matches_the_inference_schedule():
@@ -57,9 +61,10 @@ def test_sigma_samples_lie_in_the_open_interval_and_shift_upwards():
     assert sum(high) / 400 > sum(low) / 400 + 0.2  # more tokens -> noisier σ, as at inference
 
 
-def test_warmup_then_constant_learning_rate(params_file):
-    cfg = P.load(params_file, ["train.warmup_steps=2"]).train
-    assert [train.lr_at(s, cfg) for s in (1, 2, 3, 4)] == pytest.approx([cfg.learning_rate / 2, cfg.learning_rate, cfg.learning_rate, cfg.learning_rate])
+def test_learning_rate_schedules():
+    assert [train.lr_at(s, 4, 1.0, 2, "constant") for s in (1, 2, 3, 4)] == pytest.approx([0.5, 1.0, 1.0, 1.0])
+    assert [train.lr_at(s, 6, 1.0, 2, "linear") for s in (3, 4, 5, 6)] == pytest.approx([0.75, 0.5, 0.25, 0.0])
+    assert [train.lr_at(s, 4, 1.0, 0, "cosine") for s in (1, 2, 3, 4)] == pytest.approx([0.8535534, 0.5, 0.1464466, 0.0])
 
 
 def test_cache_is_reused_and_rebuilt_when_a_caption_changes(tmp_path, params_file):
@@ -82,3 +87,36 @@ def test_cache_is_reused_and_rebuilt_when_a_caption_changes(tmp_path, params_fil
     _, _, stats = train.precompute(run, pipe, clips)
     assert stats["latent_misses"] == 1
     assert math.isfinite(float(lat["a"].abs().mean()))
+
+
+def test_guards_name_the_offending_clips(tmp_path, params_file):
+    from ltxbench import video
+    import numpy as np
+
+    run = _run_with_manifest(tmp_path, params_file, [_clip("a", caption="a medium shot of a person")])
+    with pytest.raises(train.TrainingDataError, match=r"lack their character's trigger \(a\)"):
+        train.training_clips(run)
+    run = _run_with_manifest(tmp_path, params_file, [_clip("b", num_frames=10), _clip("c", width=70)])
+    with pytest.raises(train.TrainingDataError, match=r"off the LTX grid.*b \(10 frames.*c \(9 frames, 70x64\)"):
+        train.training_clips(run)
+    run = _run_with_manifest(tmp_path, params_file, [_clip("d")])
+    with pytest.raises(train.TrainingDataError, match=r"clip file\(s\) are missing \(d\)"):
+        train.training_clips(run)
+    video.write_mp4(run.path("dataset", "clips", "d.mp4"), np.zeros((9, 64, 64, 3), np.uint8), fps=24)
+    assert [c["id"] for c in train.training_clips(run)] == ["d"]
+
+
+def test_weighted_sampling_follows_character_and_kind_weights(params_file):
+    from ltxbench.train_data import ClipSampler
+
+    cfg = P.load(params_file, {"train.source_kind_weights": {"video": 3.0, "image": 1.0}}).train
+    clips = [_clip("v", source_kind="video"), _clip("i", source_kind="image")]
+    sampler = ClipSampler.build(clips, cfg)
+    g = torch.Generator().manual_seed(0)
+    draws = [sampler.draw(g)["id"] for _ in range(2000)]
+    assert abs(draws.count("v") / 2000 - 0.75) < 0.04
+
+
+def test_character_weights_must_name_a_character(params_file):
+    with pytest.raises(P.ParamsError, match="no such character"):
+        P.load(params_file, {"train.character_weights": {"nobody": 2.0}})

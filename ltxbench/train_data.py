@@ -1,0 +1,228 @@
+"""Training data: which clips may be trained on (guards), their cached latents and text
+conditioning, and weighted sampling.
+
+Guards run before any model loads and name the offending clips: no accepted clips, a clip without
+a caption or whose caption lacks its character's trigger, blocking caption lint errors, a clip whose
+size is off the LTX grid (frames 8k+1, sides multiples of 32) or whose file is missing.
+
+Cache keys (``cache/latents``, ``cache/text``) are sha256 of model version, model source, the tiny
+build id (for ``tiny``), the clip file's content hash or the caption, and the variant (full frames,
+head crop, still), so a changed clip, caption or model is re-encoded, never silently reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import params as P
+from . import progress, runs
+from .curate import load_manifest
+from .runs import Run
+
+
+class TrainingDataError(ValueError):
+    """The dataset cannot be trained on as it stands; the message names the clips and the fix."""
+
+
+def _names(ids: list[str], limit: int = 5) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def training_clips(run: Run) -> list[dict[str, Any]]:
+    """Accepted, captioned, well-formed clips; refuses (naming clips and the fix) otherwise."""
+    records = load_manifest(run)
+    clips = [r for r in records if r["status"] == "accepted"]
+    cfg = run.params.train
+    if len(clips) < cfg.min_clips:
+        raise TrainingDataError(
+            f"only {len(clips)} accepted clip(s), train.min_clips is {cfg.min_clips}: add footage of the character, "
+            f"relax the curate thresholds, or lower train.min_clips")
+    uncaptioned = [r["id"] for r in clips if not r.get("caption")]
+    if uncaptioned:
+        raise TrainingDataError(f"{len(uncaptioned)} accepted clip(s) have no caption ({_names(uncaptioned)}): run the caption stage")
+    triggers = {c.name: c.trigger for c in run.params.dataset.characters}
+    from .captioning import count_trigger  # the lint's whole-word, case-sensitive rule
+
+    no_trigger = [r["id"] for r in clips if triggers.get(r["character"]) and count_trigger(r["caption"], triggers[r["character"]]) == 0]
+    if no_trigger:
+        raise TrainingDataError(f"{len(no_trigger)} caption(s) lack their character's trigger ({_names(no_trigger)}): "
+                                f"the LoRA would not bind the identity to the trigger; fix the captions")
+    allow_lint = run.params.caption.allow_lint_errors
+    errors = [f"{r['id']}: {x['message']}" for r in clips for x in r.get("lint", []) if x.get("level") == "error"]
+    if errors and not allow_lint:
+        raise TrainingDataError(f"{len(errors)} caption lint error(s) block training ({_names(errors)}); fix the captions")
+    bad_size = [f"{r['id']} ({r['num_frames']} frames, {r['width']}x{r['height']})" for r in clips
+                if r["num_frames"] % 8 != 1 or r["width"] % 32 or r["height"] % 32]
+    if bad_size:
+        raise TrainingDataError(f"{len(bad_size)} clip(s) are off the LTX grid, frames must be 8k+1 and sides multiples "
+                                f"of 32: {_names(bad_size)}; re-run curate")
+    missing = [r["id"] for r in clips if not r.get("media") or not run.path("dataset", r["media"]).is_file()]
+    if missing:
+        raise TrainingDataError(f"{len(missing)} accepted clip file(s) are missing ({_names(missing)}): re-run curate")
+    return clips
+
+
+def stage_clips(clips: list[dict[str, Any]], stage: P.TrainStageSection) -> list[dict[str, Any]]:
+    """The clips one training stage uses (its source-kind filter; head crops need a face box)."""
+    chosen = [r for r in clips if r["source_kind"] in stage.source_kinds]
+    if stage.crop == "head":
+        chosen = [r for r in chosen if (r.get("scores") or {}).get("face_box")]
+    if not chosen:
+        raise TrainingDataError(f"train stage '{stage.name}' selects no clip (source_kinds={stage.source_kinds}, crop={stage.crop})")
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------
+# Sampling
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ClipSampler:
+    """Draws clips with probability ∝ character weight × source-kind weight, from a torch generator
+    (so the draw order is part of the resumable RNG state)."""
+
+    clips: list[dict[str, Any]]
+    weights: list[float]
+
+    @classmethod
+    def build(cls, clips: list[dict[str, Any]], cfg: P.TrainSection) -> "ClipSampler":
+        weights = [cfg.character_weights.get(r["character"], 1.0) * cfg.source_kind_weights.get(r["source_kind"], 1.0) for r in clips]
+        if not any(w > 0 for w in weights):
+            raise TrainingDataError("every clip has sampling weight 0: check train.character_weights and train.source_kind_weights")
+        return cls(clips, weights)
+
+    def draw(self, generator: Any) -> dict[str, Any]:
+        import torch
+
+        idx = torch.multinomial(torch.tensor(self.weights, dtype=torch.float64), 1, generator=generator).item()
+        return self.clips[idx]
+
+    def expected_shares(self) -> dict[str, float]:
+        total = sum(self.weights)
+        out: dict[str, float] = {}
+        for r, w in zip(self.clips, self.weights):
+            out[r["character"]] = out.get(r["character"], 0.0) + w / total
+        return {k: round(v, 4) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# Cache
+# ---------------------------------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cache_key(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def dataset_sha256(clips: list[dict[str, Any]], run: Run) -> str:
+    """Fingerprint of what is trained on: ids, captions and clip contents."""
+    h = hashlib.sha256()
+    for r in sorted(clips, key=lambda r: r["id"]):
+        h.update(f"{r['id']}\x1f{r['caption']}\x1f{file_sha256(run.path('dataset', r['media']))}\n".encode())
+    return h.hexdigest()
+
+
+def model_id(run: Run) -> str:
+    from . import ltx
+
+    m = run.params.model
+    return f"ltx-{m.version}\x1f{m.source}\x1f{ltx.TINY_BUILD_ID if m.source == 'tiny' else ''}"
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    from safetensors.torch import load_file
+
+    return load_file(str(path)) if path.is_file() else None
+
+
+def _save(path: Path, tensors: dict[str, Any]) -> None:
+    from safetensors.torch import save
+
+    runs.atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}))
+
+
+def head_crop_box(record: dict[str, Any], margin: float = 2.2) -> tuple[int, int, int]:
+    """A square around the face (``margin`` × face height), inside the frame: ``(x0, y0, side)`` in pixels,
+    side a multiple of 32 so the VAE accepts it."""
+    x0, y0, x1, y1 = record["scores"]["face_box"]  # normalised to the frame
+    w, h = record["width"], record["height"]
+    cx, cy = (x0 + x1) / 2 * w, (y0 + y1) / 2 * h
+    side = min(int(margin * (y1 - y0) * h), w, h)
+    side = max(32, side // 32 * 32)
+    left = int(min(max(cx - side / 2, 0), w - side))
+    top = int(min(max(cy - side / 2, 0), h - side))
+    return left, top, side
+
+
+def variant_pixels(run: Run, record: dict[str, Any], stage: P.TrainStageSection) -> Any:
+    """The clip's pixels for a stage variant as ``[1, 3, F, H, W]`` in [-1, 1]."""
+    import torch
+
+    from . import video
+
+    frames = video.read_frames(run.path("dataset", record["media"]), range(record["num_frames"]))  # [F,H,W,3]
+    if stage.still:
+        frames = frames[len(frames) // 2: len(frames) // 2 + 1]  # one frame: F = 1 = 8·0 + 1
+    if stage.crop == "head":
+        left, top, side = head_crop_box(record)
+        frames = np.ascontiguousarray(frames[:, top:top + side, left:left + side])
+    return torch.from_numpy(frames).permute(3, 0, 1, 2).unsqueeze(0).float() / 127.5 - 1.0
+
+
+def precompute(run: Run, pipe: Any, clips: list[dict[str, Any]], stage: P.TrainStageSection | None = None
+               ) -> tuple[dict[str, Any], dict[str, Any], dict[str, int]]:
+    """Latents per clip ``[1,128,F',H',W']`` and text conditioning per clip, cached.
+
+    Returns (latents by clip id, text conditioning by clip id, cache hit/miss counts).
+    """
+    import torch
+
+    from . import ltx
+
+    stage = stage or P.TrainStageSection(name="main", steps=1)
+    mid = model_id(run)
+    variant = f"{stage.crop}-{'still' if stage.still else 'clip'}"
+    max_len = run.params.model.max_sequence_length
+    latents, texts = {}, {}
+    stats = {"latent_hits": 0, "latent_misses": 0, "text_hits": 0, "text_misses": 0}
+    for r in progress.bar(clips, desc=f"encode ({variant})", unit="clip"):
+        media = run.path("dataset", r["media"])
+        key = cache_key(mid, file_sha256(media), variant, str(r["num_frames"]), str(r["width"]), str(r["height"]),
+                        str((r.get("scores") or {}).get("face_box")) if stage.crop == "head" else "")
+        path = run.path("cache", "latents", f"{key}.safetensors")
+        cached = _load(path)
+        if cached is None:
+            lat = ltx.encode_video(pipe, variant_pixels(run, r, stage))
+            _save(path, {"latents": lat})
+            stats["latent_misses"] += 1
+        else:
+            lat = cached["latents"]
+            stats["latent_hits"] += 1
+        latents[r["id"]] = lat
+
+        tpath = run.path("cache", "text", f"{cache_key(mid, r['caption'], str(max_len))}.safetensors")
+        cond = _load(tpath)
+        if cond is None:
+            with torch.no_grad():
+                cond = ltx.encode_prompts(pipe, [r["caption"]], max_sequence_length=max_len)
+            _save(tpath, cond)
+            stats["text_misses"] += 1
+        else:
+            stats["text_hits"] += 1
+        texts[r["id"]] = cond
+    return latents, texts, stats

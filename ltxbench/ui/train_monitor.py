@@ -1,0 +1,63 @@
+"""A live loss plot for the train notebook: pass an instance as ``train.train(run, on_step=monitor)``.
+
+It redraws every ``every`` steps into an ipywidgets ``Output`` (the raw loss faint, the smoothed
+loss bold, stage boundaries dotted). Outside Jupyter the widget simply is not shown; training is
+unaffected either way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LossMonitor:
+    """Callable ``on_step`` hook that keeps the metric rows and draws them live."""
+
+    def __init__(self, every: int = 10, title: str = "Training loss (live)"):
+        import ipywidgets as widgets
+
+        self.every = max(1, every)
+        self.title = title
+        self.rows: list[dict[str, Any]] = []
+        self.output = widgets.Output()
+        self.label = widgets.HTML("waiting for the first step…")
+        self.widget = widgets.VBox([self.label, self.output])
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.label.value = (f"step {row['step']} · stage {row['stage']} · loss {row['loss']:.4f} "
+                            f"(smoothed {row['loss_smoothed']:.4f}) · lr {row['lr']:.2e} · {row['step_time']:.2f} s/step")
+        if len(self.rows) % self.every == 0:
+            self.redraw()
+
+    def figure(self) -> Any:
+        from ..figures import new_figure
+
+        fig, ax = new_figure(1, (7, 3))
+        steps = [r["step"] for r in self.rows]
+        ax.plot(steps, [r["loss"] for r in self.rows], color="tab:blue", alpha=0.35, label="loss")
+        ax.plot(steps, [r["loss_smoothed"] for r in self.rows], color="tab:blue", label="smoothed")
+        for prev, r in zip(self.rows, self.rows[1:]):
+            if r["stage"] != prev["stage"]:
+                ax.axvline(r["step"] - 0.5, color="gray", linestyle=":")
+        ax.set_xlabel("step")
+        ax.set_ylabel("flow-matching MSE")
+        ax.set_title(self.title)
+        ax.legend(loc="upper right")
+        fig.tight_layout()
+        return fig
+
+    def redraw(self) -> None:
+        from IPython.display import display
+
+        if not self.rows:
+            return
+        fig = self.figure()
+        with self.output:
+            self.output.clear_output(wait=True)
+            display(fig)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
