@@ -87,6 +87,18 @@ def sample_sigma(generator: Any, mu: float) -> float:
     return e * s / (1.0 + (e - 1.0) * s)
 
 
+def sample_generator(seed: int, step: int, index: int) -> Any:
+    """The generator for global sample ``index`` of global ``step``: clip, σ and noise depend only on
+    (seed, step, index), not on how samples are spread over processes, so 2 processes × batch 1
+    draw exactly what 1 process × batch 2 draws, and a resumed run draws what an uninterrupted one did."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256(f"{seed}:{step}:{index}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
 def lr_at(step: int, total: int, base_lr: float, warmup: int, schedule: str) -> float:
     """Learning rate at 1-based ``step`` of a stage of ``total`` steps: linear warm-up, then
     constant, linear decay or cosine decay to 0 at the last step."""
@@ -127,6 +139,16 @@ def _make_optimizer(params: list[Any], cfg: P.TrainSection, device: Any) -> Any:
     return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
 
+def _accelerator(device_name: str) -> Any:
+    """accelerate's process state: one process here, or one per GPU/CPU under ``accelerate launch`` /
+    ``torchrun`` (gloo on CPUs, NCCL on GPUs). Mixed precision stays ltxbench's own autocast."""
+    from accelerate import Accelerator
+
+    import torch
+
+    return Accelerator(cpu=device_name == "cpu" or not torch.cuda.is_available(), mixed_precision="no")
+
+
 def _peak_memory_mb(device: Any) -> float:
     import torch
 
@@ -164,16 +186,18 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     data_sha = dataset_sha256(clips, run)
     fingerprint = TS.resume_fingerprint(run.params)
 
-    device = ltx.resolve_device(run.params.model.device)
+    acc = _accelerator(run.params.model.device)
+    device = acc.device if acc.num_processes > 1 else ltx.resolve_device(run.params.model.device)
     pipe = ltx.load_pipeline(run.params.model.version, run.params.model.source, run.params.model.dtype, "cpu")
     encoded = {}
     cache_stats: dict[str, int] = {}
-    for st, chosen in zip(stages, per_stage):
-        variant = (st.crop, st.still)
-        if variant not in encoded:
-            encoded[variant] = precompute(run, pipe, chosen, st)
-            for k, v in encoded[variant][2].items():
-                cache_stats[k] = cache_stats.get(k, 0) + v
+    with acc.main_process_first():  # the main process fills the cache, the others read it
+        for st, chosen in zip(stages, per_stage):
+            variant = (st.crop, st.still)
+            if variant not in encoded:
+                encoded[variant] = precompute(run, pipe, chosen, st)
+                for k, v in encoded[variant][2].items():
+                    cache_stats[k] = cache_stats.get(k, 0) + v
     transformer = pipe.transformer
     pipe.text_encoder = None  # only the transformer (and the pipeline's packing helpers) stay in memory
     pipe.vae = None
@@ -186,22 +210,25 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     transformer.to(device)
     trainable = [p for p in transformer.parameters() if p.requires_grad]
     optimizer = _make_optimizer(trainable, cfg, device)
-    generator = torch.Generator().manual_seed(run.params.run.seed)
-    torch.manual_seed(run.params.run.seed)  # dropout draws from the global RNG (saved in the resume state)
+    seed = run.params.run.seed
+    torch.manual_seed(seed + acc.process_index)  # dropout draws from the global RNG (saved in the resume state)
 
     ckpt_dir = run.path("checkpoints")
     start_step, start_stage, start_stage_step, rows = 0, 0, 0, []
     latest = TS.latest_state(ckpt_dir) if cfg.resume and not force else None
+    acc.wait_for_everyone()  # every process decides on the same files before any is moved
     if latest is None:
-        TS.archive_previous(ckpt_dir)  # a fresh run never mixes with an earlier run's checkpoints
+        if acc.is_main_process:
+            TS.archive_previous(ckpt_dir)  # a fresh run never mixes with an earlier run's checkpoints
     else:
         state = TS.load_state(latest, fingerprint, data_sha)  # refuses a state from other params or data
         set_peft_model_state_dict(transformer, state["lora"])
         optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        if acc.num_processes == 1:
+            torch.set_rng_state(state["torch_rng"])
         start_step, start_stage, start_stage_step, rows = state["step"], state["stage_index"], state["stage_step"], state["history"]
-        _drop_checkpoints_after(ckpt_dir, start_step)
+        if acc.is_main_process:
+            _drop_checkpoints_after(ckpt_dir, start_step)
         log.info("resuming from %s at step %d", latest, start_step)
 
     provenance = dict(base_version=run.params.model.version, base_source=run.params.model.source, rank=cfg.rank,
@@ -209,7 +236,8 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                       dataset_sha256=data_sha, params_sha256=run.params.sha256())
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(run.path("train", "tb")), purge_step=start_step + 1)
+    acc.wait_for_everyone()
+    writer = SummaryWriter(str(run.path("train", "tb")), purge_step=start_step + 1) if acc.is_main_process else None
     smoothed = rows[-1]["loss_smoothed"] if rows else None
     started = time.time()
     step = start_step
@@ -230,9 +258,10 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                     group["lr"] = lr
                 optimizer.zero_grad(set_to_none=True)
                 loss_sum, drawn = 0.0, []
-                for _ in range(cfg.batch_size):
-                    clip = sampler.draw(generator)
-                    loss, sigma = _clip_loss(pipe, latents[clip["id"]], texts[clip["id"]], generator, st, cfg, device)
+                for b in range(cfg.batch_size):
+                    g = sample_generator(seed, step, acc.process_index * cfg.batch_size + b)
+                    clip = sampler.draw(g)
+                    loss, sigma = _clip_loss(pipe, latents[clip["id"]], texts[clip["id"]], g, st, cfg, device)
                     if not torch.isfinite(loss):
                         last = lora.list_checkpoints(ckpt_dir)
                         raise FloatingPointError(
@@ -241,9 +270,13 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                     (loss / cfg.batch_size).backward()
                     loss_sum += loss.item()
                     drawn.append((clip, sigma))
+                loss_val = loss_sum / cfg.batch_size
+                if acc.num_processes > 1:  # data parallel: average the LoRA gradients (what DDP does), and the loss
+                    for p in trainable:
+                        p.grad = acc.reduce(p.grad if p.grad is not None else torch.zeros_like(p), "mean")
+                    loss_val = acc.reduce(torch.tensor([loss_val], device=device), "mean").item()
                 grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm).item()
                 optimizer.step()
-                loss_val = loss_sum / cfg.batch_size
                 smoothed = loss_val if smoothed is None else SMOOTHING * smoothed + (1 - SMOOTHING) * loss_val
                 dt = time.time() - t0
                 row = {"stage": st.name, "step": step, "loss": round(loss_val, 6), "loss_smoothed": round(smoothed, 6),
@@ -252,18 +285,21 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                        "peak_memory_mb": round(_peak_memory_mb(device), 1), "sigma": round(drawn[0][1], 5),
                        "clip": ";".join(c["id"] for c, _ in drawn), "character": ";".join(c["character"] for c, _ in drawn)}
                 rows.append(row)
-                for key in ("loss", "loss_smoothed", "lr", "grad_norm", "step_time", "peak_memory_mb"):
-                    writer.add_scalar(f"train/{key}", row[key], step)
-                if on_step is not None:
+                if writer is not None:
+                    for key in ("loss", "loss_smoothed", "lr", "grad_norm", "step_time", "peak_memory_mb"):
+                        writer.add_scalar(f"train/{key}", row[key], step)
+                if on_step is not None and acc.is_main_process:
                     on_step(row)
-                is_last = stage_step == st.steps and si == len(stages) - 1
-                if step % cfg.checkpoint_every == 0 or is_last or stage_step == st.steps:
-                    _checkpoint(run, transformer, optimizer, generator, step, si, stage_step, st.name, fingerprint, data_sha,
-                                rows, provenance, cfg, get_peft_model_state_dict)
+                if step % cfg.checkpoint_every == 0 or stage_step == st.steps:
+                    if acc.is_main_process:
+                        _checkpoint(run, transformer, optimizer, step, si, stage_step, st.name, fingerprint, data_sha,
+                                    rows, provenance, cfg, get_peft_model_state_dict)
+                    acc.wait_for_everyone()
             start_stage_step = 0
     finally:
-        writer.close()
-        _write_metrics(run, rows)
+        if acc.is_main_process:
+            writer.close()
+            _write_metrics(run, rows)
     checkpoints = lora.list_checkpoints(ckpt_dir)
     shares: dict[str, int] = {}
     for r in rows:
@@ -280,8 +316,11 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
         "trainable_parameters": sum(p.numel() for p in trainable),
         "checkpoints": [str(p.relative_to(run.dir)) for p in checkpoints],
     }
-    runs.atomic_write_json(run.path("train", "summary.json"), summary)
-    figure = plot_loss(rows, run.path("train", "loss.png"))
+    summary["processes"] = acc.num_processes
+    figure = run.path("train", "loss.png")
+    if acc.is_main_process:
+        runs.atomic_write_json(run.path("train", "summary.json"), summary)
+        plot_loss(rows, figure)
     return TrainResult(checkpoints, run.path("train", "metrics.csv"), figure, summary)
 
 
@@ -306,7 +345,7 @@ def _clip_loss(pipe: Any, x0: Any, cond: dict[str, Any], generator: Any, stage: 
     return loss, sigma
 
 
-def _checkpoint(run: Run, transformer: Any, optimizer: Any, generator: Any, step: int, stage_index: int, stage_step: int,
+def _checkpoint(run: Run, transformer: Any, optimizer: Any, step: int, stage_index: int, stage_step: int,
                 stage_name: str, fingerprint: dict[str, Any], data_sha: str, rows: list[dict[str, Any]],
                 provenance: dict[str, Any], cfg: P.TrainSection, get_state: Callable[[Any], dict[str, Any]]) -> None:
     """LoRA file, then the resume state (its presence marks the checkpoint complete), then pruning."""
@@ -315,7 +354,7 @@ def _checkpoint(run: Run, transformer: Any, optimizer: Any, generator: Any, step
     lora.save_lora(ckpt_dir / f"lora_step_{step:06d}.safetensors", lora_state,
                    lora.Provenance(step=step, stage=stage_name, **provenance))
     _write_metrics(run, rows)
-    TS.save_state(TS.state_path(ckpt_dir, step), lora_state=lora_state, optimizer=optimizer, generator=generator,
+    TS.save_state(TS.state_path(ckpt_dir, step), lora_state=lora_state, optimizer=optimizer,
                   step=step, stage_index=stage_index, stage_step=stage_step, fingerprint=fingerprint,
                   dataset_sha=data_sha, history=rows)
     if cfg.keep_last:

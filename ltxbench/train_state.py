@@ -1,8 +1,9 @@
 """Training state for resume: ``checkpoints/state_step_NNNNNN.pt`` next to each LoRA checkpoint.
 
-A state holds the LoRA weights as trained (alpha not folded), the optimizer state, the sampling
-generator's state, the global torch RNG state, the step and stage reached, and the fingerprints of
-the parameters and the data. A run killed at any moment resumes from its newest state and reaches
+A state holds the LoRA weights as trained (alpha not folded), the optimizer state, the global torch
+RNG state (LoRA dropout), the step and stage reached, and the fingerprints of
+the parameters and the data (clip, σ and noise of every sample derive from (seed, step, sample), so
+no sampler state is needed). A run killed at any moment resumes from its newest state and reaches
 the same weights as an uninterrupted run (bitwise on CPU); a state whose parameters or data differ
 is refused, naming the differences. States are written atomically and read with
 ``torch.load(weights_only=True)``: nothing is unpickled.
@@ -55,7 +56,7 @@ def latest_state(ckpt_dir: Path) -> Path | None:
     return states[-1] if states else None
 
 
-def save_state(path: Path, *, lora_state: dict[str, Any], optimizer: Any, generator: Any, step: int,
+def save_state(path: Path, *, lora_state: dict[str, Any], optimizer: Any, step: int,
                stage_index: int, stage_step: int, fingerprint: dict[str, Any], dataset_sha: str,
                history: list[dict[str, Any]]) -> Path:
     import torch
@@ -63,7 +64,6 @@ def save_state(path: Path, *, lora_state: dict[str, Any], optimizer: Any, genera
     blob = {
         "lora": {k: v.detach().cpu().clone() for k, v in lora_state.items()},
         "optimizer": optimizer.state_dict(),
-        "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "step": step, "stage_index": stage_index, "stage_step": stage_step,
         "fingerprint": json.dumps(fingerprint, sort_keys=True),

@@ -143,3 +143,27 @@ def test_nan_loss_stops_with_the_last_good_checkpoint(tmp_path, dataset):
     with pytest.raises(FloatingPointError, match=r"loss became nan at step 3.*Last good checkpoint: .*lora_step_000002"):
         train.train(runs.open_run(run.dir))
     assert [p.name for p in lora.list_checkpoints(run.path("checkpoints"))] == ["lora_step_000002.safetensors"]
+
+
+def test_two_process_data_parallel_run_matches_one_process(tmp_path, dataset):
+    import socket
+
+    overrides = {"train.steps": 4, "train.checkpoint_every": 4, "train.learning_rate": 2e-3}
+    single = _run(tmp_path, dataset, "single", {**overrides, "train.batch_size": 2})
+    expected = _lora(train.train(single).checkpoints[-1])
+
+    multi = _run(tmp_path, dataset, "multi", {**overrides, "train.batch_size": 1})  # 2 processes x 1 clip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LTXBENCH_QUIET": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), "-m", "ltxbench.train", str(multi.dir / "params.yaml"), "--run-dir", str(multi.dir)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = _lora(lora.list_checkpoints(multi.path("checkpoints"))[-1])
+    assert got.keys() == expected.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=1e-5)
+    summary = __import__("json").loads(multi.path("train", "summary.json").read_text())
+    assert summary["processes"] == 2
