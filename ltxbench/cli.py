@@ -1,4 +1,4 @@
-"""Command line: ``ltxbench run`` and ``ltxbench demo``.
+"""Command line: ``ltxbench run``, ``ltxbench demo``, ``ltxbench check-lora``.
 
 Exit codes: 0 success, 1 a stage failed (its error is printed, run.json records it),
 2 bad usage or invalid parameters (nothing ran).
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import params as P
 from . import pipeline
+from .lora_check import add_check_lora_parser, run_check_lora
 
 DEMO_PARAMS = Path(__file__).resolve().parent.parent / "params" / "demo.yaml"
 
@@ -26,6 +27,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the embedded default: tiny LTX-2.3, bundled footage, no download, no GPU")
     _add_run_options(demo)
+    add_check_lora_parser(sub)
     return parser
 
 
@@ -40,6 +42,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    if args.command == "check-lora":
+        return run_check_lora(args)
     params_path = DEMO_PARAMS if args.command == "demo" else args.params
     try:
         stages = pipeline.parse_stages(args.stages)

@@ -135,6 +135,10 @@ def evaluate(run: Run) -> EvaluateResult:
     device = ltx.resolve_device(model.device)
     pipe = ltx.load_pipeline(model.version, model.source, model.dtype, str(device))  # loaded once
     _check_stg_blocks(pipe, cfg)
+    from .lora_check import require_compatible
+
+    for path in checkpoints:  # before anything is generated: a LoRA for another base degrades silently
+        require_compatible(path, model.version, base=pipe)
     targets = ([(BASE, 0, None)] if cfg.include_base else []) + [(p.stem, lora.checkpoint_step(p), p) for p in checkpoints]
     jobs = [(name, step, path, pr, seed) for name, step, path in targets for pr in cfg.prompts for seed in cfg.seeds]
     rows: list[dict[str, Any]] = []

@@ -222,6 +222,10 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
             TS.archive_previous(ckpt_dir)  # a fresh run never mixes with an earlier run's checkpoints
     else:
         state = TS.load_state(latest, fingerprint, data_sha)  # refuses a state from other params or data
+        from .lora_check import require_compatible
+
+        resumed = next(p for p in lora.list_checkpoints(ckpt_dir) if lora.checkpoint_step(p) == state["step"])
+        require_compatible(resumed, run.params.model.version, base=pipe)  # a foreign or corrupt file is refused loudly
         set_peft_model_state_dict(transformer, state["lora"])
         optimizer.load_state_dict(state["optimizer"])
         if acc.num_processes == 1:

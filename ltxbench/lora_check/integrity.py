@@ -1,0 +1,225 @@
+"""Is this file a well-formed safetensors file, and are its tensors finite?
+
+The header is parsed here, by hand, *before* the file is given to the ``safetensors`` library:
+that way a truncated download or a damaged header gets a message saying which tensor is
+incomplete and by how many bytes, and a pickle or a ``torch.save`` zip is refused by its
+content, whatever its name, without ever being unpickled. (diffusers 0.42.1 picks the reader by
+extension: such a file named ``.safetensors`` fails with an unhelpful ``OSError``; named
+``.bin`` / ``.pt`` it is unpickled with ``torch.load(weights_only=True)``.)
+
+Layout (https://github.com/huggingface/safetensors): 8 bytes little-endian header length
+``N``, ``N`` bytes of JSON ``{name: {"dtype", "shape", "data_offsets": [begin, end]},
+"__metadata__": {str: str}}``, then the data section; the offsets are relative to its start,
+must tile it exactly (no gap, no overlap) and end where the file ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    import torch
+
+# Bytes per element of each safetensors dtype name.
+DTYPE_BYTES: dict[str, int] = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2,
+    "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+    "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
+    "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1,
+}
+FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
+
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library refuses larger headers too
+
+# Leading bytes of formats that must never be opened as safetensors.
+_PICKLE_MAGIC = b"\x80"  # pickle protocol >= 2 (torch.save with _use_new_zipfile_serialization=False)
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default zip container (holds a pickle)
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One header entry: what the tensor claims to be, before any data is read."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int = 0
+    end: int = 0
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass
+class Integrity:
+    """The outcome of :func:`check_file`. ``status`` is ``ok``, ``refused`` (not safetensors at
+    all), ``truncated``, ``corrupt`` (header or sizes inconsistent) or ``nonfinite``."""
+
+    path: str
+    status: str
+    problems: list[str] = field(default_factory=list)
+    size: int = 0
+    tensors: dict[str, TensorInfo] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+    nonfinite: dict[str, int] = field(default_factory=dict)
+    """Tensor name -> number of NaN/inf elements (only tensors that have any)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class SafetensorsFormatError(ValueError):
+    """The file is not a readable safetensors file; ``status`` says how (see :class:`Integrity`)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _sniff_foreign(path: Path, head: bytes) -> str | None:
+    if head.startswith(_ZIP_MAGIC):
+        return (f"{path}: is a zip archive (the container torch.save writes), not safetensors; it was not "
+                "opened, because loading it unpickles code. Convert it to .safetensors in an environment you "
+                "trust (torch.load(..., weights_only=True) then safetensors.torch.save_file), or get the "
+                ".safetensors release of this LoRA")
+    if head.startswith(_PICKLE_MAGIC):
+        return (f"{path}: is a Python pickle (legacy torch.save), not safetensors; it was not opened, because "
+                "unpickling runs arbitrary code. Convert it to .safetensors in an environment you trust, or "
+                "get the .safetensors release of this LoRA")
+    return None
+
+
+def read_header(path: str | Path) -> tuple[dict[str, TensorInfo], dict[str, str], int]:
+    """``(tensors, metadata, file_size)`` from the header of ``path``, every offset validated.
+
+    Reads only the header (cheap even for a 40 GB checkpoint). Raises
+    :class:`SafetensorsFormatError` naming the file, the problem and, for truncation, the first
+    incomplete tensor.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        foreign = _sniff_foreign(path, head)
+        if foreign:
+            raise SafetensorsFormatError("refused", foreign)
+        if len(head) < 8:
+            raise SafetensorsFormatError("truncated", f"{path}: {size} bytes, too short for the 8-byte safetensors "
+                                         "header length; the file is truncated or empty (download it again)")
+        (header_len,) = struct.unpack("<Q", head)
+        if header_len > MAX_HEADER_BYTES:
+            raise SafetensorsFormatError("corrupt", f"{path}: header length field says {header_len} bytes (limit "
+                                         f"{MAX_HEADER_BYTES}); this is not a safetensors file or its first bytes are damaged")
+        if 8 + header_len > size:
+            raise SafetensorsFormatError("truncated", f"{path}: header needs {header_len} bytes but only "
+                                         f"{size - 8} follow the length field; the file is truncated (download it again)")
+        raw = fh.read(header_len)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SafetensorsFormatError("corrupt", f"{path}: header is not valid UTF-8 JSON ({exc}); the file is "
+                                     "damaged or not safetensors") from None
+    if not isinstance(header, dict):
+        raise SafetensorsFormatError("corrupt", f"{path}: header is JSON but not an object")
+    return _parse_entries(path, header, size - 8 - header_len), _parse_metadata(path, header), size
+
+
+def _parse_metadata(path: Path, header: Mapping[str, Any]) -> dict[str, str]:
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise SafetensorsFormatError("corrupt", f"{path}: __metadata__ must map strings to strings")
+    return dict(meta)
+
+
+def _parse_entries(path: Path, header: Mapping[str, Any], data_len: int) -> dict[str, TensorInfo]:
+    tensors: dict[str, TensorInfo] = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (begin, end) = entry["dtype"], tuple(entry["shape"]), entry["data_offsets"]
+        except (TypeError, KeyError, ValueError):
+            raise SafetensorsFormatError("corrupt", f"{path}: header entry {name!r} lacks dtype/shape/data_offsets") from None
+        if dtype not in DTYPE_BYTES:
+            raise SafetensorsFormatError("corrupt", f"{path}: tensor {name!r} has dtype {dtype!r}, which this check "
+                                         f"cannot size (known: {', '.join(DTYPE_BYTES)})")
+        if not all(isinstance(d, int) and d >= 0 for d in shape) or not all(isinstance(o, int) for o in (begin, end)):
+            raise SafetensorsFormatError("corrupt", f"{path}: tensor {name!r} has a malformed shape or offsets")
+        info = TensorInfo(dtype, shape, begin, end)
+        if end - begin != info.numel * DTYPE_BYTES[dtype] or begin > end:
+            raise SafetensorsFormatError("corrupt", f"{path}: tensor {name!r} ({dtype}{list(shape)}) needs "
+                                         f"{info.numel * DTYPE_BYTES[dtype]} bytes but its offsets span {end - begin}")
+        tensors[name] = info
+    if not tensors:
+        raise SafetensorsFormatError("corrupt", f"{path}: the header lists no tensors")
+    cursor = 0
+    expected = max(info.end for info in tensors.values())
+    for name, info in sorted(tensors.items(), key=lambda item: (item[1].begin, item[1].end)):
+        if info.begin != cursor:
+            what = "overlaps the previous tensor" if info.begin < cursor else f"leaves a gap of {info.begin - cursor} bytes"
+            raise SafetensorsFormatError("corrupt", f"{path}: tensor {name!r} starts at byte {info.begin} of the data "
+                                         f"section and {what}; the header is inconsistent")
+        if info.end > data_len:
+            raise SafetensorsFormatError("truncated", f"{path}: the header describes {expected} bytes of tensor data, "
+                                         f"the file holds {data_len} ({expected - data_len} missing); tensor {name!r} "
+                                         "and every later one are incomplete. The file is truncated (download it again)")
+        cursor = info.end
+    if cursor != data_len:
+        raise SafetensorsFormatError("corrupt", f"{path}: {data_len - cursor} bytes follow the last tensor; the "
+                                     "header does not describe the whole file (damaged or appended to)")
+    return tensors
+
+
+def count_nonfinite(tensors: Mapping[str, "torch.Tensor"]) -> dict[str, int]:
+    """Tensor name -> number of NaN/inf elements, for the floating-point tensors that have any."""
+    import torch
+
+    bad: dict[str, int] = {}
+    for name, tensor in tensors.items():
+        if not tensor.is_floating_point():
+            continue
+        # float8 has no isfinite kernel on every build; widen first (LoRA tensors are small).
+        t = tensor if tensor.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16) else tensor.float()
+        n = int((~torch.isfinite(t)).sum())
+        if n:
+            bad[name] = n
+    return bad
+
+
+def check_file(path: str | Path) -> tuple[Integrity, dict[str, "torch.Tensor"]]:
+    """Validate ``path`` and, when the header is sound, load its tensors (CPU) and count NaN/inf.
+
+    Returns the :class:`Integrity` and the tensors (empty unless the header was sound).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        infos, meta, size = read_header(path)
+    except SafetensorsFormatError as exc:
+        return Integrity(str(path), exc.status, [str(exc)], size=path.stat().st_size), {}
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, RuntimeError) as exc:  # the library found what our parse missed
+        return Integrity(str(path), "corrupt", [f"{path}: safetensors could not read it: {exc}"], size, infos, meta), {}
+    result = Integrity(str(path), "ok", [], size, infos, meta)
+    result.nonfinite = count_nonfinite(tensors)
+    if result.nonfinite:
+        result.status = "nonfinite"
+        worst = sorted(result.nonfinite.items(), key=lambda kv: -kv[1])
+        listed = ", ".join(f"{k} ({n})" for k, n in worst[:5]) + (" ..." if len(worst) > 5 else "")
+        result.problems.append(f"{path}: {len(worst)} tensors hold NaN/inf values: {listed}; the LoRA is damaged "
+                               "(a diverged training step, or a bad conversion); use an earlier checkpoint")
+    return result, tensors
+
+
+def infos_of(tensors: Mapping[str, "torch.Tensor"]) -> dict[str, TensorInfo]:
+    """Header-like descriptions of an in-memory state dict (no offsets)."""
+    return {k: TensorInfo(str(v.dtype).replace("torch.", ""), tuple(v.shape)) for k, v in tensors.items()}
