@@ -167,3 +167,11 @@ def test_two_process_data_parallel_run_matches_one_process(tmp_path, dataset):
         torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=1e-5)
     summary = __import__("json").loads(multi.path("train", "summary.json").read_text())
     assert summary["processes"] == 2
+
+
+def test_keep_last_prunes_old_checkpoints_but_keeps_the_best(tmp_path, dataset):
+    run = _run(tmp_path, dataset, "prune", {"train.steps": 6, "train.checkpoint_every": 2, "train.keep_last": 1})
+    runs.atomic_write_json(run.path("eval", "best_checkpoint.json"), {"checkpoint": "lora_step_000002"})
+    result = train.train(run)
+    assert [p.name for p in result.checkpoints] == ["lora_step_000002.safetensors", "lora_step_000006.safetensors"]
+    assert sorted(p.name for p in run.path("checkpoints").glob("state_step_*.pt")) == ["state_step_000002.pt", "state_step_000006.pt"]
