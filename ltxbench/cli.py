@@ -1,7 +1,8 @@
-"""Command line: ``ltxbench run``, ``ltxbench demo``, ``ltxbench check-lora``.
+"""Command line: ``ltxbench run``, ``ltxbench demo``, ``ltxbench check-lora``, ``ltxbench sweep``.
 
-Exit codes: 0 success, 1 a stage failed (its error is printed, run.json records it),
-2 bad usage or invalid parameters (nothing ran).
+Exit codes: 0 success, 1 a stage failed (its error is printed, run.json records it) / the LoRA is
+incompatible / some sweep runs failed, 2 bad usage or invalid parameters (nothing ran),
+130 a sweep interrupted by Ctrl-C (sweep.json is consistent).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from . import params as P
 from . import pipeline
+from . import sweep as sweep_cmd  # light: imports no ray or papermill
 from .lora_check import add_check_lora_parser, run_check_lora
 
 DEMO_PARAMS = Path(__file__).resolve().parent.parent / "params" / "demo.yaml"
@@ -28,6 +30,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the embedded default: tiny LTX-2.3, bundled footage, no download, no GPU")
     _add_run_options(demo)
     add_check_lora_parser(sub)
+    sweep_cmd.add_sweep_parser(sub)
     return parser
 
 
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     if args.command == "check-lora":
         return run_check_lora(args)
+    if args.command == "sweep":
+        return sweep_cmd.run_sweep_cli(args)
     params_path = DEMO_PARAMS if args.command == "demo" else args.params
     try:
         stages = pipeline.parse_stages(args.stages)

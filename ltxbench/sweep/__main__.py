@@ -1,0 +1,8 @@
+"""``python -m ltxbench.sweep SWEEP.yaml [options]``: the same as ``ltxbench sweep``."""
+
+import sys
+
+from .command import main
+
+if __name__ == "__main__":
+    sys.exit(main())
