@@ -99,16 +99,20 @@ def write_jsonl(path: str | Path, records: list[dict[str, Any]]) -> Path:
     return atomic_write_text(path, text)
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+def parse_jsonl(text: str, source: str | Path) -> list[Any]:
+    """One JSON value per non-empty line; a bad line is an error naming ``source`` and the line."""
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{source}:{lineno}: not valid JSON ({exc})") from None
     return out
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    return parse_jsonl(Path(path).read_text(encoding="utf-8"), path)
 
 
 # ---------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..runs import parse_jsonl
+
 KEY_COLUMNS = ("id", "clip_id", "media_path", "video_path", "video", "file_name", "file", "path", "source")
 CAPTION_COLUMNS = ("caption", "text", "prompt")
 TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
@@ -37,14 +39,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     if suffix == ".csv":
         return list(csv.DictReader(io.StringIO(text)))
     if suffix == ".jsonl":
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: not valid JSON ({exc})") from None
-        return rows
+        return parse_jsonl(text, path)
     if suffix == ".json":
         data = json.loads(text)
         if not isinstance(data, list):
