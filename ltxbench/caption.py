@@ -34,7 +34,7 @@ from .captioning import (
     ExportResult, LintSettings, backend_label, export_dataset, lint_records, make_captioner, token_counter,
     trigger_problems, with_trigger,
 )
-from .captioning.lint import lint_caption as _lint_caption
+from .captioning.lint import lint_caption
 from .captioning.template import framing_of, lighting_of, template_caption
 from .curate import MANIFEST, load_manifest
 from .runs import Run
@@ -50,11 +50,6 @@ EDITOR_SOURCE = "editor"
 CHECKPOINT_SECONDS = 20.0
 """The manifest is saved at most this often while captioning (and at the end), so a VLM run that
 is interrupted loses at most this much work."""
-
-
-def lint_caption(caption: str | None, trigger: str, other_triggers: list[str] | tuple[str, ...] = (), **kwargs: Any) -> list[dict[str, str]]:
-    """The per-caption lint (see :func:`ltxbench.captioning.lint.lint_caption`); counts words unless given a counter."""
-    return _lint_caption(caption, trigger, other_triggers, **kwargs)
 
 
 @dataclass

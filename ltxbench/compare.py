@@ -86,18 +86,23 @@ def open_sweep(sweep_dir: str | Path | SweepView) -> SweepView:
     if isinstance(sweep_dir, SweepView):
         return sweep_dir
     folder = Path(sweep_dir).resolve()
-    path = folder / "sweep.json"
+    from .sweep.state import SWEEP_JSON, read_sweep_json
+
+    path = folder / SWEEP_JSON
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `ltxbench sweep params/sweeps/<name>.yaml` first, and point "
                                 f"sweep_dir at its folder (runs/<sweep name>)")
-    return SweepView(folder, json.loads(path.read_text(encoding="utf-8")))
+    return SweepView(folder, read_sweep_json(folder))
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    """A run's JSON result, ``None`` when the stage has not written it; a broken file is an error."""
+    if not path.is_file():
+        return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); re-run that run's stage (ltxbench run ... --force)") from None
 
 
 def _read_summary(run_dir: Path) -> Any:
@@ -108,8 +113,8 @@ def _read_summary(run_dir: Path) -> Any:
         return None
     try:
         return pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.EmptyDataError):
-        return None
+    except (ValueError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"{path} cannot be read ({exc}); re-run that run's evaluate stage") from None
 
 
 def _dotted(data: Any, key: str) -> Any:
@@ -356,11 +361,15 @@ def _frame_strip(videos: list[Path]) -> tuple[np.ndarray, list[str], list[str]]:
     rows, labels, cols = [], [], []
     for path in videos[:STRIP_VIDEOS]:
         info = video.probe(path)
-        idx = np.unique(np.linspace(0, info.num_frames - 1, num=min(STRIP_FRAMES, info.num_frames)).round().astype(int))
-        frames = video.read_frames(path, idx.tolist())
+        idx = video.sample_indices(info.num_frames, STRIP_FRAMES)
+        frames = video.read_frames(path, idx)
         rows.append(frames)
         labels.append(path.stem)
-        cols = [f"frame {i}" for i in idx]
+        # columns are labelled by the first video's frames; a video of another length says so in its row label
+        if not cols:
+            cols = [f"frame {i}" for i in idx]
+        elif [f"frame {i}" for i in idx] != cols:
+            labels[-1] += f" (frames {', '.join(map(str, idx))})"
     height = max(r.shape[1] for r in rows)
     width = max(r.shape[2] for r in rows)
     ncol = max(r.shape[0] for r in rows)

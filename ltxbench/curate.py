@@ -100,10 +100,9 @@ def expand_media(paths: list[Path]) -> list[Path]:
 # ---------------------------------------------------------------------------------------
 
 
-def _video_candidates(char: str, path: Path, stem: str, cfg: P.CurateSection) -> list[Candidate]:
+def _video_candidates(char: str, path: Path, stem: str, cfg: P.CurateSection, info: Any) -> list[Candidate]:
     from . import video
 
-    info = video.probe(path)
     size = video.bucket_size(info.width, info.height, cfg.resolution)
     if size is None:
         return [Candidate(f"{char}-{stem}-000", char, path, "video", 0, [], info.width, info.height,
@@ -173,8 +172,9 @@ def _frames_at(cand: Candidate, cfg: P.CurateSection, image: np.ndarray | None, 
 
 def sample_picks(cfg: P.CurateSection) -> list[int]:
     """Clip-frame indices scored for faces: ``cfg.face_samples`` spread evenly across the clip."""
-    n = min(cfg.face_samples, cfg.clip_frames)
-    return sorted({int(round(x)) for x in np.linspace(0, cfg.clip_frames - 1, num=n)})
+    from .video import sample_indices
+
+    return sample_indices(cfg.clip_frames, cfg.face_samples)
 
 
 def _score(frames: np.ndarray, analyzer: Any, refs: np.ndarray, cfg: P.CurateSection) -> tuple[dict[str, Any], list[str]]:
@@ -290,15 +290,17 @@ def _curate_source(run: Run, char: str, path: Path, stem: str, cfg: P.CurateSect
 
     is_image = path.suffix.lower() in P.IMAGE_SUFFIXES
     try:
-        image = video.read_image(path) if is_image else None
-        cands = [_image_candidate(char, path, stem, cfg, image)] if is_image else _video_candidates(char, path, stem, cfg)
+        if is_image:
+            image = video.read_image(path)
+            src_h, src_w = image.shape[:2]
+            cands = [_image_candidate(char, path, stem, cfg, image)]
+        else:
+            image, info = None, video.probe(path)
+            src_w, src_h = info.width, info.height
+            cands = _video_candidates(char, path, stem, cfg, info)
     except (OSError, ValueError, RuntimeError) as exc:
         cand = Candidate(f"{char}-{stem}-000", char, path, "image" if is_image else "video", 0, [], 0, 0, [f"unreadable source: {exc}"])
         return [_record(cand, cfg, "rejected", {}, None, None)]
-    src_h, src_w = image.shape[:2] if image is not None else (None, None)
-    if not is_image:
-        info = video.probe(path)
-        src_w, src_h = info.width, info.height
     picks = sample_picks(cfg)
     out = []
     for cand in cands:

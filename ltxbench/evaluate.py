@@ -3,7 +3,8 @@ scored for identity by face-embedding similarity to the character's reference ph
 
 Writes:
 
-* ``samples/<checkpoint>/<prompt_id>_s<seed>.mp4`` (``base`` for the model without LoRA); a video
+* ``samples/<checkpoint>/<prompt_id>_s<seed>.mp4`` (``base`` for the model without LoRA; with several
+  characters every prompt runs with each one's trigger and ``prompt_id`` is ``<character>-<prompt>``); a video
   that already exists is not generated again, so the stage resumes;
 * ``eval/sampler.json``: every sampler setting used;
 * ``eval/metrics.csv``: tidy rows ``checkpoint, step, prompt_id, seed, metric, value`` with the
@@ -79,6 +80,12 @@ def prompt_text(template: str, trigger: str) -> str:
     return template.replace("{trigger}", trigger)
 
 
+def sample_prompt_id(prompt_id: str, character: str, n_characters: int) -> str:
+    """The prompt id in file names and metrics: ``<character>-<prompt>`` when several characters
+    are evaluated (each prompt runs with each character's trigger, scored against its references)."""
+    return prompt_id if n_characters == 1 else f"{character}-{prompt_id}"
+
+
 def _check_stg_blocks(pipe: Any, cfg: P.EvaluateSection) -> None:
     layers = pipe.transformer.config.num_layers
     bad = [b for b in cfg.stg_blocks if b >= layers]
@@ -102,8 +109,8 @@ def score_video(path: Path, analyzer: Any, refs: np.ndarray, face_frames: int) -
     from . import faces, video
 
     info = video.probe(path)
-    picks = np.unique(np.linspace(0, info.num_frames - 1, num=min(face_frames, info.num_frames)).round().astype(int))
-    frames = video.read_frames(path, picks.tolist())
+    picks = video.sample_indices(info.num_frames, face_frames)
+    frames = video.read_frames(path, picks)
     distances = []
     for frame in frames:
         face = analyzer.largest(frame)
@@ -129,30 +136,34 @@ def evaluate(run: Run) -> EvaluateResult:
     runs.atomic_write_json(run.path("eval", "sampler.json"), {**settings, "seeds": list(cfg.seeds),
                                                                "prompts": [p.model_dump() for p in cfg.prompts]})
     analyzer = faces.FaceAnalyzer()
-    character = run.params.dataset.characters[0]  # foundation: the first character is evaluated
-    refs = faces.reference_embeddings(character.references, analyzer=analyzer)
+    characters = run.params.dataset.characters
+    refs = {ch.name: faces.reference_embeddings(ch.references, analyzer=analyzer) for ch in characters}
 
     device = ltx.resolve_device(model.device)
     pipe = ltx.load_pipeline(model.version, model.source, model.dtype, str(device))  # loaded once
     _check_stg_blocks(pipe, cfg)
     from .lora_check import require_compatible
+    from .lora_check.architecture import from_module
 
+    base = from_module(pipe)  # the loaded model's layers, read once for every checkpoint
     for path in checkpoints:  # before anything is generated: a LoRA for another base degrades silently
-        require_compatible(path, model.version, base=pipe)
+        require_compatible(path, model.version, base=base)
     targets = ([(BASE, 0, None)] if cfg.include_base else []) + [(p.stem, lora.checkpoint_step(p), p) for p in checkpoints]
-    jobs = [(name, step, path, pr, seed) for name, step, path in targets for pr in cfg.prompts for seed in cfg.seeds]
+    jobs = [(name, step, path, ch, pr, seed) for name, step, path in targets for ch in characters
+            for pr in cfg.prompts for seed in cfg.seeds]
     rows: list[dict[str, Any]] = []
     loaded: str | None = None
-    for name, step, path, pr, seed in progress.bar(jobs, desc="evaluate", unit="video"):
-        out = run.path("samples", name, f"{pr.id}_s{seed}.mp4")
+    for name, step, path, ch, pr, seed in progress.bar(jobs, desc="evaluate", unit="video"):
+        prompt_id = sample_prompt_id(pr.id, ch.name, len(characters))
+        out = run.path("samples", name, f"{prompt_id}_s{seed}.mp4")
         if not out.is_file():
             loaded = _swap_lora(pipe, loaded, name, path)
-            frames = generate_video(pipe, prompt_text(pr.text, character.trigger), seed, settings)
+            frames = generate_video(pipe, prompt_text(pr.text, ch.trigger), seed, settings)
             video.write_mp4(out, frames, fps=cfg.frame_rate)
-        scores = score_video(out, analyzer, refs, cfg.face_frames)
+        scores = score_video(out, analyzer, refs[ch.name], cfg.face_frames)
         for metric in ("face_found_rate", "identity_similarity", "identity_distance"):
             if metric in scores:
-                rows.append({"checkpoint": name, "step": step, "prompt_id": pr.id, "seed": seed,
+                rows.append({"checkpoint": name, "step": step, "prompt_id": prompt_id, "seed": seed,
                              "metric": metric, "value": round(scores[metric], 6)})
     _swap_lora(pipe, loaded, BASE, None)
     metrics_path = _write_csv(run.path("eval", "metrics.csv"), METRIC_FIELDS, rows)

@@ -33,28 +33,12 @@ TARGET_PRESETS: dict[str, str] = {
                          r"|(ff|audio_ff)\.net\.(0\.proj|2))$"),
 }
 
-# diffusers module names -> original LTX names, the inverse of the renames diffusers' LTX-2 LoRA
-# loader applies. Only top-level modules differ; attention and feed-forward paths are identical.
-_TO_ORIGINAL = (
-    ("audio_proj_in", "audio_patchify_proj"),
-    ("proj_in", "patchify_proj"),
-    ("av_cross_attn_video_scale_shift", "av_ca_video_scale_shift_adaln_single"),
-    ("av_cross_attn_video_a2v_gate", "av_ca_a2v_gate_adaln_single"),
-    ("av_cross_attn_audio_scale_shift", "av_ca_audio_scale_shift_adaln_single"),
-    ("av_cross_attn_audio_v2a_gate", "av_ca_v2a_gate_adaln_single"),
-    ("audio_prompt_adaln", "audio_prompt_adaln_single"),
-    ("prompt_adaln", "prompt_adaln_single"),
-    ("audio_time_embed", "audio_adaln_single"),
-    ("time_embed", "adaln_single"),
-)
-
-
 def to_original_name(module_path: str) -> str:
-    head, _, rest = module_path.partition(".")
-    for ours, theirs in _TO_ORIGINAL:
-        if head == ours:
-            return f"{theirs}.{rest}" if rest else theirs
-    return module_path
+    """A diffusers transformer module path in original LTX naming (the inverse of the renames
+    diffusers' LTX-2 LoRA loader applies; one table, in :mod:`ltxbench.lora_check.names`)."""
+    from .lora_check import names
+
+    return names.to_original((names.TRANSFORMER, module_path))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ stay readable; the work itself is unchanged.
 from __future__ import annotations
 
 import os
-from typing import Iterable, TypeVar
+from typing import Any, Iterable, TypeVar
 
 T = TypeVar("T")
 
@@ -20,3 +20,10 @@ def bar(items: Iterable[T], desc: str, unit: str = "it", total: int | None = Non
     from tqdm.auto import tqdm
 
     return tqdm(items, desc=desc, unit=unit, total=total, disable=quiet(), leave=True)
+
+
+def counter(total: int, desc: str, unit: str = "it") -> Any:
+    """A bar advanced by hand (``.update(1)``, ``.close()``), for loops that are not one iteration."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=quiet(), leave=True)

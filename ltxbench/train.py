@@ -246,15 +246,13 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     started = time.time()
     step = start_step
     transformer.train()
-    bar = progress.bar(range(start_step, total_steps), desc="train", unit="step", total=total_steps - start_step)
-    bar_iter = iter(bar)
+    bar = progress.counter(total_steps - start_step, desc="train", unit="step")
     try:
         for si in range(start_stage, len(stages)):
             st, sampler = stages[si], samplers[si]
             latents, texts, _ = encoded[(st.crop, st.still)]
             lr_base = st.learning_rate or cfg.learning_rate
             for stage_step in range(start_stage_step + 1 if si == start_stage else 1, st.steps + 1):
-                next(bar_iter, None)
                 step += 1
                 t0 = time.time()
                 lr = lr_at(stage_step, st.steps, lr_base, cfg.warmup_steps, cfg.lr_schedule)
@@ -289,6 +287,7 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                        "peak_memory_mb": round(_peak_memory_mb(device), 1), "sigma": round(drawn[0][1], 5),
                        "clip": ";".join(c["id"] for c, _ in drawn), "character": ";".join(c["character"] for c, _ in drawn)}
                 rows.append(row)
+                bar.update(1)
                 if writer is not None:
                     for key in ("loss", "loss_smoothed", "lr", "grad_norm", "step_time", "peak_memory_mb"):
                         writer.add_scalar(f"train/{key}", row[key], step)
@@ -301,6 +300,7 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                     acc.wait_for_everyone()
             start_stage_step = 0
     finally:
+        bar.close()
         if acc.is_main_process:
             writer.close()
             _write_metrics(run, rows)

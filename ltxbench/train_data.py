@@ -175,9 +175,9 @@ def variant_pixels(run: Run, record: dict[str, Any], stage: P.TrainStageSection)
 
     from . import video
 
-    frames = video.read_frames(run.path("dataset", record["media"]), range(record["num_frames"]))  # [F,H,W,3]
-    if stage.still:
-        frames = frames[len(frames) // 2: len(frames) // 2 + 1]  # one frame: F = 1 = 8·0 + 1
+    n = record["num_frames"]
+    indices = [n // 2] if stage.still else range(n)  # a still is the middle frame: F = 1 = 8·0 + 1
+    frames = video.read_frames(run.path("dataset", record["media"]), indices)  # [F,H,W,3]
     if stage.crop == "head":
         left, top, side = head_crop_box(record)
         frames = np.ascontiguousarray(frames[:, top:top + side, left:left + side])

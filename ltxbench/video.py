@@ -213,6 +213,13 @@ def read_image(path: PathLike) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
+def sample_indices(num_frames: int, n: int) -> list[int]:
+    """``n`` frame indices spread evenly over ``num_frames`` frames, first and last included (fewer
+    when the clip is shorter)."""
+    n = max(1, min(n, num_frames))
+    return sorted({int(round(x)) for x in np.linspace(0, num_frames - 1, num=n)})
+
+
 def resample_indices(num_frames: int, src_fps: float, dst_fps: float, start: int, count: int) -> list[int]:
     """Source frame indices for ``count`` frames at ``dst_fps``, starting at source frame ``start``.
 

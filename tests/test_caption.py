@@ -18,7 +18,8 @@ from ltxbench.captioning import (
     with_trigger,
 )
 from ltxbench.captioning.template import template_caption
-from ltxbench.captioning.vlm import VLMCaptioner, VLMNotFoundError, sample_indices
+from ltxbench.captioning.vlm import VLMCaptioner, VLMNotFoundError
+from ltxbench.video import sample_indices
 
 from conftest import DATA, small_params
 

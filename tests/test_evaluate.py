@@ -70,3 +70,8 @@ def test_identity_curve_is_drawn(tmp_path):
     rows += _rows("lora_step_000010", 10, [1.0, 1.0], "face_found_rate")
     out = evaluate.plot_identity_curve(evaluate.summarize(rows), tmp_path / "curve.png")
     assert out.stat().st_size > 5000
+
+
+def test_every_character_gets_its_own_prompt_ids():
+    assert evaluate.sample_prompt_id("talking", "obama", 1) == "talking"
+    assert evaluate.sample_prompt_id("talking", "biden", 2) == "biden-talking"

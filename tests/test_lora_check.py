@@ -492,3 +492,16 @@ def test_original_and_diffusers_names_round_trip_for_every_real_module():
     assert names.to_original(("connectors", "video_connector.transformer_blocks.3.attn1.to_q")) == \
         "video_embeddings_connector.transformer_1d_blocks.3.attn1.to_q"
     assert names.to_diffusers("text_embedding_projection.aggregate_embed") == ("connectors", "text_proj_in")
+
+
+def test_a_key_naming_a_container_module_is_reported_not_a_crash(tmp_path):
+    from safetensors.torch import save_file
+
+    from ltxbench import ltx
+    from ltxbench.lora_check import check_lora
+
+    path = tmp_path / "container.safetensors"
+    save_file({"diffusion_model.transformer_blocks.0.attn1.lora_A.weight": torch.ones(4, 32),
+               "diffusion_model.transformer_blocks.0.attn1.lora_B.weight": torch.ones(32, 4)}, str(path))
+    report = check_lora(path, base=ltx.build_tiny_pipeline())
+    assert not report.ok and report.reasons

@@ -51,13 +51,10 @@ def _utf8(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def write_sidecars(records: list[dict[str, Any]], dataset_dir: Path) -> list[Path]:
-    """``clips/<id>.txt`` with the caption, for every accepted clip that has a caption."""
-    out = []
-    for r in records:
-        if r.get("status") == "accepted" and r.get("media") and r.get("caption"):
-            out.append(runs.atomic_write_text(sidecar_path(Path(dataset_dir) / r["media"]), _utf8(r["caption"])))
-    return out
+def write_sidecars(records: list[dict[str, Any]], dataset_dir: Path, allow_lint_errors: bool = False) -> list[Path]:
+    """``clips/<id>.txt`` with the caption, for the clips an export holds (:func:`exportable`)."""
+    keep, _ = exportable(records, allow_lint_errors)
+    return [runs.atomic_write_text(sidecar_path(Path(dataset_dir) / r["media"]), _utf8(r["caption"])) for r in keep]
 
 
 def exportable(records: list[dict[str, Any]], allow_lint_errors: bool = False) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
@@ -85,6 +82,10 @@ def export_dataset(records: list[dict[str, Any]], dataset_dir: Path, out_dir: Pa
     folder = Path(out_dir) if out_dir is not None else dataset_dir
     keep, skipped = exportable(records, allow_lint_errors)
     rows, sidecars = [], []
+    left_out = {r["id"] for r in records if r.get("media")} & {i for i, _ in skipped}
+    for r in records:  # a sidecar written earlier for a clip now left out would still be read by other trainers
+        if r["id"] in left_out:
+            sidecar_path(folder / r["media"]).unlink(missing_ok=True)
     for r in keep:
         media = dataset_dir / r["media"]
         rel = Path(r["media"])

@@ -19,10 +19,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from ..runs import parse_jsonl
+
+log = logging.getLogger("ltxbench")
 
 KEY_COLUMNS = ("id", "clip_id", "media_path", "video_path", "video", "file_name", "file", "path", "source")
 CAPTION_COLUMNS = ("caption", "text", "prompt")
@@ -50,7 +53,10 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 def load_table(path: Path) -> dict[str, str]:
     """``key -> caption`` from a user caption file; path-like keys are also indexed by file name."""
-    rows = [r for r in _rows(path) if isinstance(r, dict)]
+    every = _rows(path)
+    rows = [r for r in every if isinstance(r, dict)]
+    if len(rows) < len(every):
+        log.warning("%s: %d row(s) that are not objects were skipped", path, len(every) - len(rows))
     if not rows:
         return {}
     columns = set().union(*(r.keys() for r in rows))
@@ -60,13 +66,27 @@ def load_table(path: Path) -> dict[str, str]:
         raise ValueError(f"{path}: needs a key column ({', '.join(KEY_COLUMNS)}) and a caption column "
                          f"({', '.join(CAPTION_COLUMNS)}); found {', '.join(sorted(map(str, columns)))}")
     table: dict[str, str] = {}
+    aliases: dict[str, set[str]] = {}
+    skipped = 0
     for r in rows:
         key, cap = r.get(key_col), r.get(cap_col)
         if key is None or cap is None:
+            skipped += 1
             continue
         key = str(key).strip()
-        table.setdefault(key, str(cap))
-        table.setdefault(Path(key).name, str(cap))
+        if key in table and table[key] != str(cap):
+            raise ValueError(f"{path}: key {key!r} has two different captions; keep one")
+        table[key] = str(cap)
+        aliases.setdefault(Path(key).name, set()).add(key)
+    for name, keys in aliases.items():
+        if name in table:
+            continue
+        if len(keys) == 1:
+            table[name] = table[next(iter(keys))]
+        else:  # alice/take1.mp4 and bob/take1.mp4: the bare name would give one clip the other's caption
+            log.warning("%s: %d keys share the file name %r (%s); it is not used as a short key", path, len(keys), name, ", ".join(sorted(keys)))
+    if skipped:
+        log.warning("%s: %d row(s) without a key or a caption were skipped", path, skipped)
     return table
 
 

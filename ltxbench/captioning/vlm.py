@@ -96,12 +96,6 @@ def load_vlm(model_id: str, device: str = "auto", dtype: str = "auto") -> tuple[
     return model, processor
 
 
-def sample_indices(num_frames: int, n: int) -> list[int]:
-    """``n`` frame indices spread evenly over a clip of ``num_frames``, first and last included."""
-    n = max(1, min(n, num_frames))
-    return sorted({int(round(x)) for x in np.linspace(0, num_frames - 1, num=n)})
-
-
 def _fit(frame: np.ndarray, max_side: int) -> Any:
     from PIL import Image
 
@@ -168,6 +162,8 @@ class VLMCaptioner:
     def caption(self, clips: Sequence[tuple[dict[str, Any], Path]]) -> list[str | None]:
         """One caption per ``(record, clip file)``; ``None`` where the clip cannot be read."""
         from .. import video
+
+        from ..video import sample_indices
 
         frame_lists, ok = [], []
         for record, media in clips:

@@ -84,8 +84,9 @@ def connectors_config(version: str) -> dict[str, Any]:
     return {**_CONNECTORS_COMMON, **flags, **_CONNECTORS[version]}
 
 
-def _linears(module: Any, component: str) -> dict[names.Target, tuple[int, ...]]:
-    """Weight shape of every linear layer, keyed by target; peft-wrapped layers count once."""
+def _linears(module: Any, component: str, layers: dict[names.Target, Any] | None = None) -> dict[names.Target, tuple[int, ...]]:
+    """Weight shape of every linear layer, keyed by target; peft-wrapped layers count once.
+    ``layers``, when given, receives the layer objects under the same keys."""
     import torch
 
     found: dict[names.Target, tuple[int, ...]] = {}
@@ -98,6 +99,8 @@ def _linears(module: Any, component: str) -> dict[names.Target, tuple[int, ...]]
         if parts[-1] == "base_layer":  # a layer peft has wrapped: report it under its real name
             name = ".".join(parts[:-1])
         found[(component, name)] = tuple(sub.weight.shape)
+        if layers is not None:
+            layers[(component, name)] = sub
     return found
 
 
@@ -161,9 +164,7 @@ def from_module(obj: Any, label: str = "in-memory model") -> BaseModel:
     for component, model in parts.items():
         if model is None:
             continue
-        linears.update(_linears(model, component))
-        for name, sub in model.named_modules():
-            modules[(component, name)] = getattr(sub, "base_layer", sub)
+        linears.update(_linears(model, component, modules))
     transformer = parts[names.TRANSFORMER]
     assert transformer is not None  # set above
     version = ltx.detect_version(transformer.config)

@@ -50,7 +50,7 @@ def preview_jpeg(run: Run, record: dict[str, Any], frames: int = 4, height: int 
     from PIL import Image
 
     from .. import video
-    from ..captioning.vlm import sample_indices
+    from ..video import sample_indices
 
     try:
         if record.get("media"):
