@@ -505,3 +505,15 @@ def test_a_key_naming_a_container_module_is_reported_not_a_crash(tmp_path):
                "diffusion_model.transformer_blocks.0.attn1.lora_B.weight": torch.ones(32, 4)}, str(path))
     report = check_lora(path, base=ltx.build_tiny_pipeline())
     assert not report.ok and report.reasons
+
+
+def test_unreadable_adapter_metadata_is_reported_not_guessed(tmp_path, tiny23):
+    """A broken ``lora_adapter_metadata`` means the alpha is unknown: the check warns and the
+    converter logs it, instead of applying scale 1 without a word."""
+    path = _write(tmp_path / "broken_meta.safetensors", _factors(_shapes(tiny23), VIDEO_ATTN), "diffusers",
+                  alpha=None, metadata={"lora_adapter_metadata": "{not json"})
+    report = check_lora(path, tiny23)
+    assert any("lora_adapter_metadata is not valid JSON" in w for w in report.warnings)
+    readable = _write(tmp_path / "ok_meta.safetensors", _factors(_shapes(tiny23), VIDEO_ATTN), "diffusers",
+                      alpha=None, metadata={"lora_adapter_metadata": json.dumps({"transformer.lora_alpha": RANK})})
+    assert not any("lora_adapter_metadata" in w for w in check_lora(readable, tiny23).warnings)

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import names
 from .architecture import KNOWN_VERSIONS, BaseModel, resolve_base, version_table
-from .convert import base_problem, pair_scales
+from .convert import adapter_metadata_problem, base_problem, pair_scales
 from .effect import ModuleEffect, measure
 from .formats import ParsedKeys, parse_keys
 from .integrity import check_file
@@ -162,6 +162,9 @@ def check_lora(path: str | Path, base: Any = None) -> CheckReport:
     parsed = parse_keys(integrity.tensors, flat_lookup_for(base_model))
     report.formats, report.styles = dict(parsed.formats), dict(parsed.styles)
     scales = pair_scales(parsed, tensors, integrity.metadata)
+    metadata_problem = adapter_metadata_problem(integrity.metadata)
+    if metadata_problem:
+        report.warnings.append(metadata_problem)
     finding = infer_version(parsed.pairs, integrity.metadata)
     report.version = finding
     report.loader = predict(list(integrity.tensors), parsed, scales, base_model)

@@ -53,14 +53,28 @@ def _pattern_value(patterns: Mapping[str, Any], module: str, default: Any) -> An
     return default
 
 
-def _diffusers_config(metadata: Mapping[str, str], component: str) -> dict[str, Any] | None:
+def adapter_metadata_problem(metadata: Mapping[str, str]) -> str | None:
+    """Why the file's ``lora_adapter_metadata`` cannot be read (None when absent or readable).
+
+    Unreadable metadata means the trained alpha is unknown and the pairs are applied at scale 1;
+    the check and the converter say so instead of guessing quietly."""
     raw = metadata.get("lora_adapter_metadata")
     if not raw:
         return None
     try:
         packed = json.loads(raw)
-    except ValueError:
+    except ValueError as exc:
+        return f"lora_adapter_metadata is not valid JSON ({exc}); alpha unknown, pairs applied at scale 1"
+    if not isinstance(packed, dict):
+        return f"lora_adapter_metadata is a JSON {type(packed).__name__}, not an object; alpha unknown, pairs applied at scale 1"
+    return None
+
+
+def _diffusers_config(metadata: Mapping[str, str], component: str) -> dict[str, Any] | None:
+    raw = metadata.get("lora_adapter_metadata")
+    if not raw or adapter_metadata_problem(metadata):
         return None
+    packed = json.loads(raw)
     prefix = f"{component}."
     config = {k[len(prefix):]: v for k, v in packed.items() if k.startswith(prefix)}
     return config or None
@@ -160,6 +174,9 @@ def convert_for_diffusers(
         metadata = dict(metadata or {})
     base_model = resolve_base(base)
     parsed = parse_keys(infos_of(tensors), flat_lookup_for(base_model))
+    problem = adapter_metadata_problem(metadata)
+    if problem:
+        log.warning("%s", problem)
     state, unmapped = to_diffusers_state(parsed, tensors, pair_scales(parsed, tensors, metadata), base_model)
     if unmapped:
         log.warning("%d LoRA keys cannot be converted for diffusers, e.g. %s: %s", len(unmapped),
