@@ -2,23 +2,31 @@
 
 For every character and every media file:
 
-* a video is cut at detected shot boundaries (a clip never spans a cut), each shot into clips of
-  ``curate.clip_frames`` (8k+1) frames resampled to ``curate.fps``;
+* a video is cut at detected shot boundaries (``curate.shot_detector``; a clip never spans a cut),
+  each shot into clips of ``curate.clip_frames`` (8k+1) frames resampled to ``curate.fps``;
 * a photo becomes one clip with a slow pan or zoom (``source_kind: image``);
 * every clip gets a resolution bucket (short side ``curate.resolution``, sides multiples of 32);
   a smaller source is rejected, never upscaled;
-* faces are detected on ``curate.face_samples`` frames spread across the clip and compared with
-  the character's reference photos (dlib distance, see :mod:`ltxbench.faces`); the clip is kept
-  when enough sampled frames show the character.
+* ``curate.face_samples`` frames spread across the clip are scored at score size (see
+  :mod:`ltxbench.clipscore`): faces against **every** character's reference photos (the clip goes
+  to the character it matches best), head angle, expression, lighting, framing, sharpness,
+  compression, a near-duplicate key, and the source's audio;
+* near-duplicates after the first accepted clip of their group are rejected (``duplicate``);
+* with ``curate.head_crops``, every accepted clip with a face also yields a square head crop clip;
+* stored manual decisions (``dataset/overrides.json``) are re-applied, then coverage is written.
 
 Outputs in ``RUN_DIR/dataset/``: ``manifest.jsonl`` (one record per clip, rejected ones too, see
-runs/README.md), ``clips/<id>.mp4`` for accepted clips, ``thumbs/<id>.jpg`` for every clip,
-``coverage.json`` and ``coverage.png``. Source media are only read.
+runs/README.md), ``clips/<id>.mp4`` (+ ``.wav`` when the source has audio) for accepted clips,
+``thumbs/<id>.jpg`` for every clip that was decoded, ``coverage.json`` and ``coverage.png``.
+Source media are only read.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,12 +36,24 @@ from typing import Any
 import numpy as np
 
 from . import params as P
-from . import figures, progress, runs
+from . import progress, runs
+from .clipscore.duplicates import group_heads, hamming
+from .clipscore.reasons import Reason, split
 from .runs import Run
 
 log = logging.getLogger("ltxbench")
 
 MANIFEST = "dataset/manifest.jsonl"
+AUDIO_KEYS = ("audio_present", "speech_ratio", "loudness_lufs", "audio_flag", "audio_usable")
+
+SCORE_SHORT_SIDE = 480
+"""Faces are scored on frames whose short side is up to this many pixels (never above the source),
+not at the training size: benchmarks/bench_curate.py measured that at a 128 px short side dlib
+misses one of two Obama photos it finds at 480 px, and at 64 px also the Biden photo, so scoring at
+a small training resolution would reject good clips for the wrong reason."""
+
+_READ_CHUNK = 16
+"""Source frames decoded at once when writing a clip: bounds memory on 4K sources (16 x 25 MB)."""
 
 
 @dataclass
@@ -41,14 +61,16 @@ class Candidate:
     """A clip before scoring: where its frames come from and how big it will be."""
 
     id: str
-    character: str
+    character: str  # whose media folder it came from
     source: Path
     source_kind: str  # "video" | "image"
     start_frame: int
     source_indices: list[int]  # source frame per clip frame (videos); empty for images
     width: int
     height: int
-    reasons: list[str] = field(default_factory=list)
+    source_fps: float | None = None
+    source_num_frames: int | None = None
+    reasons: list[Reason] = field(default_factory=list)
 
 
 @dataclass
@@ -65,12 +87,13 @@ class CurateResult:
     def table(self):
         import pandas as pd
 
+        keys = ("match_rate", "identity_distance", "yaw_bin", "expression", "lighting", "framing",
+                "sharpness", "blockiness", "dup_group", "audio_usable")
         rows = [{
-            "id": r["id"], "character": r["character"], "kind": r["source_kind"], "status": r["status"],
-            "frames": r["num_frames"], "size": f"{r['width']}x{r['height']}",
-            "face_rate": r["scores"].get("face_rate"), "match_rate": r["scores"].get("match_rate"),
-            "identity_distance": r["scores"].get("identity_distance"),
-            "reasons": "; ".join(r["reasons"]),
+            "id": r["id"], "character": r["character"], "kind": r["source_kind"], "variant": r.get("variant"),
+            "status": r["status"], "frames": r["num_frames"], "size": f"{r['width']}x{r['height']}",
+            **{k: (r["scores"] or {}).get(k) for k in keys},
+            "reasons": ", ".join(r["reasons"]),
         } for r in self.records]
         return pd.DataFrame(rows)
 
@@ -79,8 +102,29 @@ class CurateResult:
         return f"CurateResult({n_acc} accepted, {len(self.records) - n_acc} rejected; manifest: {self.manifest_path})"
 
 
+# ---------------------------------------------------------------------------------------
+# Names and paths
+# ---------------------------------------------------------------------------------------
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "media"
+
+
+def source_text(path: Path | str) -> str:
+    """A path as valid UTF-8 text: bytes that are not UTF-8 become ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _text(message: str) -> str:
+    """A message that may quote a non-UTF-8 file name, made safe for JSON the same way."""
+    return message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def source_path(text: str) -> Path:
+    """The inverse of :func:`source_text`: ``\\xNN`` escapes back to the raw bytes of the name."""
+    raw = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), text.encode("utf-8"))
+    return Path(os.fsdecode(raw))
 
 
 def expand_media(paths: list[Path]) -> list[Path]:
@@ -100,29 +144,47 @@ def expand_media(paths: list[Path]) -> list[Path]:
 # ---------------------------------------------------------------------------------------
 
 
+def detect_cuts(path: Path, cfg: P.CurateSection) -> list[int]:
+    """Shot starts of a video with ``curate.shot_detector`` (``curate.cut_threshold`` is the
+    colour-histogram detector's; TransNetV2 keeps its own calibrated threshold)."""
+    from . import shots
+
+    if cfg.shot_detector == "content":
+        return shots.detect_cuts(path, detector="content", threshold=cfg.cut_threshold)
+    return shots.detect_cuts(path, detector=cfg.shot_detector)
+
+
+def _too_small(w: int, h: int, cfg: P.CurateSection) -> Reason:
+    return Reason("low_resolution", f"source is {w}x{h}: short side {min(w, h)} px < curate.resolution "
+                                    f"{cfg.resolution}; never upscaled")
+
+
 def _video_candidates(char: str, path: Path, stem: str, cfg: P.CurateSection, info: Any) -> list[Candidate]:
     from . import video
 
+    facts = {"source_fps": info.fps, "source_num_frames": info.num_frames}
     size = video.bucket_size(info.width, info.height, cfg.resolution)
     if size is None:
-        return [Candidate(f"{char}-{stem}-000", char, path, "video", 0, [], info.width, info.height,
-                          [f"source too small: short side {min(info.width, info.height)} px < curate.resolution {cfg.resolution}; never upscaled"])]
+        return [Candidate(f"{char}-{stem}-000", char, path, "video", 0, [], info.width, info.height, **facts,
+                          reasons=[_too_small(info.width, info.height, cfg)])]
     width, height = size
-    cuts = video.detect_cuts(path, threshold=cfg.cut_threshold)
-    shots = video.shots_from_cuts(cuts, info.num_frames)
+    shots = video.shots_from_cuts(detect_cuts(path, cfg), info.num_frames)
     # Source frames one clip spans at the target fps (a 30 fps source needs more than 24 fps).
     span = video.source_span(info.fps, cfg.fps, cfg.clip_frames)
     out: list[Candidate] = []
     for shot_start, shot_end in shots:
         n_clips = (shot_end - shot_start) // span
         if n_clips == 0:
+            why = Reason("too_short", f"shot {shot_start}-{shot_end} has {shot_end - shot_start} source frames, fewer "
+                                      f"than one clip of curate.clip_frames {cfg.clip_frames} at curate.fps {cfg.fps} "
+                                      f"needs ({span} at {info.fps:g} fps)")
             out.append(Candidate(f"{char}-{stem}-{len(out):03d}", char, path, "video", shot_start, [], width, height,
-                                 [f"shot {shot_start}-{shot_end} has {shot_end - shot_start} frames, fewer than one clip needs ({span} at {info.fps:g} fps)"]))
+                                 **facts, reasons=[why]))
             continue
         for k in range(n_clips):
             start = shot_start + k * span
             indices = video.resample_indices(info.num_frames, info.fps, cfg.fps, start, cfg.clip_frames)
-            out.append(Candidate(f"{char}-{stem}-{len(out):03d}", char, path, "video", start, indices, width, height))
+            out.append(Candidate(f"{char}-{stem}-{len(out):03d}", char, path, "video", start, indices, width, height, **facts))
     return out
 
 
@@ -132,42 +194,14 @@ def _image_candidate(char: str, path: Path, stem: str, cfg: P.CurateSection, ima
     h, w = image.shape[:2]
     size = video.bucket_size(w, h, cfg.resolution)
     if size is None:
-        return Candidate(f"{char}-{stem}-000", char, path, "image", 0, [], w, h,
-                         [f"source too small: short side {min(w, h)} px < curate.resolution {cfg.resolution}; never upscaled"])
+        return Candidate(f"{char}-{stem}-000", char, path, "image", 0, [], w, h, reasons=[_too_small(w, h, cfg)])
     return Candidate(f"{char}-{stem}-000", char, path, "image", 0, [], size[0], size[1])
 
 
-SCORE_SHORT_SIDE = 480
-"""Faces are scored on frames whose short side is up to this many pixels (never above the source),
-not at the training size: benchmarks/bench_curate.py measured that at a 128 px short side dlib
-misses one of two Obama photos it finds at 480 px, and at 64 px also the Biden photo, so scoring at
-a small training resolution would reject good clips for the wrong reason."""
-
-
-def _score_size(cand: Candidate, src_w: int, src_h: int) -> tuple[int, int]:
-    short = min(cand.width, cand.height)
+def _score_size(width: int, height: int, src_w: int, src_h: int) -> tuple[int, int]:
+    short = min(width, height)
     scale = max(1.0, min(min(src_w, src_h), SCORE_SHORT_SIDE) / short)
-    return int(round(cand.width * scale / 2) * 2), int(round(cand.height * scale / 2) * 2)
-
-
-def _frames_at(cand: Candidate, cfg: P.CurateSection, image: np.ndarray | None, size: tuple[int, int],
-               picks: list[int] | None = None) -> np.ndarray:
-    """Frames of a candidate at ``size`` (all of them, or the clip-frame indices ``picks``), ``[N,H,W,3]`` uint8."""
-    from . import video
-
-    width, height = size
-    if cand.source_kind == "image":
-        assert image is not None
-        clip = video.image_to_clip(image, width, height, cfg.clip_frames, motion=cfg.image_motion, amount=cfg.image_motion_amount)
-        return clip if picks is None else clip[picks]
-    indices = cand.source_indices if picks is None else [cand.source_indices[i] for i in picks]
-    frames = video.read_frames(cand.source, indices)
-    return np.stack([video.resize_crop(f, width, height) for f in frames])
-
-
-# ---------------------------------------------------------------------------------------
-# Scoring
-# ---------------------------------------------------------------------------------------
+    return int(round(width * scale / 2) * 2), int(round(height * scale / 2) * 2)
 
 
 def sample_picks(cfg: P.CurateSection) -> list[int]:
@@ -177,73 +211,173 @@ def sample_picks(cfg: P.CurateSection) -> list[int]:
     return sample_indices(cfg.clip_frames, cfg.face_samples)
 
 
-def _score(frames: np.ndarray, analyzer: Any, refs: np.ndarray, cfg: P.CurateSection) -> tuple[dict[str, Any], list[str]]:
-    """Face scores from the sampled frames ``[N,H,W,3]`` of one clip."""
-    from . import faces
-
-    heights, distances, boxes, small = [], [], [], 0
-    for frame in frames:
-        face = analyzer.largest(frame)
-        if face is None:
-            continue
-        if face.height_frac < cfg.min_face_height:
-            small += 1
-            continue
-        heights.append(face.height_frac)
-        distances.append(faces.identity_distance(face.embedding, refs))
-        fh, fw = frame.shape[:2]
-        boxes.append([face.box[0] / fw, face.box[1] / fh, face.box[2] / fw, face.box[3] / fh])
-    n = len(frames)
-    matches = [d for d in distances if d <= cfg.identity_threshold]
-    scores: dict[str, Any] = {
-        "frames_sampled": n,
-        "face_rate": round(len(heights) / n, 4),
-        "match_rate": round(len(matches) / n, 4),
-        "face_height": round(float(np.median(heights)), 4) if heights else None,
-        "identity_distance": round(float(np.median(distances)), 4) if distances else None,
-        "identity_similarity": round(faces.distance_to_similarity(float(np.median(distances))), 4) if distances else None,
-        "brightness": round(float(frames.mean() / 255.0), 4),
-        # median face box over the sampled frames, normalised to the frame (x0, y0, x1, y1): head crops
-        "face_box": [round(float(v), 4) for v in np.median(np.clip(boxes, 0, 1), axis=0)] if boxes else None,
-    }
-    reasons: list[str] = []
-    if scores["match_rate"] < cfg.min_face_rate:
-        if not heights and small:
-            reasons.append(f"face too small in {small}/{n} sampled frames (< curate.min_face_height {cfg.min_face_height})")
-        elif not heights:
-            reasons.append(f"no face found in {n} sampled frames")
-        elif distances and not matches:
-            reasons.append(f"identity mismatch: median distance {scores['identity_distance']:.3f} > curate.identity_threshold {cfg.identity_threshold}")
-        else:
-            reasons.append(f"the character is in only {len(matches)}/{n} sampled frames (< curate.min_face_rate {cfg.min_face_rate})")
-    return scores, reasons
+def burst_picks(cfg: P.CurateSection) -> list[int]:
+    """``cfg.expression_frames`` consecutive clip-frame indices around the clip's middle (mouth motion)."""
+    k = min(cfg.expression_frames, cfg.clip_frames)
+    first = max(0, cfg.clip_frames // 2 - k // 2)
+    return list(range(first, first + k))
 
 
-def _record(cand: Candidate, cfg: P.CurateSection, status: str, scores: dict[str, Any], media: str | None, thumb: str | None) -> dict[str, Any]:
+# ---------------------------------------------------------------------------------------
+# Rendering clips (shared by scoring, the stage and manual overrides)
+# ---------------------------------------------------------------------------------------
+
+
+def _video_frames(path: Path, indices: list[int], size: tuple[int, int]) -> np.ndarray:
+    """Source frames ``indices`` scaled and centre-cropped to ``size`` ``(w, h)``, decoded in chunks."""
+    from . import video
+
+    out = np.empty((len(indices), size[1], size[0], 3), dtype=np.uint8)
+    for i in range(0, len(indices), _READ_CHUNK):
+        chunk = video.read_frames(path, indices[i:i + _READ_CHUNK])
+        for j, frame in enumerate(chunk):
+            out[i + j] = video.resize_crop(frame, *size)
+    return out
+
+
+def _render(record: dict[str, Any], source: Path, size: tuple[int, int], cfg: P.CurateSection) -> np.ndarray:
+    """All frames of a full-frame clip at ``size`` ``(w, h)`` (any scale of the record's geometry)."""
+    from . import video
+
+    if record["source_kind"] == "image":
+        image = video.read_image(source)
+        return video.image_to_clip(image, size[0], size[1], record["num_frames"], motion=record["camera_motion"],
+                                   amount=cfg.image_motion_amount)
+    info = video.probe(source)
+    if info.num_frames != record["source_num_frames"] or abs(info.fps - record["source_fps"]) > 1e-6:
+        raise ValueError(f"{record['id']}: the source changed since curate ({info.num_frames} frames at {info.fps:g} fps, "
+                         f"the manifest says {record['source_num_frames']} at {record['source_fps']:g}); re-run curate")
+    indices = video.resample_indices(info.num_frames, info.fps, record["fps"], record["start_frame"], record["num_frames"])
+    return _video_frames(source, indices, size)
+
+
+def _max_scale(record: dict[str, Any], source: Path, size: tuple[int, int], cfg: P.CurateSection) -> float:
+    """The largest factor ``size`` may be scaled by without upscaling the source."""
+    from . import video
+
+    if record["source_kind"] == "image":
+        src_h, src_w = video.read_image(source).shape[:2]
+        travel = 1.0 - cfg.image_motion_amount  # a pan or zoom shows this share of the photo's window
+    else:
+        info = video.probe(source)
+        src_w, src_h, travel = info.width, info.height, 1.0
+    return travel * min(src_w / size[0], src_h / size[1])
+
+
+def _head_frames(record: dict[str, Any], source: Path, cfg: P.CurateSection) -> np.ndarray:
+    """Frames of a head-crop clip: its parent's frames rendered large enough, then cropped."""
+    import cv2
+
+    parent_w, parent_h = record["crop"]["parent_size"]
+    x0, y0, x1, y1 = record["crop"]["box"]
+    side = record["width"]
+    scale = side / ((y1 - y0) * parent_h)
+    available = _max_scale(record, source, (parent_w, parent_h), cfg)
+    if scale > available * (1 + 1e-6):
+        raise ValueError(f"{record['id']}: the head crop holds only {int(side * available / scale)} source px, "
+                         f"< {side}; never upscaled")
+    size = (max(1, round(parent_w * scale)), max(1, round(parent_h * scale)))
+    full = _render(record, source, size, cfg)
+    px = [int(round(x0 * size[0])), int(round(y0 * size[1])), int(round(x1 * size[0])), int(round(y1 * size[1]))]
+    return np.stack([cv2.resize(f[px[1]:px[3], px[0]:px[2]], (side, side), interpolation=cv2.INTER_AREA) for f in full])
+
+
+def render_clip(run: Run, record: dict[str, Any]) -> np.ndarray:
+    """Every frame of a record's clip ``[F,H,W,3]`` uint8, recomputed from its source."""
+    cfg = run.params.curate
+    if any(code in record["reasons"] for code in ("unreadable", "too_short", "low_resolution")):
+        details = "; ".join(record.get("reason_details") or record["reasons"])
+        raise ValueError(f"{record['id']}: no clip can be cut from this source: {details}")
+    source = source_path(record["source"])
+    if record.get("variant") == "head":
+        return _head_frames(record, source, cfg)
+    return _render(record, source, (record["width"], record["height"]), cfg)
+
+
+def _audio_module() -> Any:
+    try:
+        from . import audio
+    except ImportError as exc:
+        raise ImportError(f"ltxbench.audio is needed for sources with sound and could not be imported: {exc}") from exc
+    return audio
+
+
+def write_clip(run: Run, record: dict[str, Any]) -> str:
+    """Write ``dataset/clips/<id>.mp4`` for ``record`` (and ``clips/<id>.wav`` when its source has
+    audio) from the source, atomically; returns the clip path relative to ``dataset/``.
+
+    Changes nothing in ``record``. Raises ``ValueError`` when no clip can be cut (a source too
+    short, too small or changed since curate) and :class:`~ltxbench.video.MediaError` /
+    ``OSError`` when the source cannot be read.
+    """
+    from . import video
+
+    frames = render_clip(run, record)
+    rel = f"clips/{record['id']}.mp4"
+    video.write_mp4(run.path("dataset", rel), frames, fps=record["fps"])
+    if record["source_kind"] == "video" and video.probe(source_path(record["source"])).has_audio:
+        audio = _audio_module()
+        read = audio.read_audio(source_path(record["source"]), record["start_frame"] / record["source_fps"],
+                                record["num_frames"] / record["fps"])
+        if read is not None:
+            audio.write_wav(run.path("dataset", f"clips/{record['id']}.wav"), *read)
+    return rel
+
+
+def clip_audio(record: dict[str, Any]) -> str | None:
+    """``media_audio`` for a record whose clip was written: its wav when the audio is usable, else ``None``."""
+    usable = (record.get("scores") or {}).get("audio_usable")
+    return f"clips/{record['id']}.wav" if record.get("media") and usable else None
+
+
+# ---------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------
+
+
+def _record(cand: Candidate, cfg: P.CurateSection, scores: dict[str, Any], thumb: str | None,
+            character: str | None = None) -> dict[str, Any]:
+    """A manifest record; ``status`` is decided later (duplicates need the whole run)."""
+    codes, details = split(cand.reasons)
+    character = character or cand.character
     return {
         "id": cand.id,
-        "character": cand.character,
-        "source": str(cand.source),
+        "character": character,
+        "found_in": cand.character if character != cand.character else None,
+        "source": source_text(cand.source),
         "source_kind": cand.source_kind,
+        "source_fps": cand.source_fps,
+        "source_num_frames": cand.source_num_frames,
         "start_frame": cand.start_frame,
         "num_frames": cfg.clip_frames,
         "fps": cfg.fps,
         "width": cand.width,
         "height": cand.height,
-        "media": media,
+        "parent": None,
+        "variant": "full",
+        "media": None,
+        "media_audio": None,
         "thumb": thumb,
         "camera_motion": cfg.image_motion if cand.source_kind == "image" else None,
-        "status": status,
-        "reasons": list(cand.reasons),
+        "auto_status": "rejected" if codes else "accepted",
+        "status": "rejected" if codes else "accepted",
+        "override": None,
+        "reasons": codes,
+        "reason_details": [_text(d) for d in details],
         "scores": scores,
         "caption": None,
         "lint": [],
     }
 
 
+def _reject(record: dict[str, Any], reason: Reason) -> None:
+    record["reasons"].append(reason.code)
+    record["reason_details"].append(reason.detail)
+    record["auto_status"] = record["status"] = "rejected"
+
+
 def _save_thumb(run: Run, clip_id: str, frame: np.ndarray) -> str:
     from PIL import Image
-    import io
 
     img = Image.fromarray(frame)
     img.thumbnail((256, 256))
@@ -261,124 +395,219 @@ def _save_thumb(run: Run, clip_id: str, frame: np.ndarray) -> str:
 
 def curate(run: Run) -> CurateResult:
     """Run the curate stage on ``run`` and write ``dataset/`` (see module docstring)."""
-    from . import faces
+    from . import coverage, faces, overrides
 
     cfg = run.params.curate
-    analyzer = faces.FaceAnalyzer()
-    records: list[dict[str, Any]] = []
+    analyzer = faces.FaceAnalyzer(shape68=True)
+    refs = {c.name: faces.reference_embeddings(c.references, analyzer=analyzer) for c in run.params.dataset.characters}
+    sources: list[Source] = []
     for char in run.params.dataset.characters:
-        refs = faces.reference_embeddings(char.references, analyzer=analyzer)
-        media = expand_media(char.media)
         seen_stems: Counter[str] = Counter()
-        for path in progress.bar(media, desc=f"curate {char.name}", unit="file"):
+        for path in expand_media(char.media):
             stem = _slug(path.stem)
             seen_stems[stem] += 1
             if seen_stems[stem] > 1:  # two sources with one name: keep ids unique
                 stem = f"{stem}-{seen_stems[stem]}"
-            records.extend(_curate_source(run, char.name, path, stem, cfg, analyzer, refs))
+            sources.append(Source(char.name, path, stem))
+    records = score_sources(run, sources, cfg, analyzer, refs, workers=cfg.workers)
+    mark_duplicates(records, cfg.duplicate_distance)
+    for record in progress.bar([r for r in records if r["auto_status"] == "accepted"], desc="write clips", unit="clip"):
+        record["media"] = write_clip(run, record)
+        record["media_audio"] = clip_audio(record)
+    if cfg.head_crops:
+        records = _with_head_crops(run, records, cfg)
+    records = overrides.apply_overrides(run, records)
     manifest = run.path(MANIFEST)
     runs.write_jsonl(manifest, records)
-    coverage = coverage_report(records, run.params)
-    runs.atomic_write_json(run.path("dataset", "coverage.json"), coverage)
-    figure = plot_coverage(records, run.path("dataset", "coverage.png"))
-    return CurateResult(records, coverage, manifest, figure)
+    report, figure = coverage.write_coverage(run, records)
+    return CurateResult(records, report, manifest, figure)
 
 
-def _curate_source(run: Run, char: str, path: Path, stem: str, cfg: P.CurateSection, analyzer: Any, refs: np.ndarray) -> list[dict[str, Any]]:
-    """Every clip record from one source file; an unreadable file becomes one rejected record."""
+@dataclass(frozen=True)
+class Source:
+    """One media file of one character; ``stem`` is the unique id stem of its clips."""
+
+    character: str
+    path: Path
+    stem: str
+
+
+def score_sources(run: Run, sources: list[Source], cfg: P.CurateSection, analyzer: Any,
+                  refs: dict[str, np.ndarray], workers: int = 1) -> list[dict[str, Any]]:
+    """Every clip record of ``sources``, in source order, scored in ``workers`` processes (0: auto).
+
+    Two ordered maps (:func:`ltxbench.parallel.map_ordered`): sources -> candidate clips (probe,
+    shot cuts), then every candidate of every source -> its record. Clips, not sources, are the
+    unit of the second map so that one long video also uses every core. The records are the same,
+    in the same order, for any ``workers``; a source that fails anywhere becomes one ``unreadable``
+    record, as if it had been scored alone.
+    """
+    from . import faces, parallel
+
+    def name(item: Any) -> str:
+        return _text(source_text(item.path if isinstance(item, Source) else item.source))
+
+    with parallel.WorkerPool(workers, initializer=faces.load_models) as pool:
+        listed = pool.map(functools.partial(_list_source, cfg), sources, desc="curate: find clips", unit="file",
+                          label=name)
+        cands = [c for found in listed if not isinstance(found, Reason) for c in found]
+        scored = pool.map(functools.partial(_score_one, run, cfg, analyzer, refs), cands, desc="curate: score clips",
+                          unit="clip", label=name)
+    by_id = dict(zip((c.id for c in cands), scored))
+    records: list[dict[str, Any]] = []
+    for source, found in zip(sources, listed):
+        outcome = [found] if isinstance(found, Reason) else [by_id[c.id] for c in found]
+        failed = next((o for o in outcome if isinstance(o, Reason)), None)
+        if failed is None:
+            records.extend(outcome)
+            continue
+        log.warning("%s", _text(failed.detail))
+        kind = "image" if source.path.suffix.lower() in P.IMAGE_SUFFIXES else "video"
+        records.append(_record(Candidate(f"{source.character}-{source.stem}-000", source.character, source.path, kind,
+                                         0, [], 0, 0, reasons=[failed]), cfg, {}, None))
+    return records
+
+
+def _unreadable(exc: Exception) -> Reason:
+    return Reason("unreadable", f"unreadable source: {exc}")
+
+
+def _list_source(cfg: P.CurateSection, source: Source) -> list[Candidate] | Reason:
+    """The candidate clips of one source, or why it cannot be read."""
     from . import video
 
-    is_image = path.suffix.lower() in P.IMAGE_SUFFIXES
+    char, path, stem = source.character, source.path, source.stem
     try:
-        if is_image:
-            image = video.read_image(path)
-            src_h, src_w = image.shape[:2]
-            cands = [_image_candidate(char, path, stem, cfg, image)]
-        else:
-            image, info = None, video.probe(path)
-            src_w, src_h = info.width, info.height
-            cands = _video_candidates(char, path, stem, cfg, info)
+        if path.suffix.lower() in P.IMAGE_SUFFIXES:
+            return [_image_candidate(char, path, stem, cfg, video.read_image(path))]
+        return _video_candidates(char, path, stem, cfg, video.probe(path))
+    except (OSError, ValueError, RuntimeError) as exc:  # video.MediaError is a RuntimeError
+        return _unreadable(exc)
+
+
+def _score_one(run: Run, cfg: P.CurateSection, analyzer: Any, refs: dict[str, np.ndarray],
+               cand: Candidate) -> dict[str, Any] | Reason:
+    """One candidate's record, or why its source could not be read."""
+    from . import video
+
+    if cand.reasons:  # rejected before any frame was read
+        return _record(cand, cfg, {}, None)
+    try:
+        image = video.read_image(cand.source) if cand.source_kind == "image" else None
+        return _score_candidate(run, cand, cfg, image, analyzer, refs)
     except (OSError, ValueError, RuntimeError) as exc:
-        cand = Candidate(f"{char}-{stem}-000", char, path, "image" if is_image else "video", 0, [], 0, 0, [f"unreadable source: {exc}"])
-        return [_record(cand, cfg, "rejected", {}, None, None)]
+        return _unreadable(exc)
+
+
+def _curate_source(run: Run, char: str, path: Path, stem: str, cfg: P.CurateSection, analyzer: Any,
+                   refs: dict[str, np.ndarray], workers: int = 1) -> list[dict[str, Any]]:
+    """Every clip record from one source file; an unreadable file becomes one rejected record."""
+    return score_sources(run, [Source(char, path, stem)], cfg, analyzer, refs, workers=workers)
+
+
+def _score_candidate(run: Run, cand: Candidate, cfg: P.CurateSection, image: np.ndarray | None, analyzer: Any,
+                     refs: dict[str, np.ndarray]) -> dict[str, Any]:
+    from . import video
+    from .clipscore.clip import ClipFrames, score_clip
+
     picks = sample_picks(cfg)
+    if image is not None:
+        size = _score_size(cand.width, cand.height, image.shape[1], image.shape[0])
+        clip = video.image_to_clip(image, size[0], size[1], cfg.clip_frames, motion=cfg.image_motion, amount=cfg.image_motion_amount)
+        frames = ClipFrames(clip[picks], source_frame=image, still=True)
+        audio_scores = dict.fromkeys(AUDIO_KEYS) | {"audio_present": False, "audio_usable": False}
+    else:
+        info = video.probe(cand.source)
+        size = _score_size(cand.width, cand.height, info.width, info.height)
+        burst = burst_picks(cfg) if cfg.expression_frames >= 2 else []
+        raw = video.read_frames(cand.source, [cand.source_indices[i] for i in picks + burst])
+        small = np.stack([video.resize_crop(f, *size) for f in raw])
+        middle = burst[len(burst) // 2] if burst else 0
+        frames = ClipFrames(small[:len(picks)], source_frame=raw[len(picks) // 2],
+                            burst=small[len(picks):] if burst else None,
+                            burst_at=float(np.interp(middle, picks, np.arange(len(picks)))))
+        audio_scores = _audio_scores(cand, info, cfg)
+    scored = score_clip(frames, analyzer, refs, cand.character, cfg)
+    cand.reasons.extend(scored.reasons)
+    thumb = _save_thumb(run, cand.id, frames.sampled[len(frames.sampled) // 2])
+    return _record(cand, cfg, scored.scores | audio_scores, thumb, character=scored.character)
+
+
+def _audio_scores(cand: Candidate, info: Any, cfg: P.CurateSection) -> dict[str, Any]:
+    """The source's audio over the clip's span (``ltxbench.audio.analyze_audio``)."""
+    if not info.has_audio:
+        return dict.fromkeys(AUDIO_KEYS) | {"audio_present": False, "audio_usable": False}
+    result = _audio_module().analyze_audio(cand.source, cand.start_frame / info.fps, cfg.clip_frames / cfg.fps)
+    return {k: result.get(k) for k in AUDIO_KEYS} | {"audio_usable": bool(result.get("audio_usable"))}
+
+
+def mark_duplicates(records: list[dict[str, Any]], max_distance: int) -> None:
+    """Set ``scores.dup_group`` on every scored full-frame clip and reject, as ``duplicate``, an
+    accepted clip whose group already has an accepted clip (the first one in manifest order stays)."""
+    full = [r for r in records if r.get("variant", "full") == "full" and (r["scores"] or {}).get("dup_key")]
+    heads = group_heads([r["scores"]["dup_key"] for r in full], max_distance)
+    kept: dict[int, dict[str, Any]] = {}
+    for record, head in zip(full, heads):
+        assert head is not None
+        record["scores"]["dup_group"] = full[head]["id"]
+        if record["auto_status"] != "accepted":
+            continue
+        if head not in kept:
+            kept[head] = record
+            continue
+        first = kept[head]
+        bits = hamming(first["scores"]["dup_key"], record["scores"]["dup_key"])
+        _reject(record, Reason("duplicate", f"near-duplicate of {first['id']}: dup_key differs in {bits} of 64 bits "
+                                            f"(<= curate.duplicate_distance {max_distance})"))
+
+
+# ---------------------------------------------------------------------------------------
+# Head crops
+# ---------------------------------------------------------------------------------------
+
+
+def head_crop_box(face_box: list[float], width: int, height: int, scale: float) -> list[float]:
+    """A square (in pixels) around ``face_box`` (normalised x0, y0, x1, y1 of a ``width`` x ``height``
+    frame), ``scale`` times the face height on a side, shifted to lie inside the frame (and no larger
+    than the frame's short side); returned normalised."""
+    x0, y0, x1, y1 = face_box[0] * width, face_box[1] * height, face_box[2] * width, face_box[3] * height
+    side = min((y1 - y0) * scale, width, height)
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    left = float(np.clip(cx - side / 2.0, 0.0, width - side))
+    top = float(np.clip(cy - side / 2.0, 0.0, height - side))
+    return [round(left / width, 6), round(top / height, 6), round((left + side) / width, 6), round((top + side) / height, 6)]
+
+
+def _with_head_crops(run: Run, records: list[dict[str, Any]], cfg: P.CurateSection) -> list[dict[str, Any]]:
+    """``records`` with a ``<id>-head`` record after every accepted full clip that has a face box."""
     out = []
-    for cand in cands:
-        if cand.reasons:  # rejected before any frame was read
-            out.append(_record(cand, cfg, "rejected", {}, None, None))
-            continue
-        sampled = _frames_at(cand, cfg, image, _score_size(cand, src_w, src_h), picks)
-        scores, reasons = _score(sampled, analyzer, refs, cfg)
-        cand.reasons.extend(reasons)
-        thumb = _save_thumb(run, cand.id, sampled[len(sampled) // 2])
-        if reasons:
-            out.append(_record(cand, cfg, "rejected", scores, None, thumb))
-            continue
-        rel = f"clips/{cand.id}.mp4"
-        frames = _frames_at(cand, cfg, image, (cand.width, cand.height))
-        video.write_mp4(run.path("dataset", rel), frames, fps=cfg.fps)
-        out.append(_record(cand, cfg, "accepted", scores, rel, thumb))
+    for record in records:
+        out.append(record)
+        if record["auto_status"] == "accepted" and record["variant"] == "full" and record["scores"].get("face_box"):
+            out.append(_head_record(run, record, cfg))
     return out
 
 
-# ---------------------------------------------------------------------------------------
-# Coverage
-# ---------------------------------------------------------------------------------------
+def _head_record(run: Run, parent: dict[str, Any], cfg: P.CurateSection) -> dict[str, Any]:
+    side = cfg.resolution
+    box = head_crop_box(parent["scores"]["face_box"], parent["width"], parent["height"], cfg.head_crop_scale)
+    head = {**parent, "id": f"{parent['id']}-head", "parent": parent["id"], "variant": "head",
+            "width": side, "height": side, "media": None, "media_audio": None, "thumb": None,
+            "reasons": [], "reason_details": [], "auto_status": "accepted", "status": "accepted",
+            "crop": {"box": box, "parent_size": [parent["width"], parent["height"]]},
+            "scores": {**parent["scores"], "dup_group": None}}
+    available = _max_scale(head, source_path(head["source"]), (parent["width"], parent["height"]), cfg)
+    crop_px = (box[3] - box[1]) * parent["height"] * available
+    if crop_px + 1e-6 < side:
+        _reject(head, Reason("low_resolution", f"the head crop holds {crop_px:.0f} source px, < curate.resolution "
+                                               f"{side}; never upscaled"))
+        return head
+    from . import video
 
-
-def coverage_report(records: list[dict[str, Any]], params: P.RunParams) -> dict[str, Any]:
-    """Counts per character and what is missing, as warnings a person can act on."""
-    report: dict[str, Any] = {"characters": {}, "warnings": []}
-    for char in params.dataset.characters:
-        mine = [r for r in records if r["character"] == char.name]
-        acc = [r for r in mine if r["status"] == "accepted"]
-        kinds = Counter(r["source_kind"] for r in acc)
-        reasons = Counter(_reason_kind(reason) for r in mine if r["status"] == "rejected" for reason in r["reasons"])
-        sims = [r["scores"]["identity_similarity"] for r in acc if r["scores"].get("identity_similarity") is not None]
-        report["characters"][char.name] = {
-            "clips": len(mine), "accepted": len(acc), "rejected": len(mine) - len(acc),
-            "accepted_by_kind": dict(kinds), "rejected_by_reason": dict(reasons),
-            "accepted_seconds": round(sum(r["num_frames"] / r["fps"] for r in acc), 2),
-            "mean_identity_similarity": round(float(np.mean(sims)), 4) if sims else None,
-        }
-        if not acc:
-            report["warnings"].append(f"{char.name}: no accepted clips; training cannot learn this character")
-        elif kinds.get("image", 0) > kinds.get("video", 0):
-            report["warnings"].append(f"{char.name}: photos dominate ({kinds.get('image', 0)} image clips vs {kinds.get('video', 0)} video clips); LTX learns identity and motion better from video")
-    return report
-
-
-def _reason_kind(reason: str) -> str:
-    return reason.split(":")[0].split(" (")[0][:40]
-
-
-def plot_coverage(records: list[dict[str, Any]], out: Path) -> Path | None:
-    """Accepted vs rejected clips per character and source kind, and rejection reasons."""
-    if not records:
-        return None
-    fig, (ax1, ax2) = figures.new_figure(2, (11, 3.8))
-    groups = sorted({(r["character"], r["source_kind"]) for r in records})
-    labels = [f"{c}\n{k}" for c, k in groups]
-    acc = [sum(1 for r in records if (r["character"], r["source_kind"]) == g and r["status"] == "accepted") for g in groups]
-    rej = [sum(1 for r in records if (r["character"], r["source_kind"]) == g and r["status"] == "rejected") for g in groups]
-    x = np.arange(len(groups))
-    ax1.bar(x, acc, color="tab:green", label="accepted")
-    ax1.bar(x, rej, bottom=acc, color="tab:red", alpha=0.7, label="rejected")
-    ax1.set_xticks(x, labels)
-    ax1.set_ylabel("clips")
-    ax1.set_title("Clips per character and source kind")
-    ax1.legend()
-    reasons = Counter(_reason_kind(reason) for r in records if r["status"] == "rejected" for reason in r["reasons"])
-    if reasons:
-        names, counts = zip(*reasons.most_common(8))
-        ax2.barh(range(len(names)), counts, color="tab:red", alpha=0.7)
-        ax2.set_yticks(range(len(names)), names)
-        ax2.invert_yaxis()
-    else:
-        ax2.text(0.5, 0.5, "no rejected clips", ha="center", va="center", transform=ax2.transAxes)
-    ax2.set_xlabel("clips")
-    ax2.set_title("Why clips were rejected")
-    return figures.save_figure(fig, out)
+    head["media"] = write_clip(run, head)
+    head["thumb"] = _save_thumb(run, head["id"], video.read_frames(run.path("dataset", head["media"]), [head["num_frames"] // 2])[0])
+    head["media_audio"] = clip_audio(head)
+    return head
 
 
 def load_manifest(run: Run) -> list[dict[str, Any]]:

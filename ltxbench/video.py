@@ -8,6 +8,18 @@ Reading
     photo with its EXIF orientation applied. Missing files raise ``FileNotFoundError``;
     unreadable or corrupt files raise :class:`MediaError` (a ``RuntimeError``) naming the file.
 
+Bad input (``tests/test_bad_input.py`` builds each one and runs the real curate stage on them)
+    A zero-byte file, a truncated mp4, a text file named ``.mp4`` and an audio-only mp4/mkv/webm
+    each raise one :class:`MediaError` line ("the file is empty (0 bytes)", "Invalid data found
+    ... (not a media file FFmpeg knows, or a truncated or corrupt one)", "it has no video stream
+    (1 audio stream(s); an audio-only file?)"), with decord's log prefixes stripped. A one-frame
+    video and a 2x2 video probe fine (curate rejects them as too short / too small); decord 0.6
+    cannot decode frames of some tiny widths (2, 4, 8, 16, 24 px, measured), which
+    :func:`read_frames` says in its error. A 20000x4 photo reads. A file name that is not
+    valid UTF-8 is opened through a temporary symlink (decord cannot encode it) and written in
+    messages with backslash escapes (:func:`display_path`). mp4, mov, mkv and webm rotation and
+    jpg/png/webp EXIF orientation are honoured (tested).
+
 Rotation
     Phone videos store sideways frames plus a display matrix (or a legacy ``rotate`` tag).
     ``VideoInfo.rotation`` is the clockwise turn, in degrees, that makes stored frames upright
@@ -17,7 +29,8 @@ Rotation
     sideways shape; a 180 degree turn cannot be seen from the shape and is left to decord.
 
 Shots
-    :func:`detect_cuts` is a content-based hard-cut detector (see its docstring for the rule);
+    :func:`detect_cuts` is a content-based hard-cut detector (see its docstring for the rule;
+    :mod:`ltxbench.shots` chooses between it and TransNetV2, and docs/shots.md compares them);
     on ``tests/data`` it finds every hard cut to the exact frame and rejects the strobing
     hologram effect in *Tears of Steel* (frames 192-204), the fast whip pans in *Sintel*
     and a character jumping into frame there (frame 179). Gradual transitions (dissolves,
@@ -31,9 +44,11 @@ Writing
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import re
 import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -74,10 +89,36 @@ class VideoInfo:
 
 
 def _existing_file(path: PathLike) -> Path:
+    """``path`` as a Path; ``FileNotFoundError`` when missing, :class:`MediaError` when empty."""
     p = Path(path)
     if not p.is_file():
-        raise FileNotFoundError(f"no such file: {p}")
+        raise FileNotFoundError(f"no such file: {display_path(p)}")
+    if p.stat().st_size == 0:
+        raise MediaError(f"cannot read {display_path(p)}: the file is empty (0 bytes)")
     return p
+
+
+@contextlib.contextmanager
+def _openable_name(path: Path) -> Iterator[str]:
+    """A name of ``path`` that native decoders can open.
+
+    decord passes names to FFmpeg as UTF-8 and fails with ``UnicodeEncodeError`` on a file name
+    that is not valid UTF-8 (Linux allows any bytes). For such a name this yields a symlink with
+    a plain name in a temporary folder, removed on exit; FFmpeg keeps the file open through its
+    own descriptor, so a reader opened inside the block keeps working after it.
+    """
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        with tempfile.TemporaryDirectory(prefix="ltxbench-name-") as tmp:
+            # Keep the suffix (FFmpeg probes by content, but some demuxers look at it too).
+            suffix = "".join(c for c in path.suffix if c == "." or (c.isascii() and c.isalnum()))
+            link = os.path.join(tmp, "media" + suffix)
+            os.symlink(os.path.abspath(path), link)
+            yield link
+        return
+    yield name
 
 
 def _open_decord(path: Path) -> Any:
@@ -85,14 +126,35 @@ def _open_decord(path: Path) -> Any:
     import decord  # heavy native library: imported on first use so importing this module stays cheap
 
     try:
-        return decord.VideoReader(str(path), ctx=decord.cpu(0))
+        with _openable_name(path) as name:
+            return decord.VideoReader(name, ctx=decord.cpu(0))
     except Exception as exc:  # decord raises RuntimeError or DECORDError (not a RuntimeError subclass)
-        raise MediaError(f"cannot read video {path}: {_first_line(exc)}") from exc
+        raise MediaError(f"cannot read video {display_path(path)}: {_first_line(exc)}") from exc
+
+
+# decord's messages start "[04:30:02] /github/workspace/src/video/video_reader.cc:270: [<file>] ".
+_DECORD_LOG_PREFIX = re.compile(r"^\[\d\d:\d\d:\d\d\] \S+?:\d+: (Error: )?(\[[^\]]*\] )?")
+_AVERROR_INVALIDDATA = "1094995529"  # FFmpeg's AVERROR_INVALIDDATA as decord prints it
 
 
 def _first_line(exc: BaseException) -> str:
+    """A one-line reason from a decoder's exception, without log prefixes or source paths."""
+    strerror = getattr(exc, "strerror", None)  # PyAV's FFmpegError: "Invalid data found when ..."
+    if isinstance(strerror, str) and strerror:
+        if strerror.startswith("Invalid data found"):
+            return f"{strerror} (not a media file FFmpeg knows, or a truncated or corrupt one)"
+        return strerror
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = _DECORD_LOG_PREFIX.sub("", text.splitlines()[0]) if text else type(exc).__name__
+    if _AVERROR_INVALIDDATA in line:
+        line = f"invalid data in the stream ({line})"
+    return line
+
+
+def display_path(path: PathLike) -> str:
+    """``path`` as printable text: bytes of a name that are not UTF-8 become backslash escapes
+    (``bad\\xff.mp4``), so messages, logs and JSON never meet a lone surrogate."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _quarter_turns(degrees: float) -> int:
@@ -107,13 +169,14 @@ def _pyav_stream_facts(path: Path) -> tuple[int, int, int, bool]:
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise MediaError(f"cannot read video {path}: it has no video stream")
+                raise MediaError(f"cannot read video {display_path(path)}: it has no video stream "
+                                 f"({len(container.streams.audio)} audio stream(s); an audio-only file?)")
             stream = container.streams.video[0]
             has_audio = len(container.streams.audio) > 0
             rotation = _rotation_cw(container, stream)
             return stream.codec_context.width, stream.codec_context.height, rotation, has_audio
     except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot read video {path}: {_first_line(exc)}") from exc
+        raise MediaError(f"cannot read video {display_path(path)}: {_first_line(exc)}") from exc
 
 
 def _rotation_cw(container: Any, stream: Any) -> int:
@@ -140,7 +203,7 @@ def _open(path: PathLike) -> tuple[Any, VideoInfo]:
     num_frames = len(reader)
     fps = float(reader.get_avg_fps())
     if num_frames < 1 or not fps > 0:
-        raise MediaError(f"cannot read video {p}: decord finds {num_frames} frames at {fps} fps")
+        raise MediaError(f"cannot read video {display_path(p)}: decord finds {num_frames} frames at {fps} fps")
     width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
     info = VideoInfo(p, fps, num_frames, width, height, num_frames / fps, has_audio, rotation)
     return reader, info
@@ -185,12 +248,15 @@ def read_frames(path: PathLike, indices: Sequence[int] | np.ndarray) -> np.ndarr
         return np.empty((0, info.height, info.width, 3), dtype=np.uint8)
     bad = idx[(idx < 0) | (idx >= info.num_frames)]
     if bad.size:
-        raise ValueError(f"frame indices out of range for {info.path} ({info.num_frames} frames, "
+        raise ValueError(f"frame indices out of range for {display_path(info.path)} ({info.num_frames} frames, "
                          f"valid 0..{info.num_frames - 1}): {bad[:5].tolist()}")
     try:
         frames = reader.get_batch(idx.tolist()).asnumpy()
     except Exception as exc:  # DECORDError mid-stream: a truncated or damaged file
-        raise MediaError(f"cannot decode frames of {info.path}: {_first_line(exc)}") from exc
+        # Measured: decord 0.6 fails to copy out frames 2, 4, 8, 16 or 24 px wide (others work).
+        hint = (f" ({info.width}x{info.height}: decord 0.6 cannot decode some frame sizes this small)"
+                if min(info.width, info.height) < 32 else "")
+        raise MediaError(f"cannot decode frames of {display_path(info.path)}: {_first_line(exc)}{hint}") from exc
     return _upright(frames, info)
 
 
@@ -205,7 +271,7 @@ def read_image(path: PathLike) -> np.ndarray:
             upright = ImageOps.exif_transpose(img)
             return np.asarray(upright.convert("RGB"), dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise MediaError(f"cannot read image {p}: {_first_line(exc)}") from exc
+        raise MediaError(f"cannot read image {display_path(p)}: {_first_line(exc)}") from exc
 
 
 # ---------------------------------------------------------------------------------------
@@ -447,7 +513,7 @@ def detect_cuts(path: PathLike, threshold: float = 0.35, *, min_shot_len: int = 
             if c >= 1 and _is_cut(c, dists, window, i, threshold, peak_ratio, flash_window):
                 candidates.append((c, dists[c]))
     except Exception as exc:  # DECORDError on a damaged stream
-        raise MediaError(f"cannot decode frames of {info.path}: {_first_line(exc)}") from exc
+        raise MediaError(f"cannot decode frames of {display_path(info.path)}: {_first_line(exc)}") from exc
     for c in range(max(1, n - lookahead), n):  # the tail: windows truncated at the end
         if _is_cut(c, dists, window, n - 1, threshold, peak_ratio, flash_window):
             candidates.append((c, dists[c]))
@@ -540,7 +606,7 @@ def write_mp4(path: PathLike, frames: np.ndarray, fps: float, crf: int = 18) -> 
         os.replace(tmp_name, target)
     except av.error.FFmpegError as exc:
         Path(tmp_name).unlink(missing_ok=True)
-        raise MediaError(f"cannot encode {target} ({frames.shape[2]}x{frames.shape[1]}, "
+        raise MediaError(f"cannot encode {display_path(target)} ({frames.shape[2]}x{frames.shape[1]}, "
                          f"{len(frames)} frames): {_first_line(exc)}") from exc
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

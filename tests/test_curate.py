@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
-from ltxbench import caption, curate, runs, video
+from ltxbench import caption, curate, overrides, runs, video
+from ltxbench.clipscore.reasons import CODES as REASON_CODES
 
 from conftest import DATA, small_params
 
-REQUIRED = {"id", "character", "source", "source_kind", "start_frame", "num_frames", "fps", "width", "height",
-            "media", "status", "reasons", "scores", "caption", "lint"}
+REQUIRED = {"id", "character", "found_in", "source", "source_kind", "source_fps", "source_num_frames", "start_frame",
+            "num_frames", "fps", "width", "height", "parent", "variant", "media", "media_audio", "thumb", "camera_motion",
+            "auto_status", "status", "override", "reasons", "reason_details", "scores", "caption", "lint"}
+SCORES = {"frames_sampled", "face_rate", "match_rate", "face_height", "identity_distance", "identity_similarity",
+          "face_box", "yaw_deg", "yaw_bin", "smile", "mouth_motion", "expression", "brightness", "contrast",
+          "color_temp_k", "lighting", "framing", "sharpness", "motion_blur", "blockiness", "dup_key", "dup_group",
+          "background_key", "audio_present", "speech_ratio", "loudness_lufs", "audio_flag", "audio_usable"}
 
 
 def _sha(path):
@@ -30,7 +39,7 @@ def curated(tmp_path_factory):
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
     sources = [DATA / "tears_of_steel_10s.mp4", DATA / "obama_2.jpg", DATA / "biden_1.jpg"]
     before = {p: _sha(p) for p in sources}
-    params = small_params(tmp, curate={"clip_frames": 25, "resolution": 128, "face_samples": 2})
+    params = small_params(tmp, curate={"clip_frames": 25, "resolution": 128, "face_samples": 2, "head_crops": True})
     raw = json.loads(json.dumps(__import__("yaml").safe_load(params.read_text())))
     raw["dataset"]["characters"][0]["media"] = [str(p) for p in sources] + [str(tiny), str(corrupt)]
     params.write_text(__import__("yaml").safe_dump(raw))
@@ -44,13 +53,14 @@ def test_every_source_frame_range_stays_inside_one_shot(curated):
     cuts = video.detect_cuts(DATA / "tears_of_steel_10s.mp4")
     assert cuts == [21, 65, 185]  # the three real cuts of the excerpt
     span = video.source_span(24, 24, 25)
-    clips = [r for r in result.records if r["source"].endswith("tears_of_steel_10s.mp4") and r["scores"]]
+    clips = [r for r in result.records if r["source"].endswith("tears_of_steel_10s.mp4") and r["scores"] and r["variant"] == "full"]
     assert len(clips) == 1 + 4 + 2  # shots of 44, 120 and 55 frames hold 1, 4 and 2 clips of 25
     for r in clips:
         first, last = r["start_frame"], r["start_frame"] + span - 1
         assert not any(first < c <= last for c in cuts), f"{r['id']} spans a cut"
     short = [r for r in result.records if r["source"].endswith("tears_of_steel_10s.mp4") and not r["scores"]]
-    assert len(short) == 1 and "fewer than one clip needs" in short[0]["reasons"][0]  # the 21-frame first shot
+    assert len(short) == 1 and short[0]["reasons"] == ["too_short"]  # the 21-frame first shot
+    assert "21 source frames" in short[0]["reason_details"][0] and "curate.clip_frames 25" in short[0]["reason_details"][0]
 
 
 def test_records_have_every_field_and_ltx_sizes(curated):
@@ -58,26 +68,30 @@ def test_records_have_every_field_and_ltx_sizes(curated):
     for r in result.records:
         assert REQUIRED <= set(r)
         assert r["status"] in ("accepted", "rejected") and (r["status"] == "accepted") == (not r["reasons"])
+        assert r["status"] == r["auto_status"] and r["override"] is None
+        assert len(r["reasons"]) == len(r["reason_details"]) and set(r["reasons"]) <= set(REASON_CODES)
         if r["scores"]:
+            assert set(r["scores"]) == SCORES
             assert r["num_frames"] % 8 == 1 and r["width"] % 32 == 0 and r["height"] % 32 == 0
             assert min(r["width"], r["height"]) == 128
 
 
 def test_accepted_clips_are_written_with_their_size_and_length(curated):
     run, result, _ = curated
-    accepted = result.accepted
+    accepted = [r for r in result.accepted if r["variant"] == "full"]
     assert [r["source"].rsplit("/", 1)[1] for r in accepted] == ["obama_2.jpg"]
     info = video.probe(run.path("dataset", accepted[0]["media"]))
     assert (info.num_frames, info.width, info.height) == (25, accepted[0]["width"], accepted[0]["height"])
     assert info.fps == pytest.approx(24)
+    assert accepted[0]["media_audio"] is None and accepted[0]["scores"]["audio_present"] is False
 
 
 def test_bad_input_is_rejected_with_its_reason_and_sources_are_untouched(curated):
     _, result, before = curated
     by_name = {r["source"].rsplit("/", 1)[1]: r for r in result.records}
-    assert "never upscaled" in by_name["tiny.png"]["reasons"][0]
-    assert "unreadable source" in by_name["corrupt.mp4"]["reasons"][0]
-    assert "identity mismatch" in by_name["biden_1.jpg"]["reasons"][0]
+    assert by_name["tiny.png"]["reasons"] == ["low_resolution"] and "never upscaled" in by_name["tiny.png"]["reason_details"][0]
+    assert by_name["corrupt.mp4"]["reasons"] == ["unreadable"] and "corrupt.mp4" in by_name["corrupt.mp4"]["reason_details"][0]
+    assert by_name["biden_1.jpg"]["reasons"] == ["wrong_identity"]
     assert all(_sha(p) == h for p, h in before.items())
 
 
@@ -85,9 +99,7 @@ def test_manifest_and_coverage_files(curated):
     run, result, _ = curated
     on_disk = runs.read_jsonl(run.path("dataset", "manifest.jsonl"))
     assert on_disk == result.records
-    cov = json.loads(run.path("dataset", "coverage.json").read_text())
-    assert cov["characters"]["obama"]["accepted"] == 1
-    assert any("photos dominate" in w for w in cov["warnings"])
+    assert json.loads(run.path("dataset", "coverage.json").read_text())["characters"]["obama"]
     assert run.path("dataset", "coverage.png").stat().st_size > 5000
     assert len(result.table()) == len(result.records)
 
@@ -108,3 +120,90 @@ def test_trigger_insertion_and_lint():
     codes = {x["code"] for x in caption.lint_caption("bdnx walks", "obmx", ["bdnx"])}
     assert codes == {"missing_trigger", "foreign_trigger", "too_short"}
     assert caption.lint_caption("obmx, a medium shot of a person", "obmx", []) == []
+
+
+def test_head_crop_clip_is_square_from_its_parent_and_never_upscaled(curated):
+    run, result, _ = curated
+    head = next(r for r in result.records if r["variant"] == "head")
+    parent = next(r for r in result.records if r["id"] == head["parent"])
+    assert head["id"] == f"{parent['id']}-head" and head["status"] == "accepted" and parent["variant"] == "full"
+    info = video.probe(run.path("dataset", head["media"]))
+    assert (info.width, info.height, info.num_frames) == (128, 128, 25) == (head["width"], head["height"], 25)
+    x0, y0, x1, y1 = head["crop"]["box"]
+    fx0, fy0, fx1, fy1 = parent["scores"]["face_box"]
+    assert x0 <= fx0 and y0 <= fy0 and x1 >= fx1 and y1 >= fy1  # the face lies inside the crop
+    assert (x1 - x0) * parent["width"] == pytest.approx((y1 - y0) * parent["height"], abs=0.01)  # square in pixels
+    big = run.params.curate.model_copy(update={"resolution": 1024})  # more pixels than the photo's head holds
+    too_small = curate._head_record(run, parent, big)
+    assert too_small["reasons"] == ["low_resolution"] and too_small["media"] is None
+    assert "never upscaled" in too_small["reason_details"][0]
+
+
+def test_write_clip_recreates_an_accepted_clip_and_cuts_rejected_ones(curated):
+    run, result, _ = curated
+    accepted = next(r for r in result.accepted if r["variant"] == "full")
+    written = video.read_frames(run.path("dataset", accepted["media"]), range(25)).astype(np.int16)
+    assert np.abs(curate.render_clip(run, accepted).astype(np.int16) - written).mean() < 3  # H.264 at crf 18
+    stranger = next(r for r in result.records if r["reasons"] == ["wrong_identity"] and r["source_kind"] == "video")
+    rel = curate.write_clip(run, stranger)
+    assert rel == f"clips/{stranger['id']}.mp4" and stranger["media"] is None  # the record is left alone
+    info = video.probe(run.path("dataset", rel))
+    assert (info.num_frames, info.width, info.height) == (25, stranger["width"], stranger["height"])
+    first = video.read_frames(run.path("dataset", rel), [0])[0].astype(np.int16)
+    source = video.resize_crop(video.read_frames(DATA / "tears_of_steel_10s.mp4", [stranger["start_frame"]])[0],
+                               stranger["width"], stranger["height"]).astype(np.int16)
+    assert np.abs(first - source).mean() < 4
+    for code in ("too_short", "low_resolution", "unreadable"):
+        record = next(r for r in result.records if r["reasons"] == [code])
+        with pytest.raises(ValueError, match="no clip can be cut"):
+            curate.write_clip(run, record)
+
+
+def test_overriding_a_rejected_clip_writes_its_clip_through_write_clip(curated):
+    run, result, _ = curated
+    stranger = next(r for r in result.records if r["reasons"] == ["wrong_identity"] and r["source_kind"] == "image")
+    record = overrides.set_override(run, stranger["id"], "accepted", note="test")
+    assert record["status"] == "accepted" and record["auto_status"] == "rejected"
+    assert run.path("dataset", record["media"]).is_file()
+    overrides.clear_override(run, stranger["id"])
+
+
+@pytest.fixture(scope="module")
+def two_characters(tmp_path_factory):
+    """biden's media folder holds two copies of an Obama photo (one under a non-UTF-8 name)."""
+    tmp = tmp_path_factory.mktemp("two")
+    folder = tmp / "biden_media"
+    folder.mkdir()
+    shutil.copy(DATA / "obama_2.jpg", folder / "a_obama.jpg")
+    odd = os.fsdecode(bytes(folder) + b"/b_obama_\xff.jpg")
+    shutil.copy(DATA / "obama_2.jpg", odd)
+    params = small_params(tmp, curate={"clip_frames": 9, "resolution": 128, "face_samples": 2})
+    raw = yaml.safe_load(params.read_text())
+    raw["dataset"]["characters"] = [
+        {"name": "biden", "trigger": "bdnx", "references": [str(DATA / "biden_1.jpg")], "media": [str(folder)]},
+        {"name": "obama", "trigger": "obmx", "references": [str(DATA / "obama_1.jpg")], "media": [str(DATA / "obama_3.jpg")]},
+    ]
+    params.write_text(yaml.safe_dump(raw))
+    run = runs.open_run(tmp / "run", params)
+    return run, curate.curate(run)
+
+
+def test_a_clip_goes_to_the_character_it_matches_best(two_characters):
+    _, result = two_characters
+    moved = [r for r in result.records if "biden_media" in r["source"]]
+    assert len(moved) == 2 and all(r["character"] == "obama" and r["found_in"] == "biden" for r in moved)
+    own = next(r for r in result.records if r["source"].endswith("obama_3.jpg"))
+    assert own["character"] == "obama" and own["found_in"] is None and own["status"] == "accepted"
+
+
+def test_a_near_duplicate_is_rejected_after_the_first_and_odd_names_stay_valid_json(two_characters):
+    run, result = two_characters
+    first, second = [r for r in result.records if "biden_media" in r["source"]]
+    assert first["status"] == "accepted" and second["reasons"] == ["duplicate"]
+    assert second["scores"]["dup_group"] == first["scores"]["dup_group"] == first["id"]
+    assert first["id"] in second["reason_details"][0] and "curate.duplicate_distance" in second["reason_details"][0]
+    assert second["source"].endswith("b_obama_\\xff.jpg")
+    text = run.path("dataset", "manifest.jsonl").read_bytes().decode("utf-8")  # strict UTF-8
+    assert [json.loads(line)["id"] for line in text.splitlines()] == [r["id"] for r in result.records]
+    assert curate.source_path(second["source"]).is_file()  # the escape leads back to the file
+    assert video.probe(run.path("dataset", curate.write_clip(run, second))).num_frames == 9

@@ -151,3 +151,17 @@ def test_arcface_alignment_maps_eyes_onto_template():
     m = faces._similarity_from_two_points(src, faces._ARCFACE_EYES)
     mapped = np.c_[src, np.ones(2)] @ m.T
     np.testing.assert_allclose(mapped, faces._ARCFACE_EYES, atol=1e-9)
+
+
+def test_shape68_adds_the_68_landmarks_and_keeps_the_5_point_embedding():
+    image = video.read_image(OBAMA[0])
+    plain = faces.FaceAnalyzer().largest(image)
+    full = faces.FaceAnalyzer(shape68=True).largest(image)
+    assert plain.landmarks68 is None and full.landmarks68.shape == (68, 2)
+    np.testing.assert_array_equal(plain.embedding, full.embedding)  # identity unchanged by the option
+    x0, y0, x1, y1 = full.box
+    jaw, nose = full.landmarks68[:17], full.landmarks68[30]
+    assert x0 < nose[0] < x1 and y0 < nose[1] < y1
+    assert jaw[:, 0].min() < nose[0] < jaw[:, 0].max()  # the nose tip lies between the jaw's ends
+    refit = faces.FaceAnalyzer().landmarks68_in(image, full.box)
+    assert np.abs(refit - full.landmarks68).max() < 3.0

@@ -76,12 +76,13 @@ def test_unreadable_videos_raise_clear_errors(tmp_path: Path):
         video.detect_cuts(truncated)
 
 
-def _write_rotated(path: Path, raw: np.ndarray, ccw_degrees: int) -> None:
-    """A tiny mp4 whose stored frames are ``raw`` and whose display matrix says: turn ccw_degrees."""
+def _write_rotated(path: Path, raw: np.ndarray, ccw_degrees: int, codec: str = "libx264") -> None:
+    """A tiny video whose stored frames are ``raw`` and whose display matrix says: turn ccw_degrees.
+    The container follows the suffix (mp4, mov, mkv, webm)."""
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=24)
+        stream = container.add_stream(codec, rate=24)
         stream.width, stream.height, stream.pix_fmt = raw.shape[1], raw.shape[0], "yuv420p"
         stream.set_display_rotation(ccw_degrees)
         for _ in range(3):
@@ -104,6 +105,34 @@ def test_rotation_metadata_is_honoured(tmp_path: Path, ccw: int):
     frames = video.read_frames(path, [0, 2])
     assert frames.shape == (2, *upright.shape)
     assert np.abs(frames[0].astype(int) - upright).mean() < 8
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mov", "libx264"), (".mkv", "libx264"), (".webm", "libvpx-vp9")])
+def test_rotation_is_honoured_in_other_containers(tmp_path: Path, suffix: str, codec: str):
+    raw = np.zeros((64, 128, 3), np.uint8)
+    raw[:32, :48] = 255
+    path = tmp_path / f"rot90{suffix}"
+    _write_rotated(path, raw, 90, codec)
+    upright = np.rot90(raw, k=1)
+    info = video.probe(path)
+    assert (info.rotation, info.width, info.height, info.num_frames) == (270, 64, 128, 3)
+    frames = video.read_frames(path, [0, 2])
+    assert frames.shape == (2, 128, 64, 3)
+    assert np.abs(frames[0].astype(int) - upright).mean() < 8
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
+def test_photo_orientation_in_every_format(tmp_path: Path, suffix: str):
+    from PIL import Image
+
+    upright = video.read_image(DATA / "obama_1.jpg")[:400, :300]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to view"
+    path = tmp_path / f"sideways{suffix}"
+    Image.fromarray(np.rot90(upright, k=1)).save(path, exif=exif, **({} if suffix == ".png" else {"quality": 95}))
+    back = video.read_image(path)
+    assert back.shape == upright.shape
+    assert np.abs(back.astype(int) - upright).mean() < 3
 
 
 def test_read_image_applies_exif_orientation(tmp_path: Path):
