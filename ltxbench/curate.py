@@ -39,12 +39,12 @@ from . import params as P
 from . import progress, runs
 from .clipscore.duplicates import group_heads, hamming
 from .clipscore.reasons import Reason, split
+from .audio import AUDIO_KEYS
 from .runs import Run
 
 log = logging.getLogger("ltxbench")
 
 MANIFEST = "dataset/manifest.jsonl"
-AUDIO_KEYS = ("audio_present", "speech_ratio", "loudness_lufs", "audio_flag", "audio_usable")
 
 SCORE_SHORT_SIDE = 480
 """Faces are scored on frames whose short side is up to this many pixels (never above the source),
@@ -294,14 +294,6 @@ def render_clip(run: Run, record: dict[str, Any]) -> np.ndarray:
     return _render(record, source, (record["width"], record["height"]), cfg)
 
 
-def _audio_module() -> Any:
-    try:
-        from . import audio
-    except ImportError as exc:
-        raise ImportError(f"ltxbench.audio is needed for sources with sound and could not be imported: {exc}") from exc
-    return audio
-
-
 def write_clip(run: Run, record: dict[str, Any]) -> str:
     """Write ``dataset/clips/<id>.mp4`` for ``record`` (and ``clips/<id>.wav`` when its source has
     audio) from the source, atomically; returns the clip path relative to ``dataset/``.
@@ -310,13 +302,12 @@ def write_clip(run: Run, record: dict[str, Any]) -> str:
     short, too small or changed since curate) and :class:`~ltxbench.video.MediaError` /
     ``OSError`` when the source cannot be read.
     """
-    from . import video
+    from . import audio, video
 
     frames = render_clip(run, record)
     rel = f"clips/{record['id']}.mp4"
     video.write_mp4(run.path("dataset", rel), frames, fps=record["fps"])
     if record["source_kind"] == "video" and video.probe(source_path(record["source"])).has_audio:
-        audio = _audio_module()
         read = audio.read_audio(source_path(record["source"]), record["start_frame"] / record["source_fps"],
                                 record["num_frames"] / record["fps"])
         if read is not None:
@@ -534,10 +525,19 @@ def _score_candidate(run: Run, cand: Candidate, cfg: P.CurateSection, image: np.
 
 
 def _audio_scores(cand: Candidate, info: Any, cfg: P.CurateSection) -> dict[str, Any]:
-    """The source's audio over the clip's span (``ltxbench.audio.analyze_audio``)."""
+    """The source's audio over the clip's span (``ltxbench.audio.analyze_audio``).
+
+    A broken audio track costs the clip its audio, not its frames: it is scored ``audio_usable:
+    False`` with the reader's message in ``audio_error`` and the clip is judged on its picture."""
+    from . import audio, video
+
     if not info.has_audio:
         return dict.fromkeys(AUDIO_KEYS) | {"audio_present": False, "audio_usable": False}
-    result = _audio_module().analyze_audio(cand.source, cand.start_frame / info.fps, cfg.clip_frames / cfg.fps)
+    try:
+        result = audio.analyze_audio(cand.source, cand.start_frame / info.fps, cfg.clip_frames / cfg.fps)
+    except video.MediaError as exc:
+        log.warning("%s: audio track unreadable, the clip is scored without it: %s", cand.id, exc)
+        return dict.fromkeys(AUDIO_KEYS) | {"audio_present": True, "audio_usable": False, "audio_error": str(exc)}
     return {k: result.get(k) for k in AUDIO_KEYS} | {"audio_usable": bool(result.get("audio_usable"))}
 
 

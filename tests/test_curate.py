@@ -207,3 +207,18 @@ def test_a_near_duplicate_is_rejected_after_the_first_and_odd_names_stay_valid_j
     assert [json.loads(line)["id"] for line in text.splitlines()] == [r["id"] for r in result.records]
     assert curate.source_path(second["source"]).is_file()  # the escape leads back to the file
     assert video.probe(run.path("dataset", curate.write_clip(run, second))).num_frames == 9
+
+
+def test_a_broken_audio_track_costs_the_clip_its_audio_not_its_frames(tmp_path):
+    """The audio reader fails on this source (its bytes are not media); the clip's audio scores say
+    so instead of the whole source turning into an ``unreadable`` record."""
+    import dataclasses
+
+    broken = tmp_path / "broken_audio.mp4"
+    broken.write_text("these bytes are no audio stream\n")
+    info = dataclasses.replace(video.probe(DATA / "tears_of_steel_10s.mp4"), has_audio=True)
+    cand = curate.Candidate("c-broken-000", "c", broken, "video", 0, list(range(121)), 640, 352)
+    cfg = runs.open_run(tmp_path / "run", small_params(tmp_path)).params.curate
+    scores = curate._audio_scores(cand, info, cfg)
+    assert scores["audio_present"] is True and scores["audio_usable"] is False
+    assert "broken_audio.mp4" in scores["audio_error"]
