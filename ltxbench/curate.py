@@ -389,7 +389,7 @@ def curate(run: Run) -> CurateResult:
     from . import coverage, faces, overrides
 
     cfg = run.params.curate
-    analyzer = faces.FaceAnalyzer(shape68=True)
+    analyzer = faces.FaceAnalyzer(shape68=True, embedder=face_embedder(cfg))
     refs = {c.name: faces.reference_embeddings(c.references, analyzer=analyzer) for c in run.params.dataset.characters}
     sources: list[Source] = []
     for char in run.params.dataset.characters:
@@ -412,6 +412,18 @@ def curate(run: Run) -> CurateResult:
     runs.write_jsonl(manifest, records)
     report, figure = coverage.write_coverage(run, records)
     return CurateResult(records, report, manifest, figure)
+
+
+def face_embedder(cfg: P.CurateSection) -> Any:
+    """``curate.face_embedder``'s embedder for :class:`ltxbench.faces.FaceAnalyzer`: ``None`` for
+    dlib's own, an :class:`ltxbench.faces.ArcFaceEmbedder` on ``curate.arcface_model`` for ArcFace."""
+    from . import faces
+
+    if cfg.face_embedder == "dlib":
+        return None
+    if cfg.arcface_model is None:  # params refuse this; a section changed after validation can still get here
+        raise ValueError("curate.face_embedder is arcface but curate.arcface_model is not set")
+    return faces.ArcFaceEmbedder(cfg.arcface_model)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from conftest import DATA, small_params
 REQUIRED = {"id", "character", "found_in", "source", "source_kind", "source_fps", "source_num_frames", "start_frame",
             "num_frames", "fps", "width", "height", "parent", "variant", "media", "media_audio", "thumb", "camera_motion",
             "auto_status", "status", "override", "reasons", "reason_details", "scores", "caption", "lint"}
-SCORES = {"frames_sampled", "face_rate", "match_rate", "face_height", "identity_distance", "identity_similarity",
+SCORES = {"frames_sampled", "face_rate", "match_rate", "face_height", "identity_backend", "identity_distance", "identity_similarity",
           "face_box", "yaw_deg", "yaw_bin", "smile", "mouth_motion", "expression", "brightness", "contrast",
           "color_temp_k", "lighting", "framing", "sharpness", "motion_blur", "blockiness", "dup_key", "dup_group",
           "background_key", "audio_present", "speech_ratio", "loudness_lufs", "audio_flag", "audio_usable"}
@@ -72,6 +72,7 @@ def test_records_have_every_field_and_ltx_sizes(curated):
         assert len(r["reasons"]) == len(r["reason_details"]) and set(r["reasons"]) <= set(REASON_CODES)
         if r["scores"]:
             assert set(r["scores"]) == SCORES
+            assert r["scores"]["identity_backend"] == "dlib"  # the default backend
             assert r["num_frames"] % 8 == 1 and r["width"] % 32 == 0 and r["height"] % 32 == 0
             assert min(r["width"], r["height"]) == 128
 
@@ -222,3 +223,47 @@ def test_a_broken_audio_track_costs_the_clip_its_audio_not_its_frames(tmp_path):
     scores = curate._audio_scores(cand, info, cfg)
     assert scores["audio_present"] is True and scores["audio_usable"] is False
     assert "broken_audio.mp4" in scores["audio_error"]
+
+
+# ---------------------------------------------------------------------------------------
+# curate.face_embedder: arcface (a tiny exported ONNX model; random weights, so no identity claims)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def arc_onnx(tmp_path_factory):
+    from test_faces import export_tiny_arcface
+
+    return export_tiny_arcface(tmp_path_factory.mktemp("arc") / "tiny_arcface.onnx")
+
+
+def test_curate_with_arcface_records_its_backend_and_threshold(tmp_path, arc_onnx):
+    # workers=2: the analyzer, with its ONNX embedder, goes to worker processes and back.
+    params = small_params(tmp_path, curate={"face_embedder": "arcface", "arcface_model": str(arc_onnx),
+                                            "arcface_threshold": 0.02, "workers": 2})
+    run = runs.open_run(tmp_path / "run", params)
+    records = curate.curate(run).records
+    scored = [r for r in records if r["scores"] and r["scores"]["identity_distance"] is not None]
+    assert len(scored) == 2  # obama_2.jpg and biden_1.jpg both show a face
+    for r in scored:
+        s = r["scores"]
+        assert s["identity_backend"] == "arcface"
+        assert 0.0 <= s["identity_similarity"] <= 1.0 and 0.0 <= s["identity_distance"] <= 2.0
+        assert s["identity_similarity"] == pytest.approx(max(0.0, 1.0 - s["identity_distance"]), abs=2e-4)
+        # A random network puts no face within 0.02 of a reference: the ArcFace threshold decided.
+        assert r["reasons"] == ["wrong_identity"] and "curate.arcface_threshold 0.02" in r["reason_details"][0]
+
+
+def test_params_refuse_arcface_without_a_model_and_resolve_its_path(tmp_path, arc_onnx):
+    from ltxbench import params as P
+
+    with pytest.raises(P.ParamsError) as info:
+        P.load(small_params(tmp_path, curate={"face_embedder": "arcface"}))
+    assert [p.field for p in info.value.problems] == ["curate.arcface_model"]
+    assert "required when curate.face_embedder is arcface" in str(info.value)
+    with pytest.raises(P.ParamsError, match=r"curate\.arcface_model = .*w600k_r50\.onnx.*file not found"):
+        P.load(small_params(tmp_path, curate={"face_embedder": "arcface", "arcface_model": "w600k_r50.onnx"}))
+    shutil.copy(arc_onnx, tmp_path / "arc.onnx")  # relative to the params file, not the working directory
+    loaded = P.load(small_params(tmp_path, curate={"face_embedder": "arcface", "arcface_model": "arc.onnx"}))
+    assert loaded.curate.arcface_model == (tmp_path / "arc.onnx").resolve()
+    assert P.load(small_params(tmp_path)).curate.face_embedder == "dlib"

@@ -165,3 +165,85 @@ def test_shape68_adds_the_68_landmarks_and_keeps_the_5_point_embedding():
     assert jaw[:, 0].min() < nose[0] < jaw[:, 0].max()  # the nose tip lies between the jaw's ends
     refit = faces.FaceAnalyzer().landmarks68_in(image, full.box)
     assert np.abs(refit - full.landmarks68).max() < 3.0
+
+
+# ---------------------------------------------------------------------------------------
+# ArcFace as the analyzer's embedding (a tiny real ONNX model exported from torch)
+# ---------------------------------------------------------------------------------------
+
+
+def export_tiny_arcface(path: Path) -> Path:
+    """A tiny torch network 1x3x112x112 -> 512, random weights, exported to ONNX: ArcFace's shape
+    and the real onnxruntime path (what it embeds is meaningless, so no identity claims on it)."""
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 8, stride=8), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(8 * 14 * 14, 512)).eval()
+    torch.onnx.export(net, torch.zeros(1, 3, 112, 112), str(path), input_names=["input.1"],
+                      output_names=["embedding"], dynamo=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def arc_analyzer(tmp_path_factory) -> faces.FaceAnalyzer:
+    onnx = export_tiny_arcface(tmp_path_factory.mktemp("arc") / "tiny_arcface.onnx")
+    return faces.FaceAnalyzer(embedder=faces.ArcFaceEmbedder(onnx))
+
+
+def test_arcface_analyzer_replaces_only_the_embedding(analyzer, arc_analyzer, photo_faces):
+    image = video.read_image(OBAMA[1])
+    dlib_face, arc_face = photo_faces[OBAMA[1].stem], arc_analyzer.largest(image)
+    assert arc_face.box == dlib_face.box and arc_face.det_score == dlib_face.det_score
+    np.testing.assert_array_equal(arc_face.landmarks, dlib_face.landmarks)
+    assert arc_face.embedding.shape == (512,) and arc_face.embedding.dtype == np.float32
+    assert np.linalg.norm(arc_face.embedding) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(arc_face.embedding, arc_analyzer.embedder.embed(image, dlib_face), atol=1e-6)
+    assert (analyzer.backend, arc_analyzer.backend) == ("dlib", "arcface")
+    assert analyzer.scale.distance is faces.identity_distance  # dlib's scores stay exactly as they were
+    assert analyzer.scale.similarity is faces.distance_to_similarity
+    refs = faces.reference_embeddings([OBAMA[0], BIDEN], arc_analyzer)
+    assert refs.shape == (2, 512)
+    d = arc_analyzer.scale.distance(arc_face.embedding, refs)
+    cos = max(float(r @ arc_face.embedding) for r in refs)
+    assert d == pytest.approx(1.0 - cos, abs=1e-6) and arc_analyzer.scale.similarity(d) == pytest.approx(max(cos, 0.0), abs=1e-6)
+
+
+def test_arcface_scale_is_cosine_distance_and_clamped_cosine():
+    scale = faces.identity_scale("arcface")
+    e = np.zeros(512, np.float32)
+    e[0] = 1.0
+    other = np.zeros((1, 512), np.float32)
+    other[0, 1] = 3.0  # orthogonal; the length does not matter
+    assert scale.distance(e, e[None]) == pytest.approx(0.0) and scale.similarity(0.0) == 1.0
+    assert scale.distance(e, other) == pytest.approx(1.0) and scale.similarity(1.0) == 0.0
+    assert scale.distance(e, -e[None]) == pytest.approx(2.0) and scale.similarity(2.0) == 0.0  # clamped at 0
+    assert scale.distance(e, np.stack([other[0], e])) == pytest.approx(0.0)  # nearest reference
+    assert scale.distance(e, np.stack([other[0], e]), reduce="mean") == pytest.approx(1 - np.sqrt(0.5))
+    with pytest.raises(ValueError, match="same model"):
+        scale.distance(e, np.ones((1, 128), np.float32))
+    with pytest.raises(ValueError, match="unknown identity backend"):
+        faces.identity_scale("facenet")
+
+
+def test_arcface_analyzer_pickles_and_works_in_forked_workers(arc_analyzer):
+    """The ONNX session is opened in the parent before the fork; each worker must open its own
+    (a session does not pickle, and an inherited one has no thread pool in the child)."""
+    import multiprocessing
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    images = [video.read_image(p) for p in (OBAMA[0], BIDEN)]
+    expected = [arc_analyzer.largest(im).embedding for im in images]  # the parent's session is in use
+    copy = pickle.loads(pickle.dumps(arc_analyzer))
+    assert copy.embedder.onnx_path == arc_analyzer.embedder.onnx_path
+    np.testing.assert_allclose(copy.largest(images[0]).embedding, expected[0], atol=1e-6)
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        got = list(pool.map(_largest_embedding, [(arc_analyzer, im) for im in images], timeout=120))
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, atol=1e-6)
+
+
+def _largest_embedding(job: tuple[faces.FaceAnalyzer, np.ndarray]) -> np.ndarray:
+    analyzer, image = job
+    return analyzer.largest(image).embedding

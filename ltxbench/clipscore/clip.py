@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import params as P
-from ..faces import Face, FaceAnalyzer, distance_to_similarity
+from ..faces import Face, FaceAnalyzer, IdentityScale
 from . import compression, duplicates, expression, framing, lighting, pose, sharpness
 from .identity import Match, match_characters
 from .reasons import Reason
@@ -69,24 +69,34 @@ def score_clip(frames: ClipFrames, analyzer: FaceAnalyzer, refs: dict[str, np.nd
             small += 1
             continue
         found.append((i, face))
-    ranked = match_characters([f.embedding for _, f in found], refs, cfg.identity_threshold)
+    scale = analyzer.scale
+    threshold_name, threshold = identity_threshold(cfg, scale.backend)
+    ranked = match_characters([f.embedding for _, f in found], refs, threshold, scale)
     best = ranked[0]
     character = best.character if best.matches else home
     match = best if best.matches else next(m for m in ranked if m.character == home)
     # The character's own faces (other people in the clip must not set its pose or expression).
     mine = [(i, f) for (i, f), ok in zip(found, match.matched) if ok] or found
     scores: dict[str, Any] = {"frames_sampled": n, "face_rate": _r(len(found) / n), "match_rate": _r(match.matches / n)}
-    scores.update(_identity_scores(match))
+    scores.update(_identity_scores(match, scale))
     scores.update(_face_scores(mine, sampled, frames, analyzer, cfg))
     scores.update(_frame_scores(sampled, frames.source_frame, scores["face_box"], cfg))
-    reasons = _face_reasons(n, found, small, ranked, match, cfg)
+    reasons = _face_reasons(n, found, small, ranked, match, cfg, threshold_name, threshold)
     reasons += _quality_reasons(scores, cfg)
     return ClipScore(scores, character, reasons)
 
 
-def _identity_scores(match: Match) -> dict[str, Any]:
+def identity_threshold(cfg: P.CurateSection, backend: str) -> tuple[str, float]:
+    """The parameter name and value of the same-person threshold for ``backend``'s distances."""
+    if backend == "arcface":
+        return "curate.arcface_threshold", cfg.arcface_threshold
+    return "curate.identity_threshold", cfg.identity_threshold
+
+
+def _identity_scores(match: Match, scale: IdentityScale) -> dict[str, Any]:
     d = match.median_distance
-    return {"identity_distance": _r(d), "identity_similarity": _r(distance_to_similarity(d)) if d is not None else None}
+    return {"identity_backend": scale.backend, "identity_distance": _r(d),
+            "identity_similarity": _r(scale.similarity(d)) if d is not None else None}
 
 
 def _face_scores(mine: list[tuple[int, Face]], sampled: np.ndarray, frames: ClipFrames, analyzer: FaceAnalyzer,
@@ -148,7 +158,7 @@ def _frame_scores(sampled: np.ndarray, source_frame: np.ndarray, face_box: list[
 
 
 def _face_reasons(n: int, found: list[tuple[int, Face]], small: int, ranked: list[Match], match: Match,
-                  cfg: P.CurateSection) -> list[Reason]:
+                  cfg: P.CurateSection, threshold_name: str, threshold: float) -> list[Reason]:
     if match.matches / n >= cfg.min_face_rate:
         return []
     if not found and small:
@@ -159,7 +169,7 @@ def _face_reasons(n: int, found: list[tuple[int, Face]], small: int, ranked: lis
     if not match.matches:
         nearest = ", ".join(f"{m.character} {m.median_distance:.3f}" for m in ranked)
         return [Reason("wrong_identity", f"the faces match no character: median distance to the references "
-                                         f"({nearest}) > curate.identity_threshold {cfg.identity_threshold}")]
+                                         f"({nearest}) > {threshold_name} {threshold}")]
     return [Reason("character_absent", f"{match.character} is in only {match.matches}/{n} sampled frames "
                                        f"(< curate.min_face_rate {cfg.min_face_rate})")]
 
