@@ -1,241 +1,330 @@
-"""Evaluate stage: fixed prompts x fixed seeds through every checkpoint and the base model,
-scored for identity by face-embedding similarity to the character's reference photos.
+"""Evaluate stage: fixed prompts x fixed seeds through every checkpoint and the base model, each
+video scored for identity, drift, bleed, leakage, motion, copying, prompt diversity and adherence.
 
-Writes:
+Where the videos come from (:mod:`ltxbench.eval_sources`):
 
-* ``samples/<checkpoint>/<prompt_id>_s<seed>.mp4`` (``base`` for the model without LoRA; with several
-  characters every prompt runs with each one's trigger and ``prompt_id`` is ``<character>-<prompt>``); a video
-  that already exists is not generated again, so the stage resumes;
-* ``eval/sampler.json``: every sampler setting used;
-* ``eval/metrics.csv``: tidy rows ``checkpoint, step, prompt_id, seed, metric, value`` with the
-  metrics ``face_found_rate`` (share of the sampled frames with a face), and, only for videos in
-  which a face was found, ``identity_similarity`` and ``identity_distance`` (mean over the frames
-  with a face; :mod:`ltxbench.faces` documents the scale);
-* ``eval/summary.csv``: per checkpoint and metric ``n, mean, ci_low, ci_high`` (95% t-interval
-  over prompt x seed videos);
-* ``eval/best_checkpoint.json``: the checkpoint with the highest mean identity similarity and the
-  reason, or ``null`` with the reason when no identity could be measured;
-* ``eval/identity_curve.png``: identity similarity and face-found rate against training step,
-  the base model drawn as a reference line.
+* generated here (:mod:`ltxbench.eval_generate`): the base model is loaded once, every LoRA
+  checkpoint is checked first (a corrupt one or one made for another base version is skipped and
+  reported in ``eval/skipped.json``), then swapped in and out; existing videos are reused;
+* or, with ``evaluate.videos_from``, a folder made elsewhere (ComfyUI, another machine): nothing is
+  generated and no model is loaded. :func:`score_folder` does the same without a run.
 
-No score is ever invented: a video without a detected face contributes a face-found rate of 0 and
-no identity value. The embedded tiny model has random weights and draws no faces, so the demo
-reports face-found rate 0 and no identity score, and says so.
+Writes (``runs/README.md`` documents every file and metric):
+
+* ``samples/<checkpoint>/<prompt_id>_s<seed>.mp4`` and ``<prompt_id>-notrigger_s<seed>.mp4``;
+* ``eval/sampler.json``, ``eval/skipped.json``, ``eval/notes.json`` (what was not measured, and why);
+* ``eval/metrics.csv`` (tidy), ``eval/bleed.csv`` (several characters), ``eval/summary.csv``
+  (95% bootstrap intervals over prompts x seeds), ``eval/best_checkpoint.json`` (rule in
+  :mod:`ltxbench.eval_select`);
+* figures ``eval/identity_curve.png``, ``eval/grid_<checkpoint>.png``, ``eval/bleed.png``,
+  ``eval/leakage_motion.png`` (:mod:`ltxbench.eval_plots`).
+
+No score is ever invented: a video without a detected face has a face-found rate and nothing else
+about faces. The embedded tiny model has random weights and draws no faces, and says so.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import figures, lora, progress, runs
+from . import eval_plots, lora, runs
 from . import params as P
+from .eval_generate import (check_stg_blocks, neutral_text, planned_videos, prompt_cases, sample_prompt_id,
+                            sampler_settings, screen_checkpoints)
+from .eval_score import PromptInfo, Scorer, prompts_from_videos, score_videos
+from .eval_select import Rules, pick_best, summarize
+from .eval_sources import SampleVideo, VideoFolderError, folder_videos
 from .runs import Run
 
 log = logging.getLogger("ltxbench")
 
-BASE = "base"
+__all__ = ["EvaluateResult", "NoUsableCheckpointError", "VideoFolderError", "evaluate", "pick_best",
+           "sample_prompt_id", "score_folder", "summarize"]
+
 METRIC_FIELDS = ("checkpoint", "step", "prompt_id", "seed", "metric", "value")
 SUMMARY_FIELDS = ("checkpoint", "step", "metric", "n", "mean", "ci_low", "ci_high")
+BLEED_FIELDS = ("checkpoint", "step", "prompt_id", "seed", "target", "character", "similarity")
+
+
+class NoUsableCheckpointError(RuntimeError):
+    """Every checkpoint was refused by the LoRA check: nothing can be evaluated."""
 
 
 @dataclass
 class EvaluateResult:
-    metrics_path: Path
-    summary_path: Path
+    eval_dir: Path
     best: dict[str, Any]
-    figure_path: Path
-    samples_dir: Path
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    figures: dict[str, Path] = field(default_factory=dict)
 
-    def table(self):
+    @property
+    def metrics_path(self) -> Path:
+        return self.eval_dir / "metrics.csv"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.eval_dir / "summary.csv"
+
+    @property
+    def figure_path(self) -> Path:
+        return self.eval_dir / "identity_curve.png"
+
+    @property
+    def best_grid_path(self) -> Path | None:
+        """The best checkpoint's comparison grid (the last checkpoint's when there is no best)."""
+        grids = sorted(self.eval_dir.glob("grid_*.png"), key=lambda p: (len(p.stem), p.stem))
+        if self.best.get("checkpoint"):
+            return self.figures.get(f"grid_{self.best['checkpoint']}")
+        return grids[-1] if grids else None
+
+    def figure(self, name: str) -> Path | None:
+        """A figure by name (``identity_curve``, ``leakage_motion``, ``bleed``, ``grid_<checkpoint>``); None
+        when the data did not allow it (e.g. ``bleed`` with one character)."""
+        return self.figures.get(name)
+
+    def table(self) -> Any:
+        """The summary as a DataFrame, one row per checkpoint, a ``mean [low, high]`` column per metric."""
         import pandas as pd
 
-        return pd.read_csv(self.summary_path)
+        summary = pd.read_csv(self.summary_path)
+        if summary.empty:
+            return summary
+        summary["value"] = summary.apply(lambda r: f"{r['mean']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]", axis=1)
+        wide = summary.pivot_table(index=["step", "checkpoint"], columns="metric", values="value", aggfunc="first")
+        return wide.reset_index().sort_values(["step", "checkpoint"])
 
     def __repr__(self) -> str:
-        return f"EvaluateResult(best: {self.best.get('checkpoint')}; {self.best.get('reason')})"
+        lines = [f"EvaluateResult({self.eval_dir})", f"  best: {self.best.get('checkpoint')}: {self.best.get('reason')}"]
+        lines += [f"  skipped {s['checkpoint']} ({s['verdict']}): {'; '.join(s['reasons'])}" for s in self.skipped]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
 
 
-def sampler_settings(cfg: P.EvaluateSection, model: P.ModelSection) -> dict[str, Any]:
-    """The keyword arguments every generation uses (besides prompt and generator)."""
-    return {
-        "width": cfg.width, "height": cfg.height, "num_frames": cfg.num_frames, "frame_rate": cfg.frame_rate,
-        "num_inference_steps": cfg.num_inference_steps, "guidance_scale": cfg.guidance_scale,
-        "stg_scale": cfg.stg_scale, "spatio_temporal_guidance_blocks": list(cfg.stg_blocks) or None,
-        "modality_scale": cfg.modality_scale, "guidance_rescale": cfg.guidance_rescale,
-        "audio_guidance_scale": cfg.audio_guidance_scale, "audio_stg_scale": cfg.stg_scale,
-        "audio_modality_scale": cfg.modality_scale, "audio_guidance_rescale": cfg.guidance_rescale,
-        "negative_prompt": cfg.negative_prompt, "max_sequence_length": model.max_sequence_length,
-    }
-
-
-def prompt_text(template: str, trigger: str) -> str:
-    return template.replace("{trigger}", trigger)
-
-
-def sample_prompt_id(prompt_id: str, character: str, n_characters: int) -> str:
-    """The prompt id in file names and metrics: ``<character>-<prompt>`` when several characters
-    are evaluated (each prompt runs with each character's trigger, scored against its references)."""
-    return prompt_id if n_characters == 1 else f"{character}-{prompt_id}"
-
-
-def _check_stg_blocks(pipe: Any, cfg: P.EvaluateSection) -> None:
-    layers = pipe.transformer.config.num_layers
-    bad = [b for b in cfg.stg_blocks if b >= layers]
-    if cfg.stg_scale > 0 and bad:
-        raise ValueError(f"evaluate.stg_blocks = {list(cfg.stg_blocks)}: the transformer has {layers} blocks (0..{layers - 1}); "
-                         f"choose blocks in range or set evaluate.stg_scale: 0")
-
-
-def generate_video(pipe: Any, prompt: str, seed: int, settings: dict[str, Any]) -> np.ndarray:
-    """One video as uint8 ``[F,H,W,3]``, from a CPU generator seeded with ``seed`` (device-independent)."""
-    import torch
-
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    out = pipe(prompt=prompt, generator=generator, output_type="np", return_dict=True, **settings)
-    frames = np.asarray(out.frames[0])  # [F,H,W,3] floats in [0,1]
-    return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
-
-
-def score_video(path: Path, analyzer: Any, refs: np.ndarray, face_frames: int) -> dict[str, Any]:
-    """Face-found rate over ``face_frames`` evenly spaced frames and, where faces exist, identity."""
-    from . import faces, video
-
-    info = video.probe(path)
-    picks = video.sample_indices(info.num_frames, face_frames)
-    frames = video.read_frames(path, picks)
-    distances = []
-    for frame in frames:
-        face = analyzer.largest(frame)
-        if face is not None:
-            distances.append(faces.identity_distance(face.embedding, refs))
-    out: dict[str, Any] = {"face_found_rate": len(distances) / len(picks), "per_frame_distance": distances}
-    if distances:
-        out["identity_distance"] = float(np.mean(distances))
-        out["identity_similarity"] = float(np.mean([faces.distance_to_similarity(d) for d in distances]))
-    return out
+# ---------------------------------------------------------------------------------------
+# The stage
+# ---------------------------------------------------------------------------------------
 
 
 def evaluate(run: Run) -> EvaluateResult:
-    """Generate and score; see the module docstring."""
-    from . import faces, ltx, video
+    """Generate (or read ``evaluate.videos_from``) and score; see the module docstring."""
+    from . import faces
 
     cfg = run.params.evaluate
-    model = run.params.model
-    checkpoints = lora.list_checkpoints(run.path("checkpoints"))
-    if not checkpoints:
-        raise FileNotFoundError(f"no checkpoints in {run.path('checkpoints')}: run the train stage first")
-    settings = sampler_settings(cfg, model)
-    runs.atomic_write_json(run.path("eval", "sampler.json"), {**settings, "seeds": list(cfg.seeds),
-                                                               "prompts": [p.model_dump() for p in cfg.prompts]})
-    analyzer = faces.FaceAnalyzer()
     characters = run.params.dataset.characters
-    refs = {ch.name: faces.reference_embeddings(ch.references, analyzer=analyzer) for ch in characters}
+    notes: list[str] = []
+    analyzer = faces.FaceAnalyzer()
+    refs = reference_sets(run, analyzer, notes)
+    skipped: list[dict[str, Any]] = []
+    if cfg.videos_from is not None:
+        videos = folder_videos(cfg.videos_from)
+        texts = {pr.id: neutral_text(pr.text, cfg.neutral_subject) or pr.text for pr in cfg.prompts}
+        prompts = prompts_from_videos(videos, [c.name for c in characters], texts)
+        notes.append(f"videos read from {cfg.videos_from} (evaluate.videos_from); nothing was generated")
+    else:
+        videos, prompts, skipped = _generate(run)
+    runs.atomic_write_json(run.path("eval", "skipped.json"), skipped)
+    # References and training clips keep the default detection (photos and clips of any size);
+    # the generated videos use evaluate.face_upsample (None: per video size, see eval_score).
+    scorer = Scorer(None if cfg.face_upsample is None else faces.FaceAnalyzer(upsample=cfg.face_upsample), refs, prompts, cfg.face_frames,
+                    _training_frames(run, analyzer, notes), _clip_scorer(cfg, notes), workers=cfg.workers)
+    return _score_and_write(run.path("eval"), videos, scorer, Rules.from_params(cfg), notes, skipped,
+                            tiny_model=run.params.model.source == "tiny" and cfg.videos_from is None)
 
-    device = ltx.resolve_device(model.device)
-    pipe = ltx.load_pipeline(model.version, model.source, model.dtype, str(device))  # loaded once
-    _check_stg_blocks(pipe, cfg)
-    from .lora_check import require_compatible
+
+def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[dict[str, Any]]]:
+    from . import ltx
+    from .eval_generate import generate_missing
     from .lora_check.architecture import from_module
 
-    base = from_module(pipe)  # the loaded model's layers, read once for every checkpoint
-    for path in checkpoints:  # before anything is generated: a LoRA for another base degrades silently
-        require_compatible(path, model.version, base=base)
-    targets = ([(BASE, 0, None)] if cfg.include_base else []) + [(p.stem, lora.checkpoint_step(p), p) for p in checkpoints]
-    jobs = [(name, step, path, ch, pr, seed) for name, step, path in targets for ch in characters
-            for pr in cfg.prompts for seed in cfg.seeds]
-    rows: list[dict[str, Any]] = []
-    loaded: str | None = None
-    for name, step, path, ch, pr, seed in progress.bar(jobs, desc="evaluate", unit="video"):
-        prompt_id = sample_prompt_id(pr.id, ch.name, len(characters))
-        out = run.path("samples", name, f"{prompt_id}_s{seed}.mp4")
-        if not out.is_file():
-            loaded = _swap_lora(pipe, loaded, name, path)
-            frames = generate_video(pipe, prompt_text(pr.text, ch.trigger), seed, settings)
-            video.write_mp4(out, frames, fps=cfg.frame_rate)
-        scores = score_video(out, analyzer, refs[ch.name], cfg.face_frames)
-        for metric in ("face_found_rate", "identity_similarity", "identity_distance"):
-            if metric in scores:
-                rows.append({"checkpoint": name, "step": step, "prompt_id": prompt_id, "seed": seed,
-                             "metric": metric, "value": round(scores[metric], 6)})
-    _swap_lora(pipe, loaded, BASE, None)
-    metrics_path = _write_csv(run.path("eval", "metrics.csv"), METRIC_FIELDS, rows)
-    summary = summarize(rows)
-    summary_path = _write_csv(run.path("eval", "summary.csv"), SUMMARY_FIELDS, summary)
-    best = pick_best(summary, tiny_model=model.source == "tiny")
-    runs.atomic_write_json(run.path("eval", "best_checkpoint.json"), best)
-    figure = plot_identity_curve(summary, run.path("eval", "identity_curve.png"))
-    return EvaluateResult(metrics_path, summary_path, best, figure, run.path("samples"))
+    cfg, model = run.params.evaluate, run.params.model
+    checkpoints = lora.list_checkpoints(run.path("checkpoints"))
+    if not checkpoints:
+        raise FileNotFoundError(f"no checkpoints in {run.path('checkpoints')}: run the train stage first, or set "
+                                "evaluate.videos_from to score videos made elsewhere")
+    sampler = {**sampler_settings(cfg, model), "seeds": list(cfg.seeds), "prompts": [p.model_dump() for p in cfg.prompts],
+               "neutral_subject": cfg.neutral_subject, "leakage": cfg.leakage, "model": [model.version, model.source]}
+    previous = run.path("eval", "sampler.json")
+    # Reusing videos made with other settings, prompt texts or another model would mix two experiments.
+    stale = previous.is_file() and _made_differently(json.loads(previous.read_text(encoding="utf-8")), sampler)
+    if stale:
+        log.warning("evaluate: sampler settings, prompts or model differ from those of the existing samples/ "
+                    "(eval/sampler.json): every video is generated again")
+    runs.atomic_write_json(previous, sampler)
+    pipe = ltx.load_pipeline(model.version, model.source, model.dtype, str(ltx.resolve_device(model.device)))  # once
+    check_stg_blocks(pipe, cfg)
+    usable, skipped = screen_checkpoints(checkpoints, model.version, from_module(pipe))
+    if not usable:
+        runs.atomic_write_json(run.path("eval", "skipped.json"), skipped)
+        lines = "\n".join(f"  - {s['checkpoint']} ({s['verdict']}): {'; '.join(s['reasons'])}" for s in skipped)
+        raise NoUsableCheckpointError(f"all {len(skipped)} checkpoint(s) in {run.path('checkpoints')} were refused by the "
+                                      f"LoRA check for LTX-{model.version}, nothing to evaluate:\n{lines}\n"
+                                      f"Run `ltxbench check-lora FILE --base {model.version}` for the full reports.")
+    cases = prompt_cases(cfg, run.params.dataset.characters)
+    plan = planned_videos(run, usable, cases)
+    generate_missing(run, pipe, plan, regenerate=stale)
+    del pipe
+    prompts = {c.prompt_id: PromptInfo(c.character, c.neutral_id, c.neutral_text or c.text) for c in cases}
+    return [p[0] for p in plan], prompts, skipped
 
 
-def _swap_lora(pipe: Any, loaded: str | None, name: str, path: Path | None) -> str | None:
-    """Keep at most one LoRA on the base model: unload the previous one, load the next."""
-    if loaded == name:
-        return loaded
-    if loaded is not None and loaded != BASE:
-        pipe.unload_lora_weights()
-    if path is None:
-        return BASE
-    pipe.load_lora_weights(str(path), adapter_name=name)
-    return name
+def _made_differently(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether existing videos were made differently: any setting, the model, or the text of a prompt
+    id both runs share differ (new prompt ids or seeds alone are just more videos)."""
+    texts = {p["id"]: p["text"] for p in old.get("prompts", [])}
+    changed_text = any(texts.get(p["id"], p["text"]) != p["text"] for p in new["prompts"])
+    keys = set(new) - {"prompts", "seeds", "leakage"}
+    return changed_text or any(old.get(k) != new[k] for k in keys)
 
 
-def _t_quantile_975(df: int) -> float:
-    # Two-sided 95% Student-t quantiles; the normal value beyond 30 degrees of freedom.
-    table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-             12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042}
-    if df in table:
-        return table[df]
-    below = [k for k in table if k < df]
-    return table[max(below)] if df <= 30 else 1.96
+def score_folder(root: str | Path, references: dict[str, list[str | Path]] | list[str | Path], out_dir: str | Path,
+                 *, prompts: dict[str, str] | None = None, steps: dict[str, int] | None = None, face_frames: int = 16,
+                 rules: Rules = Rules(), clip: Any = None, training: Any = None, face_upsample: int | None = None,
+                 workers: int = 0) -> EvaluateResult:
+    """Score a folder of videos made elsewhere, without a run (no model is loaded).
+
+    ``root/<checkpoint>/<prompt_id>_s<seed>.mp4`` (and ``-notrigger`` leakage videos; ``base`` is the
+    model without LoRA); ``references``: photos of one character, or ``{character: photos}``
+    (several: prompt ids start with ``<character>-``); ``prompts``: prompt id -> text CLIP compares
+    with (needs ``clip``, an ``eval_metrics.adherence.ClipScorer``); ``steps``: training step per
+    folder name where the name has none; ``training``: an ``eval_metrics.overfit.TrainingFrames``
+    for the copy check (none: not measured); ``face_upsample`` and ``workers`` as
+    ``evaluate.face_upsample`` / ``evaluate.workers``. Writes the ``eval/`` files into ``out_dir``.
+    """
+    from . import faces
+
+    analyzer = faces.FaceAnalyzer()
+    by_character = references if isinstance(references, dict) else {"character": list(references)}
+    refs = {name: faces.reference_embeddings(paths, analyzer=analyzer) for name, paths in by_character.items()}
+    videos = folder_videos(root, steps)
+    notes = [f"videos read from {root}; nothing was generated"]
+    if clip is None:
+        notes.append("clip_score not measured: no CLIP scorer given")
+    if training is None:
+        notes.append("train_copy_similarity not measured: no training frames given")
+    infos = prompts_from_videos(videos, list(refs), prompts)
+    scorer = Scorer(None if face_upsample is None else faces.FaceAnalyzer(upsample=face_upsample), refs, infos, face_frames, training, clip, workers=workers)
+    return _score_and_write(Path(out_dir), videos, scorer, rules, notes, [])
 
 
-def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and 95% t-interval per checkpoint and metric."""
-    groups: dict[tuple[str, int, str], list[float]] = {}
-    for r in rows:
-        groups.setdefault((r["checkpoint"], r["step"], r["metric"]), []).append(float(r["value"]))
-    out = []
-    for (ckpt, step, metric), values in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0] != BASE, kv[0][2])):
-        arr = np.asarray(values)
-        mean = float(arr.mean())
-        if len(arr) > 1:
-            half = _t_quantile_975(len(arr) - 1) * float(arr.std(ddof=1)) / math.sqrt(len(arr))
-            lo, hi = mean - half, mean + half
+def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, rules: Rules, notes: list[str],
+                     skipped: list[dict[str, Any]], tiny_model: bool = False) -> EvaluateResult:
+    scores = score_videos(videos, scorer)
+    _write_csv(eval_dir / "metrics.csv", METRIC_FIELDS, scores.rows)
+    if scores.bleed:
+        _write_csv(eval_dir / "bleed.csv", BLEED_FIELDS, scores.bleed)
+    summary = summarize(scores.rows)
+    _write_csv(eval_dir / "summary.csv", SUMMARY_FIELDS, summary)
+    best = pick_best(summary, scores.rows, rules, tiny_model=tiny_model)
+    best["skipped"] = [s["checkpoint"] for s in skipped]
+    runs.atomic_write_json(eval_dir / "best_checkpoint.json", best)
+    for note in notes:
+        log.info("evaluate: %s", note)
+    runs.atomic_write_json(eval_dir / "notes.json", notes)
+    figures = eval_plots.write_figures(eval_dir, videos, scores, summary, best)
+    return EvaluateResult(eval_dir, best, skipped, notes, figures)
+
+
+# ---------------------------------------------------------------------------------------
+# Inputs of scoring
+# ---------------------------------------------------------------------------------------
+
+
+def reference_sets(run: Run, analyzer: Any, notes: list[str]) -> dict[str, np.ndarray]:
+    """Per character: embeddings of the reference photos, plus the faces of ``evaluate.reference_clips``
+    (clips held out of training). A listed clip that is missing, accepted (train uses it) or holds
+    no readable face is an error naming the clip and the fix."""
+    from . import faces
+
+    cfg = run.params.evaluate
+    refs = {ch.name: faces.reference_embeddings(ch.references, analyzer=analyzer) for ch in run.params.dataset.characters}
+    if not cfg.reference_clips:
+        return refs
+    manifest = run.path("dataset", "manifest.jsonl")
+    if not manifest.is_file():
+        raise FileNotFoundError(f"evaluate.reference_clips needs {manifest}: run the curate stage first")
+    by_id = {r["id"]: r for r in runs.read_jsonl(manifest)}
+    problems, extra = [], {name: [] for name in refs}
+    for cid in cfg.reference_clips:
+        rec = by_id.get(cid)
+        if rec is None:
+            problems.append(f"{cid}: no such clip in dataset/manifest.jsonl")
+        elif rec.get("status") == "accepted":
+            problems.append(f"{cid}: accepted, so train uses it; hold it out first (override it to rejected in the "
+                            "curation grid), or remove it from evaluate.reference_clips")
+        elif rec.get("character") not in refs:
+            problems.append(f"{cid}: character {rec.get('character')!r} is not evaluated")
         else:
-            lo = hi = mean
-        out.append({"checkpoint": ckpt, "step": step, "metric": metric, "n": len(arr),
-                    "mean": round(mean, 6), "ci_low": round(lo, 6), "ci_high": round(hi, 6)})
-    return out
+            found = _clip_faces(run, rec, analyzer, cfg.reference_clip_frames)
+            if found is None:
+                problems.append(f"{cid}: no clip file and no photo to read its frames from")
+            elif not found:
+                problems.append(f"{cid}: no face found in its {cfg.reference_clip_frames} sampled frames")
+            else:
+                extra[rec["character"]].extend(found)
+    if problems:
+        raise ValueError("evaluate.reference_clips cannot be used:\n" + "\n".join(f"  - {p}" for p in problems))
+    for name, embs in extra.items():
+        if embs:
+            refs[name] = np.concatenate([refs[name], np.stack(embs).astype(np.float32)])
+            notes.append(f"{name}: {len(embs)} face(s) from held-out clips added to the reference photos")
+    return refs
 
 
-def pick_best(summary: list[dict[str, Any]], tiny_model: bool = False) -> dict[str, Any]:
-    """The LoRA checkpoint with the highest mean identity similarity, with the reason."""
-    ident = [s for s in summary if s["metric"] == "identity_similarity" and s["checkpoint"] != BASE]
-    base = next((s for s in summary if s["metric"] == "identity_similarity" and s["checkpoint"] == BASE), None)
-    face_rates = {s["checkpoint"]: s["mean"] for s in summary if s["metric"] == "face_found_rate"}
-    if not ident:
-        reason = ("no face was found in any video generated with a LoRA checkpoint (face-found rate 0), so no identity "
-                  "score exists and no checkpoint can be picked.")
-        if tiny_model:
-            reason += (" The embedded tiny model has random weights and cannot draw faces; with real weights this picks "
-                       "the checkpoint whose faces match the references best.")
-        return {"checkpoint": None, "step": None, "metric": "identity_similarity", "value": None,
-                "face_found_rate": face_rates, "reason": reason}
-    best = max(ident, key=lambda s: (s["mean"], -s["step"]))
-    reason = (f"highest mean identity similarity {best['mean']:.3f} (95% CI {best['ci_low']:.3f}..{best['ci_high']:.3f}, "
-              f"n={best['n']} videos with a face)")
-    if base is not None:
-        reason += f"; base model without LoRA: {base['mean']:.3f}"
-    return {"checkpoint": best["checkpoint"], "step": best["step"], "metric": "identity_similarity",
-            "value": best["mean"], "face_found_rate": face_rates, "reason": reason}
+def _clip_faces(run: Run, rec: dict[str, Any], analyzer: Any, n: int) -> list[np.ndarray] | None:
+    from . import video
+
+    if rec.get("media"):
+        path = run.path("dataset", rec["media"])
+        frames = video.read_frames(path, video.sample_indices(video.probe(path).num_frames, n))
+    elif rec.get("source_kind") == "image":
+        frames = video.read_image(rec["source"])[None]
+    else:
+        return None
+    found = [analyzer.largest(f) for f in frames]
+    return [f.embedding for f in found if f is not None]
+
+
+def _training_frames(run: Run, analyzer: Any, notes: list[str]) -> Any:
+    """Faces of the accepted training clips for the copy check; None (with a note) without a manifest."""
+    from .eval_metrics.overfit import TrainingFrames
+
+    manifest = run.path("dataset", "manifest.jsonl")
+    if not manifest.is_file():
+        notes.append("train_copy_similarity not measured: the run has no dataset/manifest.jsonl")
+        return None
+    records = runs.read_jsonl(manifest)
+    frames = TrainingFrames.from_manifest(records, run.path("dataset"), analyzer, run.params.evaluate.reference_clip_frames,
+                                          cache_path=run.path("eval", "training_faces.npz"))
+    if not len(frames):
+        notes.append("train_copy_similarity not measured: no face found in the accepted training clips")
+        return None
+    for clip_id, why in frames.skipped:
+        notes.append(f"training clip {clip_id} left out of the copy check: {why}")
+    return frames
+
+
+def _clip_scorer(cfg: P.EvaluateSection, notes: list[str]) -> Any:
+    """The CLIP scorer, or None with one warning saying what to download (the rest still runs)."""
+    if not cfg.clip_score:
+        notes.append("clip_score not measured: evaluate.clip_score is off")
+        return None
+    from .eval_metrics.adherence import ClipScorer, ClipWeightsMissingError
+
+    try:
+        return ClipScorer.load(cfg.clip_model, cfg.clip_pretrained)
+    except ClipWeightsMissingError as exc:
+        log.warning("evaluate: clip_score (prompt adherence) not measured: %s", exc)
+        notes.append(f"clip_score not measured: {exc}")
+        return None
 
 
 def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> Path:
@@ -244,37 +333,3 @@ def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict[str, Any]]) 
     writer.writeheader()
     writer.writerows(rows)
     return runs.atomic_write_text(path, buf.getvalue())
-
-
-def plot_identity_curve(summary: list[dict[str, Any]], out: Path) -> Path:
-    """Identity similarity and face-found rate per checkpoint step, base model as a dashed line."""
-    fig, (ax1, ax2) = figures.new_figure(2, (11, 3.8))
-    all_steps = sorted({s["step"] for s in summary if s["checkpoint"] != BASE})
-    for ax, metric, title, ylim in ((ax1, "identity_similarity", "Identity similarity to the references\n(1 = identical, 0.5 = same-person threshold)", (0, 1)),
-                                    (ax2, "face_found_rate", "Face-found rate\n(share of sampled frames with a face)", (-0.02, 1.02))):
-        pts = [s for s in summary if s["metric"] == metric and s["checkpoint"] != BASE]
-        base = next((s for s in summary if s["metric"] == metric and s["checkpoint"] == BASE), None)
-        if pts:
-            steps = [s["step"] for s in pts]
-            means = [s["mean"] for s in pts]
-            ax.plot(steps, means, marker="o", color="tab:blue", label="LoRA checkpoints")
-            ax.fill_between(steps, [s["ci_low"] for s in pts], [s["ci_high"] for s in pts], color="tab:blue", alpha=0.15, label="95% CI")
-            if metric == "identity_similarity":
-                top = max(pts, key=lambda s: (s["mean"], -s["step"]))
-                ax.plot([top["step"]], [top["mean"]], marker="*", markersize=15, color="tab:orange", linestyle="none", label="best checkpoint")
-        if base is not None:
-            ax.axhline(base["mean"], color="gray", linestyle="--", label="base model (no LoRA)")
-        if not pts and base is None:
-            ax.text(0.5, 0.5, "no faces found in any generated video:\nno identity score", ha="center", va="center",
-                    transform=ax.transAxes, color="tab:red")
-        ax.set_ylim(*ylim)
-        if all_steps:
-            pad = max(1, (all_steps[-1] - all_steps[0]) * 0.05)
-            ax.set_xlim(all_steps[0] - pad, all_steps[-1] + pad)
-        ax.set_xlabel("training step")
-        ax.set_title(title)
-        if pts or base is not None:
-            ax.legend(loc="best", fontsize=8)
-    ax1.set_ylabel("identity similarity")
-    ax2.set_ylabel("share of frames with a face")
-    return figures.save_figure(fig, out)

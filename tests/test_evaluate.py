@@ -1,77 +1,303 @@
-"""Evaluate scoring on real faces, summaries and the best-checkpoint pick."""
+"""Evaluate stage: the tiny default end to end with bad checkpoints, videos made elsewhere scored on
+real faces (tests/data photos as "checkpoints"), the best-checkpoint rule, figures and the dashboard.
+
+Nothing of the model, the face models or the LoRA checker is mocked: checkpoints are real LoRA
+files for the tiny pipeline, and the scored videos are real clips of real photos.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+
 import numpy as np
 import pytest
+import torch
 
-from ltxbench import evaluate, faces, video
+from ltxbench import eval_select, evaluate, faces, lora, ltx, runs, video
+from ltxbench.eval_sources import VideoFolderError, folder_videos, parse_video_name
+from ltxbench.eval_generate import neutral_text
 
-from conftest import DATA
+from conftest import DATA, small_params
+
+
+def _read_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+# ---------------------------------------------------------------------------------------
+# Videos made elsewhere: a folder of real-face clips
+# ---------------------------------------------------------------------------------------
+
+SIDE = 128  # small videos for speed; the face fills about half the frame, enough for dlib
 
 
 @pytest.fixture(scope="module")
-def analyzer():
-    return faces.FaceAnalyzer()
+def face_crops():
+    """Each photo cropped around its face (the photos are portraits: a centre crop would cut the face)."""
+    analyzer = faces.FaceAnalyzer()
+    out = {}
+    for name in ("obama_1.jpg", "obama_2.jpg", "obama_3.jpg", "biden_1.jpg"):
+        image = video.read_image(DATA / name)
+        x0, y0, x1, y1 = analyzer.largest(image).box
+        cx, cy, half = (x0 + x1) // 2, (y0 + y1) // 2, int((x1 - x0) * 1.2)
+        out[name] = image[max(0, cy - half):cy + half, max(0, cx - half):cx + half]
+    return out
+
+
+def _clip(crops, photo: str, motion="pan", amount=0.08):
+    return video.image_to_clip(crops[photo], SIDE, SIDE, 9, motion=motion, amount=amount)
+
+
+# checkpoint folder -> (prompt "talk" seed 0, prompt "walk" seed 0, "talk" without the trigger, seed 0)
+FOLDER = {
+    "base": (("biden_1.jpg", "pan"), ("biden_1.jpg", "zoom"), ("biden_1.jpg", "pan")),
+    "step_000100": (("obama_2.jpg", "pan"), ("obama_2.jpg", "zoom"), ("biden_1.jpg", "pan")),  # passes every rule
+    "step_000200": (("obama_1.jpg", "pan"), ("obama_1.jpg", "zoom"), ("obama_1.jpg", "pan")),  # leaks: face without trigger
+    "step_000300": (("obama_1.jpg", "still"), ("obama_1.jpg", "still"), ("biden_1.jpg", "pan")),  # stiff: no motion
+    "step_000400": (("biden_1.jpg", "pan"), ("biden_1.jpg", "zoom"), ("biden_1.jpg", "pan")),  # the wrong person
+    "step_000500": (("obama_3.jpg", "pan"), ("obama_3.jpg", "pan"), ("biden_1.jpg", "pan")),  # a copy of a training clip
+}
 
 
 @pytest.fixture(scope="module")
-def real_face_video(tmp_path_factory):
-    """A clip of a real face (a photo with a slow pan), standing in for a generated video."""
-    clip = video.image_to_clip(video.read_image(DATA / "obama_2.jpg"), 256, 384, 9, motion="pan")
-    return video.write_mp4(tmp_path_factory.mktemp("v") / "talk_s0.mp4", clip, fps=24)
+def made_elsewhere(tmp_path_factory, face_crops):
+    root = tmp_path_factory.mktemp("comfy")
+    for ckpt, (s0, s1, leak) in FOLDER.items():
+        for name, (photo, motion) in (("talk_s0", s0), ("walk_s0", s1), ("talk-notrigger_s0", leak)):
+            clip = _clip(face_crops, photo, "pan", 0.0) if motion == "still" else _clip(face_crops, photo, motion)
+            video.write_mp4(root / ckpt / f"{name}.mp4", clip, fps=24)
+    return root
 
 
-def test_identity_of_a_real_face_separates_people(real_face_video, analyzer):
-    same = evaluate.score_video(real_face_video, analyzer, faces.reference_embeddings([DATA / "obama_1.jpg"], analyzer=analyzer), 4)
-    other = evaluate.score_video(real_face_video, analyzer, faces.reference_embeddings([DATA / "biden_1.jpg"], analyzer=analyzer), 4)
-    assert same["face_found_rate"] == 1.0 and len(same["per_frame_distance"]) == 4
-    assert same["identity_similarity"] > 0.5 > other["identity_similarity"]
+@pytest.fixture(scope="module")
+def scored(made_elsewhere, face_crops, tmp_path_factory):
+    """The stage on a run whose ``evaluate.videos_from`` is that folder (no model is loaded). Its
+    manifest has one accepted training clip, the obama_3 pan that step_000500 reproduces."""
+    tmp = tmp_path_factory.mktemp("elsewhere")
+    run = runs.open_run(tmp / "run", small_params(tmp, evaluate={"videos_from": str(made_elsewhere), "face_frames": 4}))
+    video.write_mp4(run.path("dataset", "clips", "c1.mp4"), _clip(face_crops, "obama_3.jpg"), fps=24)
+    runs.write_jsonl(run.path("dataset", "manifest.jsonl"),
+                     [{"id": "c1", "status": "accepted", "media": "clips/c1.mp4", "character": "obama"}])
+    result = evaluate.evaluate(run)
+    return result, _read_csv(result.metrics_path), _read_csv(result.summary_path)
 
 
-def test_a_video_without_faces_gets_no_identity_score(tmp_path, analyzer):
-    noise = np.random.default_rng(0).integers(0, 255, size=(9, 128, 128, 3), dtype=np.uint8)
-    path = video.write_mp4(tmp_path / "noise.mp4", noise, fps=24)
-    scores = evaluate.score_video(path, analyzer, faces.reference_embeddings([DATA / "obama_1.jpg"], analyzer=analyzer), 4)
-    assert scores["face_found_rate"] == 0.0
-    assert "identity_similarity" not in scores and "identity_distance" not in scores
+def _mean(summary, ckpt, metric):
+    return next(float(s["mean"]) for s in summary if s["checkpoint"] == ckpt and s["metric"] == metric)
 
 
-def _rows(ckpt, step, values, metric="identity_similarity"):
-    return [{"checkpoint": ckpt, "step": step, "prompt_id": "p", "seed": i, "metric": metric, "value": v} for i, v in enumerate(values)]
+def test_videos_made_elsewhere_score_higher_identity_for_the_right_person(scored):
+    result, metrics, summary = scored
+    obama, biden = _mean(summary, "step_000100", "identity_similarity"), _mean(summary, "step_000400", "identity_similarity")
+    assert obama > 0.5 > biden  # dlib's same-person threshold maps to 0.5
+    assert _mean(summary, "step_000100", "face_found_rate") == 1.0
+    # every per-video metric of the contract that this folder can measure is there
+    measured = {r["metric"] for r in metrics}
+    assert {"face_found_rate", "identity_similarity", "identity_distance", "identity_drift", "drift_q1", "drift_q4",
+            "leakage_identity_similarity", "motion", "motion_ratio", "train_copy_similarity", "prompt_diversity"} <= measured
+    # no CLIP weights on this machine: one clear note, the rest measured
+    assert "clip_score" not in measured and any("clip_score not measured" in n for n in result.notes)
+    assert not (result.eval_dir.parent / "samples").exists()  # nothing generated
+    assert not (result.eval_dir / "sampler.json").exists()
+    assert "bleed_margin" not in measured  # one character: nobody to bleed into
+    # the summary holds bootstrap intervals around each mean
+    for s in summary:
+        assert float(s["ci_low"]) <= float(s["mean"]) <= float(s["ci_high"])
+    leak = {r["checkpoint"]: float(r["value"]) for r in metrics if r["metric"] == "leakage_identity_similarity"}
+    assert leak["step_000200"] > 0.5 > leak["base"]
 
 
-def test_summary_mean_and_t_interval():
-    rows = _rows("lora_step_000010", 10, [0.5, 0.6, 0.7])
+def test_best_checkpoint_rule_eliminates_and_picks_as_documented(scored):
+    result, metrics, summary = scored
+    best = json.loads((result.eval_dir / "best_checkpoint.json").read_text())
+    elim = best["eliminated"]
+    assert any(r.startswith("leakage") for r in elim["step_000200"])
+    assert any("stiffer than base" in r for r in elim["step_000300"])
+    assert any(r.startswith("copy") for r in elim["step_000500"])
+    assert "step_000100" not in elim and "step_000400" not in elim
+    # the pick is the highest identity among the checkpoints no rule eliminated
+    survivors = {c: _mean(summary, c, "identity_similarity") for c in ("step_000100", "step_000400")}
+    assert best["checkpoint"] == max(survivors, key=survivors.get) == "step_000100"
+    assert best["value"] == pytest.approx(survivors["step_000100"], abs=1e-6)
+    # without the rules, the leaking or stiff checkpoint (faces of the reference photo itself) would have won
+    assert max(_mean(summary, c, "identity_similarity") for c in ("step_000200", "step_000300")) > survivors["step_000100"]
+    assert "not applied" in best["rules"]["clip"]
+
+
+def test_rule_thresholds_come_from_the_parameters(scored):
+    _, metrics, summary = scored
+    rows = [{**r, "step": int(r["step"]), "seed": int(r["seed"]), "value": float(r["value"])} for r in metrics]
+    summ = [{**s, "step": int(s["step"]), "n": int(s["n"]), "mean": float(s["mean"]), "ci_low": float(s["ci_low"]),
+             "ci_high": float(s["ci_high"])} for s in summary]
+    lax = eval_select.pick_best(summ, rows, eval_select.Rules(leakage_tolerance=1.0, min_motion_ratio=0.0))
+    assert "step_000200" not in lax["eliminated"] and "step_000300" not in lax["eliminated"]
+    assert lax["checkpoint"] in ("step_000200", "step_000300")
+
+
+def test_figures_are_written_for_every_checkpoint(scored):
+    result, _, _ = scored
+    for name in ("identity_curve", "leakage_motion", "grid_step_000100", "grid_step_000500"):
+        assert result.figures[name].stat().st_size > 5000
+    assert "bleed" not in result.figures  # one character
+
+
+def test_dashboard_headless(scored):
+    from ltxbench.ui.eval_dashboard import EvalDashboard
+
+    result, _, _ = scored
+    dash = EvalDashboard(result.eval_dir.parent)
+    assert dash.checkpoints == ["step_000100", "step_000200", "step_000300", "step_000400", "step_000500"]
+    assert dash.current == "step_000100" and "★ best checkpoint" in dash.caption.value  # starts at the best
+    assert dash.grid_bytes == (result.eval_dir / "grid_step_000100.png").read_bytes()
+    shown = dash.select("step_000200")
+    assert dash.slider.value == "step_000200" and "eliminated: leakage" in dash.caption.value
+    assert shown[:4] == b"\x89PNG"
+    dash.mode = "animated"
+    assert dash.grid_bytes[:6] == b"GIF89a" and dash.grid.format == "gif"
+    from PIL import Image
+    import io
+    with Image.open(io.BytesIO(dash.grid_bytes)) as gif:
+        assert gif.n_frames == 9  # the 9-frame videos, every frame
+    assert "Best checkpoint: step_000100" in dash.header.value and "clip_score not measured" in dash.header.value
+    with pytest.raises(ValueError, match="no evaluated checkpoint"):
+        dash.select("step_999999")
+
+
+def test_score_folder_without_a_run(tmp_path, face_crops):
+    root = tmp_path / "videos"
+    video.write_mp4(root / "base" / "talk_s0.mp4", _clip(face_crops, "biden_1.jpg"), fps=24)
+    video.write_mp4(root / "my_lora_000300" / "talk_s0.mp4", _clip(face_crops, "obama_2.jpg"), fps=24)
+    result = evaluate.score_folder(root, [DATA / "obama_1.jpg"], tmp_path / "eval", face_frames=2)
+    assert result.best["checkpoint"] == "my_lora_000300" and result.best["step"] == 300
+    assert any("train_copy_similarity not measured" in n for n in result.notes)
+    assert (tmp_path / "eval" / "grid_my_lora_000300.png").is_file()
+
+
+def test_several_characters_get_bleed_rows_and_heat_map(tmp_path, face_crops):
+    root = tmp_path / "videos"
+    for ckpt, obama_photo in (("base", "biden_1.jpg"), ("step_000100", "obama_2.jpg")):
+        video.write_mp4(root / ckpt / "obama-talk_s0.mp4", _clip(face_crops, obama_photo), fps=24)
+        video.write_mp4(root / ckpt / "biden-talk_s0.mp4", _clip(face_crops, "biden_1.jpg", "zoom"), fps=24)
+    refs = {"obama": [DATA / "obama_1.jpg"], "biden": [DATA / "biden_1.jpg"]}
+    result = evaluate.score_folder(root, refs, tmp_path / "eval", face_frames=2)
+    margins = {(r["checkpoint"], r["prompt_id"]): float(r["value"]) for r in _read_csv(result.metrics_path)
+               if r["metric"] == "bleed_margin"}
+    assert margins[("step_000100", "obama-talk")] > 0 > margins[("base", "obama-talk")]  # base drew biden for obama
+    assert margins[("step_000100", "biden-talk")] > 0
+    bleed = _read_csv(tmp_path / "eval" / "bleed.csv")
+    assert {(r["target"], r["character"]) for r in bleed} == {(a, b) for a in refs for b in refs}
+    assert result.figure("bleed").stat().st_size > 5000
+    with pytest.raises(ValueError, match="carol-talk"):
+        video.write_mp4(root / "base" / "carol-talk_s0.mp4", _clip(face_crops, "biden_1.jpg"), fps=24)
+        evaluate.score_folder(root, refs, tmp_path / "eval2", face_frames=2)
+
+
+def test_folder_errors_list_every_problem(tmp_path, face_crops):
+    with pytest.raises(VideoFolderError, match="no such folder"):
+        folder_videos(tmp_path / "missing")
+    with pytest.raises(VideoFolderError, match="no videos in"):
+        folder_videos(tmp_path)
+    clip = _clip(face_crops, "obama_1.jpg")
+    video.write_mp4(tmp_path / "base" / "talk_s0.mp4", clip, fps=24)
+    video.write_mp4(tmp_path / "base" / "talk.mp4", clip, fps=24)
+    video.write_mp4(tmp_path / "final" / "talk_s0.mp4", clip, fps=24)
+    with pytest.raises(VideoFolderError) as info:
+        folder_videos(tmp_path)
+    assert "base/talk.mp4" in str(info.value) and "final/: no training step" in str(info.value)
+    assert "2 problem(s)" in str(info.value)
+    (tmp_path / "base" / "talk.mp4").unlink()
+    found = folder_videos(tmp_path, steps={"final": 750})
+    assert [(v.checkpoint, v.step) for v in found] == [("base", 0), ("final", 750)]
+
+
+def test_video_names_and_neutral_prompts():
+    assert parse_video_name("walk_fast-notrigger_s12") == ("walk_fast", 12, False)
+    assert parse_video_name("obama-talk_s0") == ("obama-talk", 0, True)
+    assert parse_video_name("talk") is None
+    assert neutral_text("{trigger} talking to the camera", "a person") == "A person talking to the camera"
+    assert neutral_text("portrait of {trigger}, smiling", "a person") == "portrait of a person, smiling"
+    assert neutral_text("a man talking", "a person") is None
+
+
+# ---------------------------------------------------------------------------------------
+# The stage on the tiny default: generation, leakage videos, bad checkpoints skipped
+# ---------------------------------------------------------------------------------------
+
+
+def _lora_for(pipe, path, version, seed=0):
+    """A real LoRA file for ``pipe``'s video attention, with provenance naming ``version``."""
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, module in pipe.transformer.named_modules():
+        if name in [f"transformer_blocks.0.attn1.{proj}" for proj in ("to_q", "to_k", "to_v", "to_out.0")]:
+            out_f, in_f = module.weight.shape
+            state[f"{name}.lora_A.weight"] = torch.randn(4, in_f, generator=g) * 0.1
+            state[f"{name}.lora_B.weight"] = torch.randn(out_f, 4, generator=g) * 0.1
+    prov = lora.Provenance(base_version=version, base_source="tiny", rank=4, alpha=4.0, targets="video_attention",
+                           triggers={"obama": "obmx"}, step=lora.checkpoint_step(path), stage="train",
+                           dataset_sha256="d" * 64, params_sha256="p" * 64)
+    return lora.save_lora(path, state, prov)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny")
+    run = runs.open_run(tmp / "run", small_params(tmp))
+    pipe = ltx.build_tiny_pipeline("2.3")
+    ckpts = run.path("checkpoints")
+    _lora_for(pipe, ckpts / "lora_step_000002.safetensors", "2.3")
+    _lora_for(ltx.build_tiny_pipeline("2.0"), ckpts / "lora_step_000004.safetensors", "2.0")  # made on LTX-2.0
+    good = (ckpts / "lora_step_000002.safetensors").read_bytes()
+    (ckpts / "lora_step_000006.safetensors").write_bytes(good[: len(good) // 2])  # truncated: corrupt
+    return run
+
+
+def test_stage_end_to_end_on_the_tiny_model_skips_bad_checkpoints(tiny_run, caplog):
+    run = tiny_run
+    result = evaluate.evaluate(run)
+    skipped = json.loads(run.path("eval", "skipped.json").read_text())
+    verdicts = {s["checkpoint"]: s["verdict"] for s in skipped}
+    assert verdicts == {"lora_step_000004": "incompatible", "lora_step_000006": "corrupt"}
+    assert any("LTX-2.0" in r for s in skipped if s["checkpoint"] == "lora_step_000004" for r in s["reasons"])
+    assert "skipping lora_step_000006.safetensors" in caplog.text
+    samples = sorted(p.relative_to(run.path("samples")).as_posix() for p in run.path("samples").rglob("*.mp4"))
+    assert samples == ["base/talk-notrigger_s0.mp4", "base/talk_s0.mp4",
+                       "lora_step_000002/talk-notrigger_s0.mp4", "lora_step_000002/talk_s0.mp4"]
+    metrics = _read_csv(result.metrics_path)
+    assert {r["checkpoint"] for r in metrics} == {"base", "lora_step_000002"}
+    assert {r["metric"] for r in metrics} >= {"face_found_rate", "motion", "motion_ratio"}
+    # the random tiny model draws no faces: no identity, no leakage score, and the pick says why
+    assert not any(r["metric"] in ("identity_similarity", "leakage_identity_similarity") for r in metrics)
+    assert result.best["checkpoint"] is None and "random weights" in result.best["reason"]
+    assert result.best["skipped"] == ["lora_step_000004", "lora_step_000006"]
+    sampler = json.loads(run.path("eval", "sampler.json").read_text())
+    assert sampler["num_inference_steps"] == 2 and sampler["seeds"] == [0] and sampler["neutral_subject"] == "a person"
+    assert run.path("eval", "grid_lora_step_000002.png").is_file()
+    # resume: nothing is generated again
+    before = {p: p.stat().st_mtime_ns for p in run.path("samples").rglob("*.mp4")}
+    evaluate.evaluate(run)
+    assert {p: p.stat().st_mtime_ns for p in run.path("samples").rglob("*.mp4")} == before
+    # other sampler settings: the old videos are not mixed in, every one is made again
+    run.params.evaluate.num_inference_steps = 3
+    evaluate.evaluate(run)
+    after = {p: p.stat().st_mtime_ns for p in run.path("samples").rglob("*.mp4")}
+    assert all(after[p] != before[p] for p in before) and "generated again" in caplog.text
+
+
+def test_all_checkpoints_bad_is_a_clear_error(tmp_path):
+    run = runs.open_run(tmp_path / "run", small_params(tmp_path))
+    _lora_for(ltx.build_tiny_pipeline("2.0"), run.path("checkpoints", "lora_step_000002.safetensors"), "2.0")
+    with pytest.raises(evaluate.NoUsableCheckpointError, match="all 1 checkpoint"):
+        evaluate.evaluate(run)
+    assert json.loads(run.path("eval", "skipped.json").read_text())[0]["verdict"] == "incompatible"
+
+
+def test_summary_uses_bootstrap_intervals():
+    rows = [{"checkpoint": "lora_step_000010", "step": 10, "prompt_id": "p", "seed": i, "metric": "identity_similarity",
+             "value": v} for i, v in enumerate([0.5, 0.6, 0.7, 0.65])]
     (s,) = evaluate.summarize(rows)
-    assert s["n"] == 3 and s["mean"] == pytest.approx(0.6)
-    half = 4.303 * 0.1 / np.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
-    assert s["ci_low"] == pytest.approx(0.6 - half, abs=1e-6) and s["ci_high"] == pytest.approx(0.6 + half, abs=1e-6)
-
-
-def test_best_checkpoint_is_the_highest_identity_not_the_latest():
-    rows = (_rows("base", 0, [0.3, 0.32]) + _rows("lora_step_000010", 10, [0.6, 0.62])
-            + _rows("lora_step_000020", 20, [0.7, 0.72]) + _rows("lora_step_000030", 30, [0.55, 0.5]))
-    best = evaluate.pick_best(evaluate.summarize(rows))
-    assert best["checkpoint"] == "lora_step_000020" and best["step"] == 20
-    assert "0.710" in best["reason"] and "base model without LoRA: 0.310" in best["reason"]
-
-
-def test_no_faces_means_no_pick_and_says_why():
-    rows = _rows("base", 0, [0.0], "face_found_rate") + _rows("lora_step_000010", 10, [0.0], "face_found_rate")
-    best = evaluate.pick_best(evaluate.summarize(rows), tiny_model=True)
-    assert best["checkpoint"] is None and best["value"] is None
-    assert "no face" in best["reason"] and "random weights" in best["reason"]
-    assert best["face_found_rate"] == {"base": 0.0, "lora_step_000010": 0.0}
-
-
-def test_identity_curve_is_drawn(tmp_path):
-    rows = _rows("base", 0, [0.3, 0.32]) + _rows("lora_step_000010", 10, [0.6, 0.62]) + _rows("lora_step_000020", 20, [0.7, 0.72])
-    rows += _rows("lora_step_000010", 10, [1.0, 1.0], "face_found_rate")
-    out = evaluate.plot_identity_curve(evaluate.summarize(rows), tmp_path / "curve.png")
-    assert out.stat().st_size > 5000
-
-
-def test_every_character_gets_its_own_prompt_ids():
-    assert evaluate.sample_prompt_id("talking", "obama", 1) == "talking"
-    assert evaluate.sample_prompt_id("talking", "biden", 2) == "biden-talking"
+    assert s["n"] == 4 and s["mean"] == pytest.approx(0.6125)
+    assert 0.5 <= s["ci_low"] < s["mean"] < s["ci_high"] <= 0.7
+    assert np.isclose(evaluate.summarize(rows)[0]["ci_low"], s["ci_low"])  # fixed seed: reproducible

@@ -3,5 +3,7 @@
 from __future__ import annotations
 
 from .caption_editor import CaptionEditor
+from .curation_grid import CurationGrid
+from .eval_dashboard import EvalDashboard
 
-__all__ = ["CaptionEditor"]
+__all__ = ["CaptionEditor", "CurationGrid", "EvalDashboard"]

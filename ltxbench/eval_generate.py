@@ -1,0 +1,178 @@
+"""Generation for the evaluate stage: one base model, LoRAs swapped in and out, fixed prompts x seeds.
+
+* Every checkpoint is checked first (:func:`screen_checkpoints`); a corrupt file or one made for
+  another base version is skipped with the checker's reasons, never loaded.
+* Prompts: each ``evaluate.prompts`` template with ``{trigger}`` replaced by each character's trigger
+  and, for leakage, by ``evaluate.neutral_subject`` ("a person"): the same scene without the
+  trigger. A no-trigger prompt is the same text for every character, so it is generated once.
+* Seeds come from a CPU ``torch.Generator`` so a seed gives the same noise on any device.
+* A video that already exists is not generated again (the stage resumes after a crash).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import lora, progress
+from . import params as P
+from .eval_sources import BASE, SampleVideo, video_name
+from .runs import Run
+
+log = logging.getLogger("ltxbench")
+TRIGGER = "{trigger}"
+
+
+@dataclass(frozen=True)
+class PromptCase:
+    """One prompt as evaluated: ``prompt_id`` is ``<character>-<prompt>`` when several characters
+    are evaluated; ``neutral_id`` names the shared no-trigger video (the plain prompt id)."""
+
+    prompt_id: str
+    neutral_id: str
+    character: str
+    text: str
+    neutral_text: str | None
+    """None when the template has no ``{trigger}``: there is nothing to remove, so no leakage video."""
+
+
+def sample_prompt_id(prompt_id: str, character: str, n_characters: int) -> str:
+    """``<character>-<prompt>`` when several characters are evaluated (each prompt runs with each
+    character's trigger and is scored against that character's references), else the prompt id."""
+    return prompt_id if n_characters == 1 else f"{character}-{prompt_id}"
+
+
+def prompt_text(template: str, trigger: str) -> str:
+    return template.replace(TRIGGER, trigger)
+
+
+def neutral_text(template: str, subject: str) -> str | None:
+    """The prompt without the trigger: ``{trigger}`` becomes ``subject`` (e.g. "a person"), so the
+    sentence stays grammatical and describes the same scene. None when there is no ``{trigger}``."""
+    if TRIGGER not in template:
+        return None
+    text = template.replace(TRIGGER, subject)
+    return text[0].upper() + text[1:] if template.startswith(TRIGGER) and subject[:1].islower() else text
+
+
+def prompt_cases(cfg: P.EvaluateSection, characters: list[P.CharacterSection]) -> list[PromptCase]:
+    cases = []
+    for pr in cfg.prompts:
+        neutral = neutral_text(pr.text, cfg.neutral_subject)
+        if neutral is None:
+            log.warning("evaluate: prompt %r has no {trigger}; no leakage video for it (nothing to remove)", pr.id)
+        for ch in characters:
+            cases.append(PromptCase(sample_prompt_id(pr.id, ch.name, len(characters)), pr.id, ch.name,
+                                    prompt_text(pr.text, ch.trigger), neutral))
+    return cases
+
+
+def sampler_settings(cfg: P.EvaluateSection, model: P.ModelSection) -> dict[str, Any]:
+    """The keyword arguments every generation uses (besides prompt and generator)."""
+    return {
+        "width": cfg.width, "height": cfg.height, "num_frames": cfg.num_frames, "frame_rate": cfg.frame_rate,
+        "num_inference_steps": cfg.num_inference_steps, "guidance_scale": cfg.guidance_scale,
+        "stg_scale": cfg.stg_scale, "spatio_temporal_guidance_blocks": list(cfg.stg_blocks) or None,
+        "modality_scale": cfg.modality_scale, "guidance_rescale": cfg.guidance_rescale,
+        "audio_guidance_scale": cfg.audio_guidance_scale, "audio_stg_scale": cfg.stg_scale,
+        "audio_modality_scale": cfg.modality_scale, "audio_guidance_rescale": cfg.guidance_rescale,
+        "negative_prompt": cfg.negative_prompt, "max_sequence_length": model.max_sequence_length,
+    }
+
+
+def check_stg_blocks(pipe: Any, cfg: P.EvaluateSection) -> None:
+    layers = pipe.transformer.config.num_layers
+    bad = [b for b in cfg.stg_blocks if b >= layers]
+    if cfg.stg_scale > 0 and bad:
+        raise ValueError(f"evaluate.stg_blocks = {list(cfg.stg_blocks)}: the transformer has {layers} blocks (0..{layers - 1}); "
+                         f"choose blocks in range or set evaluate.stg_scale: 0")
+
+
+def generate_video(pipe: Any, prompt: str, seed: int, settings: dict[str, Any]) -> np.ndarray:
+    """One video as uint8 ``[F,H,W,3]``, from a CPU generator seeded with ``seed`` (device-independent)."""
+    import torch
+
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    out = pipe(prompt=prompt, generator=generator, output_type="np", return_dict=True, **settings)
+    frames = np.asarray(out.frames[0])  # [F,H,W,3] floats in [0,1]
+    if not np.isfinite(frames).all():  # would silently become a black or noise video after the uint8 cast
+        raise FloatingPointError(f"the pipeline returned NaN/inf frames for {prompt!r} (seed {seed}, "
+                                 f"{settings.get('num_inference_steps')} steps); check the sampler settings and model.dtype")
+    return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def screen_checkpoints(paths: list[Path], version: str, base: Any) -> tuple[list[Path], list[dict[str, Any]]]:
+    """Split checkpoints into usable ones and skipped ones (``{checkpoint, path, verdict, reasons}``).
+
+    A LoRA for another base version loads without error and silently degrades the output, and a
+    corrupt file stops generation half-way: both are reported and skipped, the rest evaluated.
+    """
+    from .lora_check import IncompatibleLoRAError, require_compatible
+
+    ok, skipped = [], []
+    for path in paths:
+        try:
+            require_compatible(path, version, base=base)
+        except IncompatibleLoRAError as exc:
+            report = exc.report
+            skipped.append({"checkpoint": path.stem, "path": str(path), "verdict": report.verdict,
+                            "reasons": list(report.reasons)})
+            log.warning("evaluate: skipping %s (%s): %s", path.name, report.verdict, "; ".join(report.reasons))
+            continue
+        ok.append(path)
+    return ok, skipped
+
+
+def _swap_lora(pipe: Any, loaded: str | None, name: str, path: Path | None) -> str | None:
+    """Keep at most one LoRA on the base model: unload the previous one, load the next."""
+    if loaded == name:
+        return loaded
+    if loaded is not None and loaded != BASE:
+        pipe.unload_lora_weights()
+    if path is None:
+        return BASE
+    pipe.load_lora_weights(str(path), adapter_name=name)
+    return name
+
+
+def planned_videos(run: Run, checkpoints: list[Path], cases: list[PromptCase]) -> list[tuple[SampleVideo, str, Path | None]]:
+    """Every video the stage needs: (video, prompt text, LoRA file or None for base), grouped by
+    checkpoint so each LoRA is loaded once."""
+    cfg = run.params.evaluate
+    targets: list[tuple[str, int, Path | None]] = [(BASE, 0, None)] if cfg.include_base else []
+    targets += [(p.stem, lora.checkpoint_step(p), p) for p in checkpoints]
+    plan: list[tuple[SampleVideo, str, Path | None]] = []
+    for name, step, path in targets:
+        neutral_done: set[tuple[str, int]] = set()
+        for case in cases:
+            for seed in cfg.seeds:
+                out = run.path("samples", name, video_name(case.prompt_id, seed) + ".mp4")
+                plan.append((SampleVideo(name, step, case.prompt_id, seed, out, True), case.text, path))
+                if cfg.leakage and case.neutral_text is not None and (case.neutral_id, seed) not in neutral_done:
+                    neutral_done.add((case.neutral_id, seed))
+                    out = run.path("samples", name, video_name(case.neutral_id, seed, trigger=False) + ".mp4")
+                    plan.append((SampleVideo(name, step, case.neutral_id, seed, out, False), case.neutral_text, path))
+    return plan
+
+
+def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Path | None]], regenerate: bool = False) -> int:
+    """Generate every planned video that does not exist yet (every one with ``regenerate``); returns
+    how many were generated."""
+    from . import video
+
+    cfg = run.params.evaluate
+    settings = sampler_settings(cfg, run.params.model)
+    todo = [item for item in plan if regenerate or not item[0].path.is_file()]
+    if len(todo) < len(plan):
+        log.info("evaluate: %d of %d videos already exist and are reused", len(plan) - len(todo), len(plan))
+    loaded: str | None = None
+    for sample, text, lora_path in progress.bar(todo, desc="generate", unit="video"):
+        loaded = _swap_lora(pipe, loaded, sample.checkpoint, lora_path)
+        frames = generate_video(pipe, text, sample.seed, settings)
+        video.write_mp4(sample.path, frames, fps=cfg.frame_rate)
+    _swap_lora(pipe, loaded, BASE, None)
+    return len(todo)

@@ -1,0 +1,220 @@
+"""Figures of the evaluate stage (static PNGs under ``eval/``, pyplot-free, written atomically).
+
+* ``identity_curve.png``: identity similarity per training step (mean, 95% bootstrap band, one
+  thin line per prompt), the base model dashed, the best checkpoint starred; face-found rate beside it;
+* ``grid_<checkpoint>.png``: one row per prompt x seed, frames of the base model's video on the
+  left and the checkpoint's on the right (same prompt, same seed);
+* ``bleed.png`` (several characters): mean similarity of each prompted character's faces to
+  every character's references; the diagonal should dominate;
+* ``leakage_motion.png``: face without the trigger, and motion relative to base, per step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import figures
+from .eval_sources import BASE, SampleVideo
+
+log = logging.getLogger("ltxbench")
+GRID_FRAMES = 3
+GRID_ROW_HEIGHT = 128
+BEST_STYLE = dict(marker="*", markersize=16, color="tab:orange", linestyle="none", label="best checkpoint")
+
+
+def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summary: list[dict[str, Any]],
+                  best: dict[str, Any]) -> dict[str, Path]:
+    """Every figure the data allows; returns ``{name: path}``. Stale grids of checkpoints no longer
+    evaluated are removed, so the folder never shows an old grid as current."""
+    out = {"identity_curve": plot_identity_curve(summary, scores.rows, best, eval_dir / "identity_curve.png"),
+           "leakage_motion": plot_leakage_motion(summary, best, eval_dir / "leakage_motion.png")}
+    if scores.bleed_rows:
+        out["bleed"] = plot_bleed(scores.bleed_rows, eval_dir / "bleed.png")
+    wanted = set()
+    for ckpt in sorted({v.checkpoint for v in videos if v.checkpoint != BASE}):
+        path = plot_grid(videos, ckpt, eval_dir / f"grid_{ckpt}.png", best_checkpoint=best.get("checkpoint"))
+        if path is not None:
+            out[f"grid_{ckpt}"] = path
+            wanted.add(path.name)
+    for stale in eval_dir.glob("grid_*.png"):
+        if stale.name not in wanted:
+            stale.unlink()
+    return out
+
+
+def _series(summary: list[dict[str, Any]], metric: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    pts = sorted((s for s in summary if s["metric"] == metric and s["checkpoint"] != BASE), key=lambda s: s["step"])
+    base = next((s for s in summary if s["metric"] == metric and s["checkpoint"] == BASE), None)
+    return pts, base
+
+
+def _no_data(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="tab:red", fontsize=9, wrap=True)
+
+
+def plot_identity_curve(summary: list[dict[str, Any]], rows: list[dict[str, Any]], best: dict[str, Any], out: Path) -> Path:
+    fig, (ax1, ax2) = figures.new_figure(2, (12, 4.2))
+    pts, base = _series(summary, "identity_similarity")
+    per_prompt: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["metric"] == "identity_similarity" and r["checkpoint"] != BASE:
+            per_prompt[r["prompt_id"]][int(r["step"])].append(float(r["value"]))
+    for i, (pid, by_step) in enumerate(sorted(per_prompt.items())):
+        steps = sorted(by_step)
+        ax1.plot(steps, [np.mean(by_step[s]) for s in steps], linewidth=0.8, alpha=0.5,
+                 label="per prompt (mean over seeds)" if i == 0 else None, color="tab:gray")
+    if pts:
+        steps = [s["step"] for s in pts]
+        ax1.plot(steps, [s["mean"] for s in pts], marker="o", color="tab:blue", label="mean over prompts x seeds")
+        ax1.fill_between(steps, [s["ci_low"] for s in pts], [s["ci_high"] for s in pts], color="tab:blue", alpha=0.15,
+                         label="95% bootstrap interval")
+    if base is not None:
+        ax1.axhline(base["mean"], color="black", linestyle="--", label=f"base model (no LoRA) {base['mean']:.3f}")
+    out_pts = [s for s in pts if s["checkpoint"] in best.get("eliminated", {})]
+    if out_pts:
+        ax1.plot([s["step"] for s in out_pts], [s["mean"] for s in out_pts], marker="x", markersize=10, color="tab:red",
+                 linestyle="none", label="eliminated by a rule (best_checkpoint.json)")
+    if best.get("checkpoint"):
+        ax1.plot([best["step"]], [best["value"]], **BEST_STYLE)
+    if not pts and base is None:
+        _no_data(ax1, "no face found in any video:\nno identity score")
+    ax1.set_ylim(0, 1)
+    ax1.set_title("Identity similarity to the references\n(1 = identical, 0.5 = dlib's same-person threshold)", fontsize=10)
+    ax1.set_xlabel("training step")
+    ax1.set_ylabel("identity similarity")
+    fr_pts, fr_base = _series(summary, "face_found_rate")
+    if fr_pts:
+        ax2.plot([s["step"] for s in fr_pts], [s["mean"] for s in fr_pts], marker="o", color="tab:green", label="LoRA checkpoints")
+        ax2.fill_between([s["step"] for s in fr_pts], [s["ci_low"] for s in fr_pts], [s["ci_high"] for s in fr_pts],
+                         color="tab:green", alpha=0.15)
+    if fr_base is not None:
+        ax2.axhline(fr_base["mean"], color="black", linestyle="--", label="base model")
+    ax2.set_ylim(-0.02, 1.02)
+    ax2.set_title("Face-found rate\n(share of sampled frames with a face)", fontsize=10)
+    ax2.set_xlabel("training step")
+    for ax in (ax1, ax2):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=7)
+    return figures.save_figure(fig, out)
+
+
+def _strip(path: Path, n: int) -> np.ndarray:
+    """``n`` evenly spaced frames of a video side by side, scaled to the grid's row height."""
+    import cv2
+
+    from . import video
+
+    frames = video.read_frames(path, video.sample_indices(video.probe(path).num_frames, n))
+    scale = GRID_ROW_HEIGHT / frames.shape[1]
+    size = (max(1, round(frames.shape[2] * scale)), GRID_ROW_HEIGHT)
+    tiles = [cv2.resize(f, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR) for f in frames]
+    while len(tiles) < n:  # a shorter video: white tiles, never repeated frames
+        tiles.append(np.full_like(tiles[0], 255))
+    return np.concatenate(tiles, axis=1)
+
+
+def grid_rows(videos: list[SampleVideo], checkpoint: str) -> list[tuple[str, SampleVideo | None, SampleVideo]]:
+    """``(label, base video or None, checkpoint video)`` per prompt x seed of ``checkpoint`` (trigger videos)."""
+    base = {(v.prompt_id, v.seed): v for v in videos if v.checkpoint == BASE and v.trigger}
+    mine = sorted((v for v in videos if v.checkpoint == checkpoint and v.trigger), key=lambda v: (v.prompt_id, v.seed))
+    return [(f"{v.prompt_id} s{v.seed}", base.get((v.prompt_id, v.seed)), v) for v in mine]
+
+
+def grid_image(videos: list[SampleVideo], checkpoint: str, n: int = GRID_FRAMES) -> tuple[np.ndarray, list[str]] | None:
+    """The grid as one uint8 image (rows: prompt x seed; left half base, right half checkpoint) and its row labels."""
+    rows = grid_rows(videos, checkpoint)
+    if not rows:
+        return None
+    strips, labels = [], []
+    for label, base, mine in rows:
+        right = _strip(mine.path, n)
+        left = _strip(base.path, n) if base is not None else np.full_like(right, 235)
+        if left.shape != right.shape:  # base made at another size: pad to the wider strip
+            width = max(left.shape[1], right.shape[1])
+            left, right = (np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0)), constant_values=255) for s in (left, right))
+        gap = np.full((GRID_ROW_HEIGHT, 8, 3), 255, np.uint8)
+        strips.append(np.concatenate([left, gap, right], axis=1))
+        labels.append(label)
+    width = max(s.shape[1] for s in strips)
+    strips = [np.pad(s, ((0, 4), (0, width - s.shape[1]), (0, 0)), constant_values=255) for s in strips]
+    return np.concatenate(strips, axis=0), labels
+
+
+def plot_grid(videos: list[SampleVideo], checkpoint: str, out: Path, best_checkpoint: str | None = None) -> Path | None:
+    made = grid_image(videos, checkpoint)
+    if made is None:
+        return None
+    image, labels = made
+    h, w = image.shape[:2]
+    fig, ax = figures.new_figure(1, (min(16, 2 + w / 90), 1.2 + h / 90))
+    ax.imshow(image)
+    ax.set_yticks([(GRID_ROW_HEIGHT + 4) * (i + 0.5) for i in range(len(labels))], labels, fontsize=8)
+    ax.set_xticks([w * 0.25, w * 0.75], [f"base model (no LoRA): {GRID_FRAMES} frames", f"{checkpoint}: {GRID_FRAMES} frames"],
+                  fontsize=9)
+    ax.tick_params(length=0)
+    star = "  ★ best checkpoint" if checkpoint == best_checkpoint else ""
+    ax.set_title(f"{checkpoint} vs base, same prompt and seed per row{star}", fontsize=10)
+    return figures.save_figure(fig, out)
+
+
+def plot_bleed(bleed_rows: list[dict[str, Any]], out: Path) -> Path:
+    from .eval_metrics.bleed import bleed_matrix
+
+    names, matrix = bleed_matrix(bleed_rows)
+    fig, ax = figures.new_figure(1, (2.5 + 1.1 * len(names), 2 + 0.9 * len(names)))
+    im = ax.imshow(np.nan_to_num(matrix, nan=0.0), vmin=0, vmax=1, cmap="viridis")
+    for i in range(len(names)):
+        for j in range(len(names)):
+            text = "—" if np.isnan(matrix[i, j]) else f"{matrix[i, j]:.2f}"
+            ax.text(j, i, text, ha="center", va="center", color="white" if not np.isnan(matrix[i, j]) and matrix[i, j] < 0.6 else "black")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("similarity to this character's references")
+    ax.set_ylabel("prompted character")
+    ax.set_title("Bleed between characters (LoRA checkpoints)\ndiagonal should dominate; — = no face", fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return figures.save_figure(fig, out)
+
+
+def plot_leakage_motion(summary: list[dict[str, Any]], best: dict[str, Any], out: Path) -> Path:
+    fig, (ax1, ax2) = figures.new_figure(2, (12, 4))
+    rules = best.get("rules", {})
+    for ax, metric, title, ylabel in (
+            (ax1, "leakage_identity_similarity", "Leakage: identity WITHOUT the trigger\n(lower is better; base dashed)",
+             "identity similarity, no trigger"),
+            (ax2, "motion_ratio", "Motion kept: checkpoint / base, same prompt and seed\n(1 = same motion, below = stiffer)",
+             "motion ratio")):
+        pts, base = _series(summary, metric)
+        if pts:
+            steps = [s["step"] for s in pts]
+            ax.plot(steps, [s["mean"] for s in pts], marker="o", color="tab:purple", label="LoRA checkpoints")
+            ax.fill_between(steps, [s["ci_low"] for s in pts], [s["ci_high"] for s in pts], color="tab:purple", alpha=0.15,
+                            label="95% bootstrap interval")
+            if best.get("checkpoint"):
+                at = next((s for s in pts if s["checkpoint"] == best["checkpoint"]), None)
+                if at is not None:
+                    ax.plot([at["step"]], [at["mean"]], **BEST_STYLE)
+        if base is not None:
+            ax.axhline(base["mean"], color="black", linestyle="--", label="base model")
+        if not pts and base is None:
+            _no_data(ax, "not measured:\n" + rules.get("leakage" if ax is ax1 else "motion", "").removeprefix("not applied: "))
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(ylabel)
+    limits = best.get("thresholds", {})
+    if limits.get("leakage_max") is not None:
+        ax1.axhline(limits["leakage_max"], color="tab:red", linestyle=":", label="maximum (rule)")
+    if _series(summary, "motion_ratio")[0]:
+        ax2.axhline(1.0, color="gray", linestyle="--", linewidth=0.8, label="same motion as base")
+    if limits.get("min_motion_ratio") is not None:
+        ax2.axhline(limits["min_motion_ratio"], color="tab:red", linestyle=":", label="minimum (rule)")
+    ax1.set_ylim(0, 1)
+    for ax in (ax1, ax2):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=7)
+    return figures.save_figure(fig, out)

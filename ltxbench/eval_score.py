@@ -1,0 +1,258 @@
+"""Scoring the evaluated videos with :mod:`ltxbench.eval_metrics` into tidy metric rows.
+
+Each video is read once (the ``face_frames`` evenly spaced frames for faces and CLIP, plus
+adjacent frame pairs for motion) and its faces detected once. Per video with the trigger:
+``face_found_rate``, ``identity_similarity``/``identity_distance`` against the prompted
+character's references, ``identity_drift``/``drift_q1..q4``, ``bleed_margin`` (several
+characters), ``motion``, ``train_copy_similarity`` (when the run has training clips) and
+``clip_score`` (when CLIP weights are present). Per no-trigger video: ``leakage_identity_similarity``
+against each character whose prompt it is the neutral form of. Across videos: ``motion_ratio``
+(against the base model's video of the same prompt and seed) and ``prompt_diversity`` (per
+checkpoint, character and seed, over prompts; ``prompt_id`` is ``*`` or ``<character>-*``).
+
+A value that cannot be measured (no face, a static base video, one prompt) is not written.
+
+The per-video work that costs time (decoding, dlib faces, optical flow: :func:`analyze_video`)
+runs in ``Scorer.workers`` processes through :mod:`ltxbench.parallel`, results in the videos'
+order; the metrics are then computed in this process from the returned tracks (cheap distance
+arithmetic), so rows are the same, in the same order, for any number of workers. The workers
+import only numpy, OpenCV, PyAV/decord and dlib, never torch, even when the caller has torch
+loaded (the pool then spawns; see :mod:`ltxbench.parallel`). CLIP (torch) stays in this process.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import parallel
+from .eval_sources import BASE, SampleVideo
+
+log = logging.getLogger("ltxbench")
+MOTION_PAIRS = 8
+FULL_SCALE_MIN_SIDE = 512
+"""Auto detection scale: frames whose shorter side is at least this are searched as they are
+(upsample 0), smaller ones enlarged 2x (upsample 1). Measured at 768x512 (benchmarks/
+bench_eval_scoring.py): upsample 0 finds the same faces with mean identity values within 0.004 of
+upsample 1, at ~0.56x the scoring time, but misses faces below ~60 px tall (upsample 1 finds 50 px):
+rare at 768x512 outside wide shots, common in smaller videos."""
+DIVERSITY_THUMB = 32  # side of the stored mean frame; eval_metrics shrinks it to 16x16 anyway
+
+
+@dataclass(frozen=True)
+class PromptInfo:
+    """What scoring needs to know of a prompt id: whose face it asks for, the id of its no-trigger
+    form, and the text CLIP compares with (the prompt with the trigger replaced; None: not known)."""
+
+    character: str
+    neutral_id: str
+    clip_text: str | None
+
+
+@dataclass
+class Scorer:
+    analyzer: Any
+    """faces.FaceAnalyzer for the videos, or None: chosen per video by :func:`video_analyzer`."""
+    refs: dict[str, np.ndarray]
+    prompts: dict[str, PromptInfo]
+    face_frames: int
+    training: Any = None
+    """eval_metrics.overfit.TrainingFrames, or None (no copy check)."""
+    clip: Any = None
+    """eval_metrics.adherence.ClipScorer, or None (no clip_score)."""
+    workers: int = 0
+    """Processes for :func:`analyze_video` (0: auto, min(2, CPU cores); 1: this process)."""
+
+
+@dataclass
+class Scores:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    bleed: list[dict[str, Any]] = field(default_factory=list)
+    """Tidy per-character similarities: checkpoint, step, prompt_id, seed, target, character, similarity."""
+    bleed_rows: list[dict[str, Any]] = field(default_factory=list)
+    """eval_metrics.bleed rows, for bleed_matrix (LoRA checkpoints only)."""
+
+
+def _row(v: SampleVideo, prompt_id: str, metric: str, value: float) -> dict[str, Any]:
+    return {"checkpoint": v.checkpoint, "step": v.step, "prompt_id": prompt_id, "seed": v.seed,
+            "metric": metric, "value": round(float(value), 6)}
+
+
+def read_video(v: SampleVideo, face_frames: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(face frames [N,H,W,3], motion pair frames [2P,H,W,3] or None for a one-frame video)``, one decode."""
+    from . import video
+    from .eval_metrics.motion import pair_indices
+
+    n = video.probe(v.path).num_frames
+    face_idx = video.sample_indices(n, face_frames)
+    pair_idx = pair_indices(n, MOTION_PAIRS) if n >= 2 else []
+    wanted = sorted(set(face_idx) | set(pair_idx))
+    frames = video.read_frames(v.path, wanted)
+    at = {i: k for k, i in enumerate(wanted)}
+    faces_ = frames[[at[i] for i in face_idx]]
+    pairs = frames[[at[i] for i in pair_idx]] if pair_idx else None
+    return faces_, pairs
+
+
+@dataclass(frozen=True)
+class VideoAnalysis:
+    """What scoring keeps of one video: small enough to come back from a worker process."""
+
+    track: list[Any]
+    """faces.Face | None per sampled frame (eval_metrics.identity.face_track)."""
+    motion: float | None
+    """motion_magnitude of the adjacent pairs; None for a no-trigger or one-frame video (not scored)."""
+    thumb: np.ndarray | None
+    """[1,32,32,3] uint8 mean frame for prompt_diversity; None for a no-trigger video."""
+
+
+def analyze_video(v: SampleVideo, analyzer: Any, face_frames: int) -> VideoAnalysis:
+    """Decode, detect and embed faces, and measure motion of one video: the costly part of scoring,
+    run in worker processes (module-level so it pickles)."""
+    from .eval_metrics import identity, motion
+
+    frames, pairs = read_video(v, face_frames)
+    track = identity.face_track(frames, analyzer or video_analyzer(frames.shape[1], frames.shape[2]))
+    if not v.trigger:
+        return VideoAnalysis(track, None, None)
+    moved = motion.motion_magnitude(pairs, paired=True) if pairs is not None else None
+    return VideoAnalysis(track, moved, _mean_thumb(frames))
+
+
+def video_analyzer(height: int, width: int) -> Any:
+    """The FaceAnalyzer for a video of this size when none is set (see FULL_SCALE_MIN_SIDE)."""
+    from .faces import FaceAnalyzer
+
+    return FaceAnalyzer(upsample=0 if min(height, width) >= FULL_SCALE_MIN_SIDE else 1)
+
+
+def analyze_videos(videos: list[SampleVideo], analyzer: Any, face_frames: int, workers: int = 0) -> list[VideoAnalysis]:
+    """:func:`analyze_video` of every video, in ``workers`` processes, in the videos' order."""
+    work = functools.partial(analyze_video, analyzer=analyzer, face_frames=face_frames)
+    return parallel.map_ordered(work, videos, workers=workers, desc="score", unit="video",
+                                label=lambda v: str(v.path))
+
+
+def _face_frames(v: SampleVideo, face_frames: int) -> np.ndarray:
+    """The face frames :func:`read_video` returns (CLIP reads them again here, in this process,
+    so workers do not ship every video's frames back)."""
+    from . import video
+
+    return video.read_frames(v.path, video.sample_indices(video.probe(v.path).num_frames, face_frames))
+
+
+def _mean_thumb(frames: np.ndarray) -> np.ndarray:
+    import cv2
+
+    mean = frames.astype(np.float32).mean(axis=0)
+    small = cv2.resize(mean, (DIVERSITY_THUMB, DIVERSITY_THUMB), interpolation=cv2.INTER_AREA)
+    return np.clip(small.round(), 0, 255).astype(np.uint8)[None]
+
+
+def score_videos(videos: list[SampleVideo], scorer: Scorer) -> Scores:
+    """Score every video (see the module docstring); returns tidy rows and the bleed tables."""
+    from .eval_metrics import bleed, drift, identity
+
+    out = Scores()
+    motion_of: dict[tuple[str, str, int], float] = {}
+    thumbs: dict[tuple[str, int, str, int], dict[str, np.ndarray]] = {}
+    several = len(scorer.refs) > 1
+    analyses = analyze_videos(videos, scorer.analyzer, scorer.face_frames, scorer.workers)
+    for v, analysis in zip(videos, analyses):
+        track = analysis.track
+        if not v.trigger:
+            for pid, info in scorer.prompts.items():
+                if info.neutral_id != v.prompt_id:
+                    continue
+                leak = identity.identity_scores(track, scorer.refs[info.character])
+                if "identity_similarity" in leak:
+                    out.rows.append(_row(v, pid, "leakage_identity_similarity", leak["identity_similarity"]))
+            continue
+        info = scorer.prompts[v.prompt_id]
+        ident = identity.identity_scores(track, scorer.refs[info.character])
+        for metric in ("face_found_rate", "identity_similarity", "identity_distance"):
+            if metric in ident:
+                out.rows.append(_row(v, v.prompt_id, metric, ident[metric]))
+        for metric, value in drift.drift_scores(track).items():
+            if value is not None:
+                out.rows.append(_row(v, v.prompt_id, metric, value))
+        if several:
+            b = bleed.bleed_row(track, scorer.refs, info.character)
+            if b["margin"] is not None:
+                out.rows.append(_row(v, v.prompt_id, "bleed_margin", b["margin"]))
+            for name, sim in b["similarity"].items():
+                out.bleed.append({"checkpoint": v.checkpoint, "step": v.step, "prompt_id": v.prompt_id, "seed": v.seed,
+                                  "target": info.character, "character": name, "similarity": round(sim, 6)})
+            if v.checkpoint != BASE:
+                out.bleed_rows.append(b)
+        if analysis.motion is not None:
+            motion_of[(v.checkpoint, v.prompt_id, v.seed)] = analysis.motion
+            out.rows.append(_row(v, v.prompt_id, "motion", analysis.motion))
+        if scorer.training is not None:
+            copy = scorer.training.nearest_similarity(track)
+            if copy is not None:
+                out.rows.append(_row(v, v.prompt_id, "train_copy_similarity", copy))
+        if scorer.clip is not None and info.clip_text is not None:
+            frames = _face_frames(v, scorer.face_frames)
+            out.rows.append(_row(v, v.prompt_id, "clip_score", scorer.clip.score(frames, info.clip_text)))
+        thumbs.setdefault((v.checkpoint, v.step, info.character, v.seed), {})[v.prompt_id] = analysis.thumb
+    _motion_ratios(videos, motion_of, out.rows)
+    _diversity(thumbs, len(scorer.refs), out.rows)
+    return out
+
+
+def _motion_ratios(videos: list[SampleVideo], motion_of: dict[tuple[str, str, int], float], rows: list[dict[str, Any]]) -> None:
+    from .eval_metrics.motion import motion_ratio
+
+    static = 0
+    for v in videos:
+        key = (v.checkpoint, v.prompt_id, v.seed)
+        base = motion_of.get((BASE, v.prompt_id, v.seed))
+        if not v.trigger or v.checkpoint == BASE or key not in motion_of or base is None:
+            continue
+        ratio = motion_ratio(motion_of[key], base)
+        if ratio is None:
+            static += 1
+            continue
+        rows.append(_row(v, v.prompt_id, "motion_ratio", ratio))
+    if static:
+        log.info("evaluate: %d motion ratio(s) not measured: the base video of that prompt and seed is static", static)
+
+
+def _diversity(thumbs: dict[tuple[str, int, str, int], dict[str, np.ndarray]], n_characters: int,
+               rows: list[dict[str, Any]]) -> None:
+    from .eval_metrics.overfit import prompt_diversity
+
+    for (ckpt, step, character, seed), by_prompt in thumbs.items():
+        value = prompt_diversity(by_prompt)
+        if value is not None:
+            pid = "*" if n_characters == 1 else f"{character}-*"
+            rows.append({"checkpoint": ckpt, "step": step, "prompt_id": pid, "seed": seed,
+                         "metric": "prompt_diversity", "value": round(value, 6)})
+
+
+def prompts_from_videos(videos: list[SampleVideo], characters: list[str],
+                        texts: dict[str, str | None] | None = None) -> dict[str, PromptInfo]:
+    """Prompt facts for a folder of videos made elsewhere: with one character every prompt is
+    theirs; with several a prompt id must start with ``<character>-`` (listed when one does not)."""
+    texts = texts or {}
+    out: dict[str, PromptInfo] = {}
+    bad: list[str] = []
+    for pid in sorted({v.prompt_id for v in videos if v.trigger}):
+        if len(characters) == 1:
+            out[pid] = PromptInfo(characters[0], pid, texts.get(pid))
+            continue
+        owner = next((c for c in characters if pid.startswith(f"{c}-")), None)
+        if owner is None:
+            bad.append(pid)
+            continue
+        plain = pid[len(owner) + 1:]
+        out[pid] = PromptInfo(owner, plain, texts.get(plain, texts.get(pid)))
+    if bad:
+        raise ValueError(f"with several characters ({', '.join(characters)}) a prompt id says whose it is, "
+                         f"<character>-<prompt>; these do not: {', '.join(bad)}")
+    return out

@@ -1,0 +1,140 @@
+"""Per-checkpoint summaries and the best-checkpoint rule.
+
+Summary: per checkpoint and metric, the mean over its videos (prompts x seeds) with a 95%
+percentile-bootstrap interval (:func:`ltxbench.eval_metrics.stats.bootstrap_ci`, fixed seed).
+
+Best checkpoint (documented in runs/README.md; every elimination is written with its reason):
+
+1. **leakage**: mean ``leakage_identity_similarity`` at most the base model's + ``evaluate.leakage_tolerance``
+   (the face must not appear without the trigger more than it does without any LoRA);
+2. **motion**: mean ``motion_ratio`` at least ``evaluate.min_motion_ratio`` (below: "stiffer than base");
+3. **prompt adherence**: mean ``clip_score`` at least the base model's - ``evaluate.clip_tolerance``;
+4. **copy**: no video flagged by :func:`ltxbench.eval_metrics.overfit.is_copy`;
+5. of the checkpoints left, the highest mean ``identity_similarity`` (ties: the earlier step).
+
+A rule whose numbers were not measured (no base video, no face without the trigger, no CLIP
+weights) does not eliminate: the JSON says it was not applied and why. A checkpoint without any
+identity score cannot be picked.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+BASE = "base"
+
+
+@dataclass(frozen=True)
+class Rules:
+    leakage_tolerance: float = 0.05
+    min_motion_ratio: float = 0.8
+    clip_tolerance: float = 0.02
+
+    @classmethod
+    def from_params(cls, cfg: Any) -> "Rules":
+        return cls(cfg.leakage_tolerance, cfg.min_motion_ratio, cfg.clip_tolerance)
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and 95% bootstrap interval per checkpoint and metric, base first, then by step."""
+    from .eval_metrics.stats import bootstrap_ci
+
+    groups: dict[tuple[str, int, str], list[float]] = defaultdict(list)
+    for r in rows:
+        groups[(r["checkpoint"], int(r["step"]), r["metric"])].append(float(r["value"]))
+    out = []
+    for (ckpt, step, metric), values in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0] != BASE, kv[0][0], kv[0][2])):
+        mean, lo, hi = bootstrap_ci(values)
+        out.append({"checkpoint": ckpt, "step": step, "metric": metric, "n": len(values),
+                    "mean": round(mean, 6), "ci_low": round(lo, 6), "ci_high": round(hi, 6)})
+    return out
+
+
+def _means(summary: list[dict[str, Any]], metric: str) -> dict[str, float]:
+    return {s["checkpoint"]: float(s["mean"]) for s in summary if s["metric"] == metric}
+
+
+def copy_flags(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per checkpoint, the videos (``<prompt_id>_s<seed>``) flagged as copies of training frames."""
+    from .eval_metrics.overfit import is_copy
+
+    per_video: dict[tuple[str, str, int], dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        per_video[(r["checkpoint"], r["prompt_id"], int(r["seed"]))][r["metric"]] = float(r["value"])
+    flags: dict[str, list[str]] = defaultdict(list)
+    for (ckpt, pid, seed), m in sorted(per_video.items()):
+        if is_copy(m.get("train_copy_similarity"), m.get("identity_similarity")):
+            flags[ckpt].append(f"{pid}_s{seed}")
+    return dict(flags)
+
+
+def pick_best(summary: list[dict[str, Any]], rows: list[dict[str, Any]], rules: Rules = Rules(),
+              tiny_model: bool = False) -> dict[str, Any]:
+    """The best LoRA checkpoint by the module's rule, with what eliminated the others."""
+    ident = {s["checkpoint"]: s for s in summary if s["metric"] == "identity_similarity"}
+    steps = {s["checkpoint"]: s["step"] for s in summary}
+    checkpoints = sorted({c for c in steps if c != BASE}, key=lambda c: (steps[c], c))
+    leak, motion, clip = _means(summary, "leakage_identity_similarity"), _means(summary, "motion_ratio"), _means(summary, "clip_score")
+    copies = copy_flags(rows)
+    applied: dict[str, str] = {}
+    thresholds: dict[str, float | None] = {"leakage_max": None, "min_motion_ratio": rules.min_motion_ratio, "clip_min": None}
+    eliminated: dict[str, list[str]] = defaultdict(list)
+
+    if BASE in leak:
+        limit = thresholds["leakage_max"] = round(leak[BASE] + rules.leakage_tolerance, 6)
+        applied["leakage"] = f"leakage_identity_similarity <= base {leak[BASE]:.3f} + {rules.leakage_tolerance} = {limit:.3f}"
+        for c in checkpoints:
+            if c in leak and leak[c] > limit:
+                eliminated[c].append(f"leakage: face without the trigger {leak[c]:.3f} > {limit:.3f} (base {leak[BASE]:.3f})")
+    else:
+        applied["leakage"] = ("not applied: no leakage measured for the base model (no no-trigger videos, "
+                              "or no face in them)")
+    if motion:
+        applied["motion"] = f"motion_ratio >= {rules.min_motion_ratio}"
+        for c in checkpoints:
+            if c in motion and motion[c] < rules.min_motion_ratio:
+                eliminated[c].append(f"motion: stiffer than base, motion ratio {motion[c]:.2f} < {rules.min_motion_ratio}")
+    else:
+        applied["motion"] = "not applied: no motion ratio measured (no base videos, or static base videos)"
+    if BASE in clip:
+        floor = thresholds["clip_min"] = round(clip[BASE] - rules.clip_tolerance, 6)
+        applied["clip"] = f"clip_score >= base {clip[BASE]:.2f} - {rules.clip_tolerance} = {floor:.2f}"
+        for c in checkpoints:
+            if c in clip and clip[c] < floor:
+                eliminated[c].append(f"prompt adherence: clip_score {clip[c]:.2f} < {floor:.2f}")
+    else:
+        applied["clip"] = "not applied: clip_score not measured (no CLIP weights, or no base videos)"
+    applied["copy"] = "no video flagged as a copy of a training frame (eval_metrics.overfit.is_copy)"
+    for c, videos in copies.items():
+        if c in steps and c != BASE:
+            eliminated[c].append(f"copy: {len(videos)} video(s) copy a training frame ({', '.join(videos[:3])})")
+    for c in checkpoints:
+        if c not in ident:
+            eliminated[c].append("identity: no face found in any of its videos, so no identity score")
+
+    survivors = [c for c in checkpoints if c not in eliminated]
+    face_rates = _means(summary, "face_found_rate")
+    out: dict[str, Any] = {"metric": "identity_similarity", "rules": applied, "thresholds": thresholds, "eliminated": dict(eliminated),
+                           "candidates": checkpoints, "face_found_rate": face_rates}
+    if not survivors:
+        if not any(c in ident for c in checkpoints):
+            reason = ("no face was found in any video generated with a LoRA checkpoint (face-found rate 0), so no "
+                      "identity score exists and no checkpoint can be picked.")
+            if tiny_model:
+                reason += (" The embedded tiny model has random weights and cannot draw faces; with real weights this "
+                           "picks the checkpoint whose faces match the references best.")
+        elif not checkpoints:
+            reason = "no LoRA checkpoint was evaluated."
+        else:
+            reason = "every checkpoint was eliminated by a rule (see eliminated)."
+        return {"checkpoint": None, "step": None, "value": None, "reason": reason, **out}
+    best = max(survivors, key=lambda c: (ident[c]["mean"], -steps[c]))
+    s = ident[best]
+    reason = (f"highest mean identity similarity {s['mean']:.3f} (95% CI {s['ci_low']:.3f}..{s['ci_high']:.3f}, "
+              f"n={s['n']} videos with a face) among the {len(survivors)} checkpoint(s) that pass every rule")
+    if BASE in ident:
+        reason += f"; base model without LoRA: {ident[BASE]['mean']:.3f}"
+    return {"checkpoint": best, "step": steps[best], "value": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
+            "reason": reason, **out}

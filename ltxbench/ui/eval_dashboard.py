@@ -1,0 +1,181 @@
+"""The evaluate dashboard: identity curve, a checkpoint slider over the comparison grids (still
+frames or animated previews), bleed heat-map, leakage and motion, the best checkpoint marked.
+
+Everything shown is read from the run folder as the evaluate stage wrote it (``eval/*.png``,
+``eval/best_checkpoint.json``, the sample videos); nothing is computed anew except the animated
+previews, which are the videos' own frames. Headless use (tests, scripts): :meth:`EvalDashboard.select`
+and :attr:`EvalDashboard.mode` are what the slider and the toggle call; :attr:`grid_bytes` holds
+what is displayed.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..eval_sources import BASE, SampleVideo, folder_videos
+from ..runs import Run
+
+PREVIEW_FRAMES = 16
+PREVIEW_HEIGHT = 128
+MODES = ("frames", "animated")
+
+
+def animated_preview(videos: list[SampleVideo], checkpoint: str, frames: int = PREVIEW_FRAMES) -> bytes | None:
+    """An animated GIF: per prompt x seed a row, base on the left and ``checkpoint`` on the right,
+    ``frames`` evenly spaced frames of the real videos; None when the checkpoint has no videos."""
+    import cv2
+    from PIL import Image
+
+    from .. import video
+    from ..eval_plots import grid_rows
+
+    rows = grid_rows(videos, checkpoint)
+    if not rows:
+        return None
+
+    def clip(sample: SampleVideo) -> np.ndarray:
+        picked = video.read_frames(sample.path, video.sample_indices(video.probe(sample.path).num_frames, frames))
+        width = max(1, round(picked.shape[2] * PREVIEW_HEIGHT / picked.shape[1]))
+        out = np.stack([cv2.resize(f, (width, PREVIEW_HEIGHT), interpolation=cv2.INTER_AREA) for f in picked])
+        pad = frames - len(out)  # a shorter video holds its last frame
+        return np.concatenate([out, np.repeat(out[-1:], pad, axis=0)]) if pad > 0 else out
+
+    strips = []
+    for _, base, mine in rows:
+        right = clip(mine)
+        left = clip(base) if base is not None else np.full_like(right, 235)
+        width = max(left.shape[2], right.shape[2])
+        left, right = (np.pad(c, ((0, 0), (0, 0), (0, width - c.shape[2]), (0, 0)), constant_values=255) for c in (left, right))
+        strips.append(np.concatenate([left, np.full((frames, PREVIEW_HEIGHT, 8, 3), 255, np.uint8), right], axis=2))
+    width = max(s.shape[2] for s in strips)
+    strips = [np.pad(s, ((0, 0), (0, 4), (0, width - s.shape[2]), (0, 0)), constant_values=255) for s in strips]
+    movie = np.concatenate(strips, axis=1)
+    images = [Image.fromarray(f) for f in movie]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=120, loop=0)
+    return buf.getvalue()
+
+
+class EvalDashboard:
+    """Display as the last expression of a notebook cell; see the module docstring."""
+
+    def __init__(self, run: Run | str | Path):
+        import ipywidgets as w  # lazily: the stages never need a UI library
+
+        from .. import runs
+
+        self.run = run if isinstance(run, Run) else runs.open_run(run)
+        self.eval_dir = self.run.path("eval")
+        best_file = self.eval_dir / "best_checkpoint.json"
+        if not best_file.is_file():
+            raise FileNotFoundError(f"{best_file} not found: run the evaluate stage first (evaluate.evaluate(run))")
+        self.best: dict[str, Any] = json.loads(best_file.read_text(encoding="utf-8"))
+        skipped_file = self.eval_dir / "skipped.json"
+        self.skipped = json.loads(skipped_file.read_text(encoding="utf-8")) if skipped_file.is_file() else []
+        notes_file = self.eval_dir / "notes.json"
+        self.notes = json.loads(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else []
+        self.videos = self._videos()
+        self.checkpoints = sorted({v.checkpoint for v in self.videos if v.checkpoint != BASE},
+                                  key=lambda c: (next(v.step for v in self.videos if v.checkpoint == c), c))
+        self.grid_bytes: bytes = b""
+        self.current: str | None = None
+        self._mode = "frames"
+        self._gifs: dict[str, bytes | None] = {}
+
+        self.header = w.HTML(self._header_html())
+        self.curve = self._image("identity_curve.png")
+        self.slider = w.SelectionSlider(options=self.checkpoints or ["(none)"], description="checkpoint",
+                                        continuous_update=False, layout=w.Layout(width="70%"))
+        self.mode_toggle = w.ToggleButtons(options=MODES, value="frames", description="show")
+        self.caption = w.HTML()
+        self.grid = w.Image(format="png")
+        self.slider.observe(lambda change: self.select(change["new"]), names="value")
+        self.mode_toggle.observe(lambda change: setattr(self, "mode", change["new"]), names="value")
+        panels = [w.HTML("<h4>Identity across checkpoints</h4>"), self.curve,
+                  w.HTML("<h4>Checkpoint vs base (same prompt and seed per row)</h4>"),
+                  w.HBox([self.slider, self.mode_toggle]), self.caption, self.grid,
+                  w.HTML("<h4>Leakage and motion</h4>"), self._image("leakage_motion.png")]
+        if (self.eval_dir / "bleed.png").is_file():
+            panels += [w.HTML("<h4>Bleed between characters</h4>"), self._image("bleed.png")]
+        self.widget = w.VBox([self.header, *panels])
+        start = self.best.get("checkpoint") if self.best.get("checkpoint") in self.checkpoints else None
+        if start is None and self.checkpoints:
+            start = self.checkpoints[-1]
+        if start is not None:
+            self.slider.value = start
+            self.select(start)
+
+    def _videos(self) -> list[SampleVideo]:
+        source = self.run.params.evaluate.videos_from or self.run.path("samples")
+        return folder_videos(source) if Path(source).is_dir() else []
+
+    def _image(self, name: str) -> Any:
+        import ipywidgets as w
+
+        path = self.eval_dir / name
+        if not path.is_file():
+            return w.HTML(f"<i>no {html.escape(name)} (not written by the evaluate stage)</i>")
+        return w.Image(value=path.read_bytes(), format="png")
+
+    def _header_html(self) -> str:
+        best = self.best
+        if best.get("checkpoint"):
+            head = (f"<b>Best checkpoint: {html.escape(best['checkpoint'])}</b> (step {best['step']}, identity "
+                    f"{best['value']:.3f}) · {html.escape(best['reason'])}")
+        else:
+            head = f"<b>No best checkpoint</b>: {html.escape(str(best.get('reason')))}"
+        items = [f"<li>{html.escape(c)}: eliminated ({html.escape('; '.join(r))})</li>"
+                 for c, r in best.get("eliminated", {}).items()]
+        items += [f"<li>{html.escape(s['checkpoint'])}: skipped, {html.escape(s['verdict'])} "
+                  f"({html.escape('; '.join(s['reasons']))})</li>" for s in self.skipped]
+        items += [f"<li>note: {html.escape(n)}</li>" for n in self.notes]
+        return head + (f"<ul>{''.join(items)}</ul>" if items else "")
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+        self._mode = value
+        if self.mode_toggle.value != value:
+            self.mode_toggle.value = value
+        if self.current is not None:
+            self.select(self.current)
+
+    def select(self, checkpoint: str) -> bytes:
+        """Show ``checkpoint``'s grid (or its animated preview); returns the image bytes shown."""
+        if checkpoint not in self.checkpoints:
+            raise ValueError(f"no evaluated checkpoint {checkpoint!r}; evaluated: {', '.join(self.checkpoints) or 'none'}")
+        self.current = checkpoint
+        if self.slider.value != checkpoint:
+            self.slider.value = checkpoint
+        star = " ★ best checkpoint" if checkpoint == self.best.get("checkpoint") else ""
+        why = "; ".join(self.best.get("eliminated", {}).get(checkpoint, []))
+        grid_file = self.eval_dir / f"grid_{checkpoint}.png"
+        if self._mode == "animated":
+            if checkpoint not in self._gifs:
+                self._gifs[checkpoint] = animated_preview(self.videos, checkpoint)
+            data, fmt = self._gifs[checkpoint], "gif"
+        else:
+            data, fmt = (grid_file.read_bytes() if grid_file.is_file() else None), "png"
+        self.grid_bytes = data or b""
+        self.grid.format = fmt
+        self.grid.value = self.grid_bytes
+        note = "" if data else " · <i>no videos of this checkpoint to show</i>"
+        self.caption.value = (f"<b>{html.escape(checkpoint)}</b>{star}" + (f" · eliminated: {html.escape(why)}" if why else "")
+                              + note)
+        return self.grid_bytes
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
