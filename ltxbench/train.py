@@ -14,7 +14,15 @@ transformer predicts ``ε - x0``; σ is drawn from a logit-normal shifted by the
 inference schedule is. The VAE and text encoder are released after encoding, so only the
 transformer (and its LoRA) is in memory while training. A staged recipe (``train.stages``) runs
 its stages in order on the same LoRA and optimizer, each with its own clips, steps, lr and loss
-weights. Also runnable without papermill: ``python -m ltxbench.train PARAMS.yaml [--run-dir DIR]``.
+weights. A stage with an audio loss weight also denoises the clip's own audio latents (same σ,
+own noise; :func:`_clip_loss`); clips without sound add no audio loss.
+
+Memory and scale: ``train.base_quantization`` stores the frozen base in 8 bits (optimum-quanto,
+:func:`quantize_base`); under ``torchrun``/``accelerate launch`` the LoRA gradients are averaged
+across processes (``ddp``) or every weight is sharded with FSDP2 (``fsdp``,
+:func:`shard_transformer`), the saved LoRA then being gathered into full tensors
+(:func:`lora_state_dict`). The hot loop syncs with the host once per step.
+Also runnable without papermill: ``python -m ltxbench.train PARAMS.yaml [--run-dir DIR]``.
 """
 
 from __future__ import annotations
@@ -34,13 +42,13 @@ from . import figures, lora, progress, runs
 from . import params as P
 from . import train_state as TS
 from .runs import Run
-from .train_data import (ClipSampler, TrainingDataError, dataset_sha256, precompute, stage_clips,  # noqa: F401
-                         training_clips)
+from .train_data import (ClipSampler, TrainingDataError, check_audio_stages, clip_fps, dataset_sha256,  # noqa: F401
+                         precompute, precompute_audio, stage_clips, training_clips)
 
 log = logging.getLogger("ltxbench")
 
 METRICS_FIELDS = ("stage", "step", "loss", "loss_smoothed", "lr", "grad_norm", "step_time", "samples_per_s",
-                  "peak_memory_mb", "sigma", "clip", "character")
+                  "peak_memory_mb", "sigma", "clip", "character", "audio_loss")
 SMOOTHING = 0.9  # exponential moving average of the loss, for the log and the plot
 
 
@@ -139,6 +147,78 @@ def _make_optimizer(params: list[Any], cfg: P.TrainSection, device: Any) -> Any:
     return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
 
 
+def quantize_base(transformer: Any, mode: str) -> int:
+    """Store the frozen base weights of every Linear layer in 8 bits (optimum-quanto ``qint8`` or
+    ``qfloat8``, per-output-channel scales); the LoRA layers stay float32 and keep training.
+
+    Must run after the adapters are added, so the LoRA initialisation (and the saved keys) are the
+    unquantized run's. quanto replaces parameters when it quantizes, and the new ones come back
+    with ``requires_grad=True``: everything but the LoRA is frozen again here. Returns the number
+    of quantized layers. fp8 on a CPU is emulated (dequantised per matmul): it runs, slowly.
+    """
+    from optimum.quanto import freeze, qfloat8, qint8, quantize
+
+    weights = {"int8": qint8, "fp8": qfloat8}[mode]
+    quantize(transformer, weights=weights, exclude=["*lora_A*", "*lora_B*", "*lora_embedding*"])
+    freeze(transformer)  # materialise the 8-bit weights, drop the float copies
+    from optimum.quanto.nn import QModuleMixin
+
+    for name, param in transformer.named_parameters():
+        param.requires_grad_(".lora_" in name)
+    return sum(isinstance(m, QModuleMixin) for m in transformer.modules())
+
+
+def shard_transformer(transformer: Any) -> None:
+    """FSDP2: shard every parameter (base and LoRA) of each transformer block, then the rest, over
+    the processes; each block's full weights exist only while it runs (gathered before its
+    forward and its backward, freed after), so the 22B base needs ~1/N of its memory per GPU.
+
+    torch's ``fully_shard`` directly, not accelerate's FSDP plugin (which calls the same
+    ``fully_shard``): accelerate 1.15 turns its plugin on only for GPU-type process groups
+    (``AcceleratorState`` never switches ``MULTI_CPU`` to FSDP), which would make this path
+    GPU-only and untestable here; ``fully_shard`` runs on NCCL and gloo alike, and accelerate still
+    provides the process group. LoRA parameters stay trainable inside the sharded blocks (FSDP2
+    shards per parameter, so frozen and trainable parameters mix freely)."""
+    from torch.distributed.fsdp import fully_shard
+
+    for block in transformer.transformer_blocks:
+        fully_shard(block)
+    fully_shard(transformer)
+
+
+def lora_state_dict(transformer: Any) -> dict[str, Any]:
+    """peft-format LoRA weights as full tensors, also from a sharded (FSDP2) transformer: each
+    ``DTensor`` shard is all-gathered with ``full_tensor()`` — a collective, so every process must
+    call this, and in the same order (``named_parameters`` is)."""
+    from peft.utils import get_peft_model_state_dict
+    from torch.distributed.tensor import DTensor
+
+    full = {}
+    for name, param in transformer.named_parameters():
+        if ".lora_" in name:
+            t = param.detach()
+            full[name] = t.full_tensor() if isinstance(t, DTensor) else t
+    return get_peft_model_state_dict(transformer, state_dict=full)
+
+
+def _optimizer_state(transformer: Any, optimizer: Any, sharded: bool) -> dict[str, Any]:
+    """The optimizer state to save: as is, or (FSDP) gathered into full tensors by every process."""
+    if not sharded:
+        return optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    return get_optimizer_state_dict(transformer, optimizer, options=StateDictOptions(full_state_dict=True))
+
+
+def _load_optimizer_state(transformer: Any, optimizer: Any, saved: dict[str, Any], sharded: bool) -> None:
+    if not sharded:
+        optimizer.load_state_dict(saved)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(transformer, optimizer, optim_state_dict=saved, options=StateDictOptions(full_state_dict=True))
+
+
 def _accelerator(device_name: str) -> Any:
     """accelerate's process state: one process here, or one per GPU/CPU under ``accelerate launch`` /
     ``torchrun`` (gloo on CPUs, NCCL on GPUs). Mixed precision stays ltxbench's own autocast."""
@@ -181,6 +261,8 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     clips = training_clips(run)  # guards, before any model loads
     stages = resolve_stages(cfg)
     per_stage = [stage_clips(clips, st) for st in stages]
+    check_audio_stages(run, stages, per_stage)  # before any model loads
+    audio_clips = {r["id"]: r for st, chosen in zip(stages, per_stage) if st.audio_loss_weight > 0 for r in chosen}
     samplers = [ClipSampler.build(c, cfg) for c in per_stage]
     total_steps = sum(st.steps for st in stages)
     data_sha = dataset_sha256(clips, run)
@@ -198,25 +280,28 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                 encoded[variant] = precompute(run, pipe, chosen, st)
                 for k, v in encoded[variant][2].items():
                     cache_stats[k] = cache_stats.get(k, 0) + v
+        audio, audio_stats = precompute_audio(run, pipe, list(audio_clips.values()))
+        cache_stats.update(audio_stats)
     transformer = pipe.transformer
     pipe.text_encoder = None  # only the transformer (and the pipeline's packing helpers) stay in memory
     pipe.vae = None
+    pipe.audio_vae = None
     transformer.requires_grad_(False)
     torch.manual_seed(run.params.run.seed)  # LoRA init draws from the global RNG: make it the run's, not the process's
     transformer.add_adapter(LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                                        target_modules=lora.TARGET_PRESETS[cfg.targets], init_lora_weights=True))
+    if cfg.base_quantization != "none":
+        log.info("quantized %d base layers to %s", quantize_base(transformer, cfg.base_quantization), cfg.base_quantization)
     if cfg.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     transformer.to(device)
-    trainable = [p for p in transformer.parameters() if p.requires_grad]
-    optimizer = _make_optimizer(trainable, cfg, device)
     seed = run.params.run.seed
-    torch.manual_seed(seed + acc.process_index)  # dropout draws from the global RNG (saved in the resume state)
 
     ckpt_dir = run.path("checkpoints")
     start_step, start_stage, start_stage_step, rows = 0, 0, 0, []
     latest = TS.latest_state(ckpt_dir) if cfg.resume and not force else None
     acc.wait_for_everyone()  # every process decides on the same files before any is moved
+    state = None
     if latest is None:
         if acc.is_main_process:
             TS.archive_previous(ckpt_dir)  # a fresh run never mixes with an earlier run's checkpoints
@@ -226,14 +311,22 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
 
         resumed = next(p for p in lora.list_checkpoints(ckpt_dir) if lora.checkpoint_step(p) == state["step"])
         require_compatible(resumed, run.params.model.version, base=pipe)  # a foreign or corrupt file is refused loudly
-        set_peft_model_state_dict(transformer, state["lora"])
-        optimizer.load_state_dict(state["optimizer"])
-        if acc.num_processes == 1:
-            torch.set_rng_state(state["torch_rng"])
+        set_peft_model_state_dict(transformer, state["lora"])  # full tensors: before any sharding
         start_step, start_stage, start_stage_step, rows = state["step"], state["stage_index"], state["stage_step"], state["history"]
         if acc.is_main_process:
             _drop_checkpoints_after(ckpt_dir, start_step)
         log.info("resuming from %s at step %d", latest, start_step)
+
+    sharded = acc.num_processes > 1 and cfg.distributed == "fsdp"
+    if sharded:
+        shard_transformer(transformer)
+    trainable = [p for p in transformer.parameters() if p.requires_grad]  # after sharding: FSDP2 swaps in DTensors
+    optimizer = _make_optimizer(trainable, cfg, device)
+    torch.manual_seed(seed + acc.process_index)  # dropout draws from the global RNG (saved in the resume state)
+    if state is not None:
+        _load_optimizer_state(transformer, optimizer, state["optimizer"], sharded)
+        if acc.num_processes == 1:
+            torch.set_rng_state(state["torch_rng"])
 
     provenance = dict(base_version=run.params.model.version, base_source=run.params.model.source, rank=cfg.rank,
                       alpha=cfg.alpha, targets=cfg.targets, triggers={c.name: c.trigger for c in run.params.dataset.characters},
@@ -259,25 +352,38 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 optimizer.zero_grad(set_to_none=True)
-                loss_sum, drawn = 0.0, []
+                losses, audio_losses, drawn = [], [], []
                 for b in range(cfg.batch_size):
                     g = sample_generator(seed, step, acc.process_index * cfg.batch_size + b)
                     clip = sampler.draw(g)
-                    loss, sigma = _clip_loss(pipe, latents[clip["id"]], texts[clip["id"]], g, st, cfg, device)
-                    if not torch.isfinite(loss):
-                        last = lora.list_checkpoints(ckpt_dir)
-                        raise FloatingPointError(
-                            f"loss became {loss.item()} at step {step} (clip {clip['id']}, σ={sigma:.3f}); training stopped. "
-                            f"Last good checkpoint: {last[-1] if last else 'none'}. Lower train.learning_rate or check the clip.")
+                    loss, sigma, audio_loss = _clip_loss(pipe, latents[clip["id"]], texts[clip["id"]], g, st, cfg, device,
+                                                         audio.get(clip["id"]) if st.audio_loss_weight > 0 else None,
+                                                         clip_fps(clip))
                     (loss / cfg.batch_size).backward()
-                    loss_sum += loss.item()
+                    losses.append(loss.detach())
+                    if audio_loss is not None:
+                        audio_losses.append(audio_loss)
                     drawn.append((clip, sigma))
-                loss_val = loss_sum / cfg.batch_size
+                step_loss = torch.stack(losses).mean().reshape(1)
                 if acc.num_processes > 1:  # data parallel: average the LoRA gradients (what DDP does), and the loss
-                    for p in trainable:
-                        p.grad = acc.reduce(p.grad if p.grad is not None else torch.zeros_like(p), "mean")
-                    loss_val = acc.reduce(torch.tensor([loss_val], device=device), "mean").item()
-                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm).item()
+                    if not sharded:  # FSDP has already reduce-scattered (averaged) them in the backward pass
+                        for p in trainable:
+                            p.grad = acc.reduce(p.grad if p.grad is not None else torch.zeros_like(p), "mean")
+                    step_loss = acc.reduce(step_loss, "mean")  # a NaN anywhere reaches every process: all stop together
+                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+                if sharded:
+                    grad_norm = grad_norm.full_tensor()  # a replicated DTensor
+                # The one host sync of the step (on a GPU, .item() waits for the queue to drain): loss, gradient
+                # norm and audio loss come back together, after the backward pass is queued, not once per value.
+                fetched = torch.cat([step_loss.float(), grad_norm.reshape(1).float().to(step_loss.device),
+                                     torch.stack(audio_losses).mean().reshape(1) if audio_losses else step_loss.new_zeros(1)]).tolist()
+                loss_val, grad_norm, audio_val = fetched
+                if not math.isfinite(loss_val):  # before optimizer.step: the weights stay those of the last good step
+                    last = lora.list_checkpoints(ckpt_dir)
+                    raise FloatingPointError(
+                        f"loss became {loss_val} at step {step} (clip {';'.join(c['id'] for c, _ in drawn)}, "
+                        f"σ={';'.join(f'{s_:.3f}' for _, s_ in drawn)}); training stopped. "
+                        f"Last good checkpoint: {last[-1] if last else 'none'}. Lower train.learning_rate or check the clip.")
                 optimizer.step()
                 smoothed = loss_val if smoothed is None else SMOOTHING * smoothed + (1 - SMOOTHING) * loss_val
                 dt = time.time() - t0
@@ -285,18 +391,23 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                        "lr": lr, "grad_norm": round(grad_norm, 6), "step_time": round(dt, 4),
                        "samples_per_s": round(cfg.batch_size / max(dt, 1e-9), 3),
                        "peak_memory_mb": round(_peak_memory_mb(device), 1), "sigma": round(drawn[0][1], 5),
-                       "clip": ";".join(c["id"] for c, _ in drawn), "character": ";".join(c["character"] for c, _ in drawn)}
+                       "clip": ";".join(c["id"] for c, _ in drawn), "character": ";".join(c["character"] for c, _ in drawn),
+                       "audio_loss": round(audio_val, 6) if audio_losses else None}
                 rows.append(row)
                 bar.update(1)
                 if writer is not None:
-                    for key in ("loss", "loss_smoothed", "lr", "grad_norm", "step_time", "peak_memory_mb"):
-                        writer.add_scalar(f"train/{key}", row[key], step)
+                    for key in ("loss", "loss_smoothed", "lr", "grad_norm", "step_time", "peak_memory_mb", "audio_loss"):
+                        if row[key] is not None:
+                            writer.add_scalar(f"train/{key}", row[key], step)
                 if on_step is not None and acc.is_main_process:
                     on_step(row)
                 if step % cfg.checkpoint_every == 0 or stage_step == st.steps:
+                    # under FSDP every process holds a shard: all take part in gathering, the main one writes
+                    lora_state = lora_state_dict(transformer) if sharded else get_peft_model_state_dict(transformer)
+                    optim_state = _optimizer_state(transformer, optimizer, sharded)
                     if acc.is_main_process:
-                        _checkpoint(run, transformer, optimizer, step, si, stage_step, st.name, fingerprint, data_sha,
-                                    rows, provenance, cfg, get_peft_model_state_dict)
+                        _checkpoint(run, lora_state, optim_state, step, si, stage_step, st.name, fingerprint, data_sha,
+                                    rows, provenance, cfg)
                     acc.wait_for_everyone()
             start_stage_step = 0
     finally:
@@ -321,6 +432,8 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
         "checkpoints": [str(p.relative_to(run.dir)) for p in checkpoints],
     }
     summary["processes"] = acc.num_processes
+    summary["distributed"] = ("fsdp" if sharded else "ddp") if acc.num_processes > 1 else "none"
+    summary["base_quantization"] = cfg.base_quantization
     figure = run.path("train", "loss.png")
     if acc.is_main_process:
         runs.atomic_write_json(run.path("train", "summary.json"), summary)
@@ -329,8 +442,17 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
 
 
 def _clip_loss(pipe: Any, x0: Any, cond: dict[str, Any], generator: Any, stage: P.TrainStageSection,
-               cfg: P.TrainSection, device: Any) -> tuple[Any, float]:
-    """Weighted flow-matching loss of one clip at a freshly drawn σ."""
+               cfg: P.TrainSection, device: Any, audio: tuple[Any, Any] | None = None,
+               fps: float = 24.0) -> tuple[Any, float, Any | None]:
+    """Weighted flow-matching loss of one clip at a freshly drawn σ: (loss, σ, unweighted audio loss
+    as a detached tensor, or None).
+
+    With ``audio`` (latents ``[1, 8, L, 16]``, mask ``[L]``) the audio latents are noised at the same
+    σ with their own noise and the audio velocity joins the loss, averaged over the valid (mask 1)
+    latents only. Without it the audio stream is the pipeline's pure-noise first-step input
+    (σ_audio = 1), which carries no information about the clip, and adds no loss: a clip without
+    sound in an audio stage is masked out, not given made-up sound.
+    """
     import torch
 
     from . import ltx
@@ -340,25 +462,34 @@ def _clip_loss(pipe: Any, x0: Any, cond: dict[str, Any], generator: Any, stage: 
     sigma = sample_sigma(generator, token_shift(tokens, dict(pipe.scheduler.config)))
     noise = torch.randn(x0.shape, generator=generator).to(device)
     x_t = ltx.noisy_latents(x0, noise, sigma)
+    a_t = None
+    if audio is not None:
+        a0, a_mask = audio[0].to(device), audio[1].to(device)
+        a_noise = torch.randn(a0.shape, generator=generator).to(device)
+        a_t = ltx.noisy_latents(a0, a_noise, sigma)
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision == "bf16")
     with autocast:
-        pred = ltx.transformer_forward(pipe, x_t, None, {k: v.to(device) for k, v in cond.items()}, sigma, generator=generator)
-    # Audio latents are not extracted from clips yet: the audio stream is the pipeline's pure-noise
-    # first-step input and only the video loss trains (stage.audio_loss_weight has no data to act on).
+        out = ltx.transformer_forward(pipe, x_t, a_t, {k: v.to(device) for k, v in cond.items()}, sigma,
+                                      frame_rate=fps, generator=generator, return_audio=audio is not None)
+    pred = out.video if audio is not None else out
     loss = stage.video_loss_weight * torch.nn.functional.mse_loss(pred.float(), ltx.velocity_target(x0, noise).float())
-    return loss, sigma
+    if audio is None:
+        return loss, sigma, None
+    err = (out.audio.float() - ltx.velocity_target(a0, a_noise).float()).square()  # [1, 8, L, 16]
+    weights = a_mask.view(1, 1, -1, 1)
+    audio_loss = (err * weights).sum() / (weights.sum() * err.shape[1] * err.shape[3]).clamp(min=1.0)
+    return loss + stage.audio_loss_weight * audio_loss, sigma, audio_loss.detach()
 
 
-def _checkpoint(run: Run, transformer: Any, optimizer: Any, step: int, stage_index: int, stage_step: int,
-                stage_name: str, fingerprint: dict[str, Any], data_sha: str, rows: list[dict[str, Any]],
-                provenance: dict[str, Any], cfg: P.TrainSection, get_state: Callable[[Any], dict[str, Any]]) -> None:
+def _checkpoint(run: Run, lora_state: dict[str, Any], optim_state: dict[str, Any], step: int, stage_index: int,
+                stage_step: int, stage_name: str, fingerprint: dict[str, Any], data_sha: str, rows: list[dict[str, Any]],
+                provenance: dict[str, Any], cfg: P.TrainSection) -> None:
     """LoRA file, then the resume state (its presence marks the checkpoint complete), then pruning."""
     ckpt_dir = run.path("checkpoints")
-    lora_state = get_state(transformer)
     lora.save_lora(ckpt_dir / f"lora_step_{step:06d}.safetensors", lora_state,
                    lora.Provenance(step=step, stage=stage_name, **provenance))
     _write_metrics(run, rows)
-    TS.save_state(TS.state_path(ckpt_dir, step), lora_state=lora_state, optimizer=optimizer,
+    TS.save_state(TS.state_path(ckpt_dir, step), lora_state=lora_state, optimizer_state=optim_state,
                   step=step, stage_index=stage_index, stage_step=stage_step, fingerprint=fingerprint,
                   dataset_sha=data_sha, history=rows)
     if cfg.keep_last:

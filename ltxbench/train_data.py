@@ -5,9 +5,15 @@ Guards run before any model loads and name the offending clips: no accepted clip
 a caption or whose caption lacks its character's trigger, blocking caption lint errors, a clip whose
 size is off the LTX grid (frames 8k+1, sides multiples of 32) or whose file is missing.
 
-Cache keys (``cache/latents``, ``cache/text``) are sha256 of model version, model source, the tiny
-build id (for ``tiny``), the clip file's content hash or the caption, and the variant (full frames,
-head crop, still), so a changed clip, caption or model is re-encoded, never silently reused.
+Cache keys (``cache/latents``, ``cache/text``, ``cache/audio``) are sha256 of model version, model
+source, the tiny build id (for ``tiny``), the clip file's (or its wav's) content hash or the caption,
+and the variant (full frames, head crop, still), so a changed clip, wav, caption or model is
+re-encoded, never silently reused.
+
+Audio: a clip has sound to train on when its record names ``media_audio`` (``clips/<id>.wav``,
+written by curate when the source's audio is usable). A stage with ``audio_loss_weight > 0``
+encodes those wavs (:mod:`ltxbench.ltx_audio`); a stage that asks for audio but has no clip with
+audio is refused, naming the stage, before any model loads.
 """
 
 from __future__ import annotations
@@ -76,6 +82,31 @@ def stage_clips(clips: list[dict[str, Any]], stage: P.TrainStageSection) -> list
     if not chosen:
         raise TrainingDataError(f"train stage '{stage.name}' selects no clip (source_kinds={stage.source_kinds}, crop={stage.crop})")
     return chosen
+
+
+def has_audio(record: dict[str, Any]) -> bool:
+    """Whether the clip carries its own sound to train on: curate (and the curation grid's
+    overrides) write ``media_audio`` exactly when the source's audio is usable, so it is the one
+    field to trust."""
+    return bool(record.get("media_audio"))
+
+
+def check_audio_stages(run: Run, stages: list[P.TrainStageSection], per_stage: list[list[dict[str, Any]]]) -> None:
+    """Refuse, before any model loads, a stage that weights audio but has no clip with audio, and
+    an audio-weighted stage whose clips name a wav that is not there."""
+    for stage, chosen in zip(stages, per_stage):
+        if stage.audio_loss_weight <= 0:
+            continue
+        with_audio = [r for r in chosen if has_audio(r)]
+        if not with_audio:
+            raise TrainingDataError(
+                f"train stage '{stage.name}' has audio_loss_weight {stage.audio_loss_weight} but none of its "
+                f"{len(chosen)} clip(s) has audio (media_audio): add footage with usable sound, or set the "
+                f"stage's audio_loss_weight to 0")
+        missing = [r["id"] for r in with_audio if not run.path("dataset", r["media_audio"]).is_file()]
+        if missing:
+            raise TrainingDataError(f"{len(missing)} clip wav file(s) of stage '{stage.name}' are missing "
+                                    f"({_names(missing)}): re-run curate")
 
 
 # ---------------------------------------------------------------------------------------
@@ -226,3 +257,54 @@ def precompute(run: Run, pipe: Any, clips: list[dict[str, Any]], stage: P.TrainS
             stats["text_hits"] += 1
         texts[r["id"]] = cond
     return latents, texts, stats
+
+
+def clip_fps(record: dict[str, Any]) -> float:
+    return float(record.get("fps") or 24.0)
+
+
+def precompute_audio(run: Run, pipe: Any, clips: list[dict[str, Any]]
+                     ) -> tuple[dict[str, tuple[Any, Any]], dict[str, int]]:
+    """Audio latents ``[1, 8, L, 16]`` and a validity mask ``[L]`` for each clip with audio, cached
+    under ``cache/audio`` by the wav's content hash.
+
+    ``L`` is the audio length the pipeline pairs with the clip's video latents at the clip's fps
+    (:func:`ltxbench.ltx.audio_latent_length`): the encoding is cut to it, and where the wav is
+    shorter than the clip the missing latents are zero with mask 0, so they add no loss.
+    Returns ({clip id: (latents, mask)}, hit/miss counts); clips without audio are absent.
+    """
+    import torch
+
+    from . import ltx, ltx_audio
+
+    mid = model_id(run)
+    out: dict[str, tuple[Any, Any]] = {}
+    stats = {"audio_hits": 0, "audio_misses": 0}
+    vae_cfg = pipe.audio_vae.config
+    for r in progress.bar([r for r in clips if has_audio(r)], desc="encode audio", unit="clip"):
+        wav = run.path("dataset", r["media_audio"])
+        fps = clip_fps(r)
+        latent_frames = (r["num_frames"] - 1) // 8 + 1
+        length = ltx.audio_latent_length(pipe, latent_frames, fps)
+        key = cache_key(mid, file_sha256(wav), "audio", str(r["num_frames"]), str(fps), str(length))
+        path = run.path("cache", "audio", f"{key}.safetensors")
+        cached = _load(path)
+        if cached is None:
+            try:
+                waveform = ltx_audio.read_waveform(wav, vae_cfg.sample_rate, 0.0, r["num_frames"] / fps,
+                                                   channels=vae_cfg.in_channels)
+                encoded = ltx_audio.encode_audio(pipe, waveform)
+            except ValueError as exc:
+                raise TrainingDataError(f"clip {r['id']}: its audio cannot be used ({exc}); re-run curate") from exc
+            lat = torch.zeros(1, encoded.shape[1], length, encoded.shape[3])
+            valid = min(length, encoded.shape[2])
+            lat[:, :, :valid] = encoded[:, :, :valid]
+            mask = torch.zeros(length)
+            mask[:valid] = 1.0
+            cached = {"latents": lat, "mask": mask}
+            _save(path, cached)
+            stats["audio_misses"] += 1
+        else:
+            stats["audio_hits"] += 1
+        out[r["id"]] = (cached["latents"], cached["mask"])
+    return out, stats

@@ -56,14 +56,15 @@ def latest_state(ckpt_dir: Path) -> Path | None:
     return states[-1] if states else None
 
 
-def save_state(path: Path, *, lora_state: dict[str, Any], optimizer: Any, step: int,
+def save_state(path: Path, *, lora_state: dict[str, Any], optimizer_state: dict[str, Any], step: int,
                stage_index: int, stage_step: int, fingerprint: dict[str, Any], dataset_sha: str,
                history: list[dict[str, Any]]) -> Path:
+    """``optimizer_state``: ``optimizer.state_dict()``, or under FSDP the full (gathered) state."""
     import torch
 
     blob = {
         "lora": {k: v.detach().cpu().clone() for k, v in lora_state.items()},
-        "optimizer": optimizer.state_dict(),
+        "optimizer": optimizer_state,
         "torch_rng": torch.get_rng_state(),
         "step": step, "stage_index": stage_index, "stage_step": stage_step,
         "fingerprint": json.dumps(fingerprint, sort_keys=True),

@@ -2,7 +2,9 @@
 the visible GPU, and which choices would make it fit.
 
 Peak ≈ base weights + LoRA (weights, gradients, optimizer moments) + activations saved for the
-backward pass + a fixed CUDA overhead. Parameter counts are exact: the transformer is built on
+backward pass + a fixed CUDA overhead. With ``train.base_quantization`` (int8/fp8) every Linear
+weight counts 1 byte plus a 4-byte scale per output row, the other parameters their dtype (within
+1% of the quantized tiny model's stored bytes, ``tests/test_vram.py``). Parameter counts are exact: the transformer is built on
 PyTorch's ``meta`` device from its config (the real 2.0/2.3 configs, or the tiny one), which costs
 no memory. Activations follow a per-layer, per-token model whose coefficients were fitted to the
 bytes the tiny LTX-2.3 transformer saves for backward (measured with autograd's saved-tensor
@@ -132,6 +134,12 @@ def estimate(params: P.RunParams, dims: ModelDims, gpu_total: float | None = Non
     t = params.train
     tv, ta, tt = tokens or _tokens(params)
     weight_bytes = 2 if params.model.dtype in ("bfloat16", "float16") else 4
+    linear_params = sum(o * i for o, i in dims.linear_shapes.values())
+    if t.base_quantization != "none":  # Linear weights in 1 byte (+ one fp32 scale per output row); the rest as loaded
+        scales = sum(o for o, _ in dims.linear_shapes.values())
+        base_bytes = linear_params + 4 * scales + (dims.parameters - linear_params) * weight_bytes
+    else:
+        base_bytes = dims.parameters * weight_bytes
     act_bytes = 2 if (t.mixed_precision == "bf16" or weight_bytes == 2) else 4
     pattern = re.compile(lora.TARGET_PRESETS[t.targets])
     lora_params = sum(t.rank * (o + i) for n, (o, i) in dims.linear_shapes.items() if pattern.fullmatch(n))
@@ -144,7 +152,7 @@ def estimate(params: P.RunParams, dims: ModelDims, gpu_total: float | None = Non
         recompute = full_layer
     else:
         kept, recompute = dims.layers * full_layer + outside, 0.0
-    plan = MemoryPlan(tv, ta, tt, dims.parameters * weight_bytes, lora_params * per_param,
+    plan = MemoryPlan(tv, ta, tt, base_bytes, lora_params * per_param,
                       (kept + recompute) * act_bytes * t.batch_size,
                       CUDA_OVERHEAD_BYTES if gpu_total is not None else 0.0, gpu_total,
                       kept_activations=kept * act_bytes * t.batch_size)
@@ -171,6 +179,8 @@ def _suggestions(params: P.RunParams, dims: ModelDims, gpu_total: float) -> list
         options.append(("curate.resolution=384", {"curate.resolution": 384}))
     if params.train.rank > 16:
         options.append(("train.rank=16", {"train.rank": 16}))
+    if params.train.base_quantization == "none":
+        options.append(("train.base_quantization=int8", {"train.base_quantization": "int8"}))
     fitting = []
     for label, change in options:
         if _fits_with(params, dims, gpu_total, change):
@@ -182,9 +192,9 @@ def _suggestions(params: P.RunParams, dims: ModelDims, gpu_total: float) -> list
     if fitting:
         return fitting
     base = estimate(params, dims, gpu_total, _suggest=False).base_weights
-    return [f"nothing among precision, checkpointing, optimizer, frames, resolution and rank fits this GPU: the base "
-            f"weights alone take {base / GIB:.1f} GiB; 8-bit (int8/fp8) base weights would be needed, which ltxbench "
-            f"does not offer yet"]
+    return [f"no single change or pair among precision, checkpointing, optimizer, frames, resolution, rank and 8-bit "
+            f"base weights fits this GPU (base weights now {base / GIB:.1f} GiB): use a larger GPU, or shard the base "
+            f"over several GPUs with train.distributed=fsdp"]
 
 
 def _fits_with(params: P.RunParams, dims: ModelDims, gpu_total: float, change: dict[str, Any]) -> bool:

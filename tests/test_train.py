@@ -120,3 +120,49 @@ def test_weighted_sampling_follows_character_and_kind_weights(params_file):
 def test_character_weights_must_name_a_character(params_file):
     with pytest.raises(P.ParamsError, match="no such character"):
         P.load(params_file, {"train.character_weights": {"nobody": 2.0}})
+
+
+def test_log_mel_puts_a_tone_in_its_mel_band_at_100_frames_per_second():
+    from ltxbench import ltx_audio
+
+    sr = 16000
+    t = torch.arange(sr) / sr
+    tone = torch.sin(2 * math.pi * 1000.0 * t)[None].repeat(2, 1)  # 1 s stereo, 1 kHz
+    mel = ltx_audio.log_mel(tone, sr, hop_length=160, n_mels=64)
+    assert tuple(mel.shape) == (2, 101, 64)  # centred frames: 1 + T / hop
+    centres = ltx_audio.mel_frequencies(sr, 64)
+    peak = int(mel[0].mean(0).argmax())
+    assert abs(float(centres[peak]) - 1000.0) == float((centres - 1000.0).abs().min())  # the band nearest 1 kHz
+    silence = ltx_audio.log_mel(torch.zeros(2, sr), sr)
+    assert torch.allclose(silence, torch.full_like(silence, math.log(ltx_audio.LOG_FLOOR)))
+
+
+def test_a_still_stage_cannot_train_audio(params_file):
+    with pytest.raises(P.ParamsError, match="still stage cannot train audio"):
+        P.load(params_file, {"train.stages": [{"name": "s", "steps": 1, "still": True, "audio_loss_weight": 1.0}]})
+
+
+def test_flop_count_matches_pytorchs_counter_on_the_tiny_transformer():
+    from peft import LoraConfig
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ltxbench import lora, train_flops
+
+    pipe = ltx.build_tiny_pipeline()
+    cond = ltx.encode_prompts(pipe, ["obmx talking"], max_sequence_length=64)
+    x = torch.randn(1, 128, 7, 4, 7)  # 49 frames at 224x128: 196 video tokens
+    ta = ltx.audio_latent_length(pipe, 7)
+    analytic = train_flops.transformer_forward_flops(dict(pipe.transformer.config), 196, ta, 64)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        ltx.transformer_forward(pipe, x, None, cond, 0.5, generator=torch.Generator().manual_seed(0))
+    assert analytic == pytest.approx(counter.get_total_flops(), rel=0.02)  # the rest: per-sample embedding MLPs
+
+    # A LoRA step on a frozen base: forward + activation-gradient backward (2x weight matmuls, 3x attention);
+    # rank 1 keeps the LoRA's own matmuls, which the model count leaves out, small on this tiny width.
+    pipe.transformer.requires_grad_(False)
+    pipe.transformer.add_adapter(LoraConfig(r=1, lora_alpha=1, target_modules=lora.TARGET_PRESETS["video_attention"]))
+    with FlopCounterMode(display=False) as counter:
+        ltx.transformer_forward(pipe, x, None, cond, 0.5, generator=torch.Generator().manual_seed(0)).square().mean().backward()
+    step = train_flops.train_step_model_flops(dict(pipe.transformer.config), 196, ta, 64)
+    assert step == pytest.approx(counter.get_total_flops(), rel=0.05)
+    assert train_flops.video_tokens(49, 512, 768) == 2688 and train_flops.audio_tokens(49, 24.0) == 51

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -145,28 +146,45 @@ def test_nan_loss_stops_with_the_last_good_checkpoint(tmp_path, dataset):
     assert [p.name for p in lora.list_checkpoints(run.path("checkpoints"))] == ["lora_step_000002.safetensors"]
 
 
-def test_two_process_data_parallel_run_matches_one_process(tmp_path, dataset):
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_process_data_parallel_run_matches_one_process(tmp_path, dataset, strategy):
+    """2 processes x 1 clip (gloo on CPU) equal 1 process x 2 clips; with fsdp each process holds half
+    of every weight, the saved LoRA and optimizer state are gathered into full tensors, and a
+    2-step sharded run resumed to 4 steps (optimizer state scattered back) lands on the same weights."""
     import socket
 
     overrides = {"train.steps": 4, "train.checkpoint_every": 4, "train.learning_rate": 2e-3}
     single = _run(tmp_path, dataset, "single", {**overrides, "train.batch_size": 2})
     expected = _lora(train.train(single).checkpoints[-1])
 
-    multi = _run(tmp_path, dataset, "multi", {**overrides, "train.batch_size": 1})  # 2 processes x 1 clip
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "LTXBENCH_QUIET": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(port), "-m", "ltxbench.train", str(multi.dir / "params.yaml"), "--run-dir", str(multi.dir)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    multi = _run(tmp_path, dataset, "multi", {**overrides, "train.batch_size": 1, "train.distributed": strategy})
+
+    def launch(params_file):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {**os.environ, "LTXBENCH_QUIET": "1", "PYTHONPATH": str(REPO)}
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(port), "-m", "ltxbench.train", str(params_file), "--run-dir", str(multi.dir)]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    if strategy == "fsdp":  # first half, then resume (train.steps may grow between a stop and a resume)
+        from ltxbench import params as P
+
+        full = multi.params
+        runs.init_run_dir(multi.dir, P.load(multi.dir / "params.yaml", {"train.steps": 2, "train.checkpoint_every": 2}))
+        launch(multi.dir / "params.yaml")
+        assert [p.name for p in lora.list_checkpoints(multi.path("checkpoints"))] == ["lora_step_000002.safetensors"]
+        runs.init_run_dir(multi.dir, full)
+    launch(multi.dir / "params.yaml")
     got = _lora(lora.list_checkpoints(multi.path("checkpoints"))[-1])
     assert got.keys() == expected.keys()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=1e-5)
     summary = __import__("json").loads(multi.path("train", "summary.json").read_text())
-    assert summary["processes"] == 2
+    assert summary["processes"] == 2 and summary["distributed"] == strategy
+    assert summary["resumed_from_step"] == (2 if strategy == "fsdp" else 0)
 
 
 def test_keep_last_prunes_old_checkpoints_but_keeps_the_best(tmp_path, dataset):
@@ -175,3 +193,120 @@ def test_keep_last_prunes_old_checkpoints_but_keeps_the_best(tmp_path, dataset):
     result = train.train(run)
     assert [p.name for p in result.checkpoints] == ["lora_step_000002.safetensors", "lora_step_000006.safetensors"]
     assert sorted(p.name for p in run.path("checkpoints").glob("state_step_*.pt")) == ["state_step_000002.pt", "state_step_000006.pt"]
+
+
+# ---------------------------------------------------------------------------------------
+# Audio: the clip's own sound (tests/data/speech_en.wav muxed into a clip record)
+# ---------------------------------------------------------------------------------------
+
+
+def _write_speech_excerpt(path, start_s, duration_s=0.5):
+    """A PCM wav cut from the real speech recording (what curate writes as clips/<id>.wav)."""
+    import wave
+
+    with wave.open(str(DATA / "speech_en.wav"), "rb") as src:
+        rate, width, channels = src.getframerate(), src.getsampwidth(), src.getnchannels()
+        src.setpos(int(start_s * rate))
+        frames = src.readframes(int(duration_s * rate))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as dst:
+        dst.setnchannels(channels)
+        dst.setsampwidth(width)
+        dst.setframerate(rate)
+        dst.writeframes(frames)
+
+
+def _with_audio(run, start_s=1.0, which=1):
+    """Give the first ``which`` accepted clips their sound: media_audio + the wav file."""
+    records = curate.load_manifest(run)
+    accepted = [r for r in records if r["status"] == "accepted"]
+    for r in accepted[:which]:
+        r["media_audio"] = f"clips/{r['id']}.wav"
+        _write_speech_excerpt(run.path("dataset", r["media_audio"]), start_s)
+    runs.write_jsonl(run.path("dataset", "manifest.jsonl"), records)
+    return accepted
+
+
+def test_audio_latents_are_cached_and_rebuilt_when_the_wav_changes(tmp_path, dataset):
+    from ltxbench.train_data import precompute_audio
+
+    run = _run(tmp_path, dataset, "audio_cache", {})
+    clips = _with_audio(run)
+    pipe = ltx.build_tiny_pipeline()
+    got, stats = precompute_audio(run, pipe, clips)
+    assert stats == {"audio_hits": 0, "audio_misses": 1}
+    assert list(got) == [clips[0]["id"]]  # the clip without sound has no audio latents
+    lat, mask = got[clips[0]["id"]]
+    assert tuple(lat.shape) == (1, 8, ltx.audio_latent_length(pipe, 2, 24.0), 16) and mask.tolist() == [1.0] * lat.shape[2]
+    assert torch.isfinite(lat).all() and lat.std() > 0.05
+    _, stats = precompute_audio(run, pipe, clips)
+    assert stats == {"audio_hits": 1, "audio_misses": 0}
+    _write_speech_excerpt(run.path("dataset", clips[0]["media_audio"]), 3.0)  # other words: the wav changed
+    again, stats = precompute_audio(run, pipe, clips)
+    assert stats == {"audio_hits": 0, "audio_misses": 1}
+    assert not torch.equal(again[clips[0]["id"]][0], lat)
+
+
+def test_audio_stage_learns_the_clip_sound_and_masks_clips_without_it(tmp_path, dataset):
+    stages = [{"name": "video_audio", "steps": 24, "audio_loss_weight": 1.0, "learning_rate": 3e-3}]
+    run = _run(tmp_path, dataset, "audio_train", {"train.stages": stages, "train.checkpoint_every": 24,
+                                                  "train.targets": "all_attention"})
+    clips = _with_audio(run)
+    result = train.train(run)
+    rows = result.table().to_dict("records")
+    with_sound = [r for r in rows if r["clip"] == clips[0]["id"]]
+    without = [r for r in rows if r["clip"] != clips[0]["id"]]
+    assert with_sound and without
+    assert all(r["audio_loss"] != r["audio_loss"] for r in without)  # NaN in the csv: no audio loss, masked out
+    audio_losses = [r["audio_loss"] for r in with_sound]
+    assert all(math.isfinite(a) for a in audio_losses)
+    assert result.summary["cache"]["audio_misses"] == 1
+
+    # σ changes every step, so compare the audio loss on the same 6 fixed (σ, noise) draws before and after.
+    from peft import LoraConfig
+    from peft.utils import set_peft_model_state_dict
+
+    from ltxbench.train_data import precompute, precompute_audio
+
+    pipe = ltx.build_tiny_pipeline()
+    lat, text, _ = precompute(run, pipe, clips)
+    audio, _ = precompute_audio(run, pipe, clips)
+    stage = run.params.train.stages[0]
+    cid = clips[0]["id"]
+
+    def audio_loss_on_fixed_draws():
+        with torch.no_grad():
+            return float(sum(train._clip_loss(pipe, lat[cid], text[cid], torch.Generator().manual_seed(i), stage, run.params.train,
+                                        torch.device("cpu"), audio[cid])[2] for i in range(6))) / 6
+
+    before = audio_loss_on_fixed_draws()
+    cfg = run.params.train
+    pipe.transformer.add_adapter(LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=lora.TARGET_PRESETS[cfg.targets]))
+    state = torch.load(TS.latest_state(run.path("checkpoints")), weights_only=True)
+    set_peft_model_state_dict(pipe.transformer, state["lora"])
+    after = audio_loss_on_fixed_draws()
+    print(f"audio loss on fixed draws: {before:.4f} -> {after:.4f}")
+    assert after < before * 0.97, (before, after)
+
+
+def test_audio_stage_without_any_clip_with_audio_is_refused_naming_the_stage(tmp_path, dataset):
+    stages = [{"name": "frames", "steps": 1}, {"name": "talking", "steps": 1, "audio_loss_weight": 0.5}]
+    run = _run(tmp_path, dataset, "audio_refused", {"train.stages": stages})
+    with pytest.raises(train.TrainingDataError, match=r"stage 'talking' has audio_loss_weight 0.5 but none of its 2 clip"):
+        train.train(run)
+    assert not run.path("cache").exists() or not list(run.path("cache").rglob("*.safetensors"))  # refused before encoding
+
+
+def test_int8_base_weights_train_the_same_lora_layout(tmp_path, dataset):
+    overrides = {"train.steps": 6, "train.checkpoint_every": 6, "train.learning_rate": 2e-3}
+    plain = _lora(train.train(_run(tmp_path, dataset, "fp32_base", overrides)).checkpoints[-1])
+    run = _run(tmp_path, dataset, "int8_base", {**overrides, "train.base_quantization": "int8"})
+    result = train.train(run)
+    quantized = _lora(result.checkpoints[-1])
+    assert quantized.keys() == plain.keys()
+    assert all(quantized[k].dtype == torch.float32 for k in quantized)  # the LoRA itself is not quantized
+    assert all(math.isfinite(r["loss"]) for r in result.table().to_dict("records"))
+    b_keys = [k for k in quantized if k.endswith("lora_B.weight")]
+    assert all(quantized[k].abs().sum() > 0 for k in b_keys)  # B starts at zero: every adapter trained
+    assert result.summary["trainable_parameters"] == sum(v.numel() for v in plain.values())  # only LoRA trains
+    assert any(not torch.equal(quantized[k], plain[k]) for k in b_keys)  # 8-bit base weights change the result

@@ -54,3 +54,16 @@ def test_full_size_plan_says_what_fits(params_file):
     small_gpu = vram.estimate(params, dims, 24 * GIB)
     assert small_gpu.fits is False and "8-bit" in small_gpu.suggestions[0]
     assert vram.estimate(params, dims).fits is None  # no GPU visible: no verdict
+
+
+def test_int8_base_weight_bytes_match_the_quantized_model(params_file):
+    from ltxbench import train
+
+    transformer = ltx.build_tiny_pipeline().transformer
+    dims = vram.dims_from_transformer(transformer)
+    params = P.load(params_file, {"train.base_quantization": "int8"})
+    estimated = vram.estimate(params, dims).base_weights
+    train.quantize_base(transformer, "int8")
+    stored = sum(t.numel() * t.element_size() for t in transformer.state_dict().values())  # int8 data + scales + rest
+    assert abs(estimated - stored) / stored < 0.02
+    assert estimated < 0.35 * vram.estimate(P.load(params_file), dims).base_weights  # vs float32
