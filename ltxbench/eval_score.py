@@ -66,6 +66,8 @@ class Scorer:
     """eval_metrics.adherence.ClipScorer, or None (no clip_score)."""
     workers: int = 0
     """Processes for :func:`analyze_video` (0: auto, min(2, CPU cores); 1: this process)."""
+    arc: Any = None
+    """``(faces.ArcFaceEmbedder, {character: [R,512] reference embeddings})`` for ``facesim_arc``, or None."""
 
 
 @dataclass
@@ -196,9 +198,16 @@ def score_videos(videos: list[SampleVideo], scorer: Scorer) -> Scores:
             copy = scorer.training.nearest_similarity(track)
             if copy is not None:
                 out.rows.append(_row(v, v.prompt_id, "train_copy_similarity", copy))
+        frames = None
         if scorer.clip is not None and info.clip_text is not None:
             frames = _face_frames(v, scorer.face_frames)
             out.rows.append(_row(v, v.prompt_id, "clip_score", scorer.clip.score(frames, info.clip_text)))
+        if scorer.arc is not None:
+            embedder, arc_refs = scorer.arc
+            frames = _face_frames(v, scorer.face_frames) if frames is None else frames
+            arc = identity.facesim_arc(frames, embedder, arc_refs[info.character], track=track)
+            if "facesim_arc" in arc:  # only videos with a face: never an invented number
+                out.rows.append(_row(v, v.prompt_id, "facesim_arc", arc["facesim_arc"]))
         thumbs.setdefault((v.checkpoint, v.step, info.character, v.seed), {})[v.prompt_id] = analysis.thumb
     _motion_ratios(videos, motion_of, out.rows)
     _diversity(thumbs, len(scorer.refs), out.rows)

@@ -135,7 +135,8 @@ def evaluate(run: Run) -> EvaluateResult:
     # References and training clips keep the default detection (photos and clips of any size);
     # the generated videos use evaluate.face_upsample (None: per video size, see eval_score).
     scorer = Scorer(None if cfg.face_upsample is None else faces.FaceAnalyzer(upsample=cfg.face_upsample), refs, prompts, cfg.face_frames,
-                    _training_frames(run, analyzer, notes), _clip_scorer(cfg, notes), workers=cfg.workers)
+                    _training_frames(run, analyzer, notes), _clip_scorer(cfg, notes), workers=cfg.workers,
+                    arc=_arc_scorer(cfg, characters, analyzer, notes))
     return _score_and_write(run.path("eval"), videos, scorer, Rules.from_params(cfg), notes, skipped,
                             tiny_model=run.params.model.source == "tiny" and cfg.videos_from is None)
 
@@ -310,6 +311,22 @@ def _training_frames(run: Run, analyzer: Any, notes: list[str]) -> Any:
     for clip_id, why in frames.skipped:
         notes.append(f"training clip {clip_id} left out of the copy check: {why}")
     return frames
+
+
+def _arc_scorer(cfg: P.EvaluateSection, characters: list[P.CharacterSection], analyzer: Any,
+                notes: list[str]) -> tuple[Any, dict[str, np.ndarray]] | None:
+    """``(ArcFaceEmbedder, ArcFace reference embeddings per character)`` when the user supplied
+    ArcFace weights (``evaluate.arcface_model``): adds ``facesim_arc``, comparable to the
+    published FaceSim-Arc protocol (see docs/evaluation.md). None otherwise."""
+    if cfg.arcface_model is None:
+        notes.append("facesim_arc not measured: evaluate.arcface_model is not set (ArcFace weights are not shipped)")
+        return None
+    from . import faces
+    from .eval_metrics.identity import arc_reference_embeddings
+
+    embedder = faces.ArcFaceEmbedder(cfg.arcface_model)
+    refs = {ch.name: arc_reference_embeddings(ch.references, embedder, analyzer) for ch in characters}
+    return embedder, refs
 
 
 def _clip_scorer(cfg: P.EvaluateSection, notes: list[str]) -> Any:

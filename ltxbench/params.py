@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 STAGES: tuple[str, ...] = ("curate", "caption", "train", "evaluate")
 
@@ -136,17 +136,79 @@ class CurateSection(Strict):
     """Frames sampled evenly across each clip for face scoring."""
     identity_threshold: Annotated[float, Field(gt=0.0, le=2.0)] = 0.6
     """Largest dlib embedding distance to the nearest reference photo that still counts as the
-    character (dlib's own same-person threshold is 0.6)."""
+    character (dlib's own same-person threshold is 0.6). Used with ``face_embedder: dlib``."""
+    face_embedder: Literal["dlib", "arcface"] = "dlib"
+    """Identity embedding: ``dlib`` (shipped, offline, 128-D, Euclidean distance) or ``arcface``
+    (512-D, cosine distance, from ONNX weights the user supplies in ``arcface_model``). Faces are
+    detected and aligned by dlib either way."""
+    arcface_model: Annotated[Path | None, Field(validate_default=True)] = None
+    """An insightface-style ArcFace recognition model (``.onnx``, input 1x3x112x112, e.g.
+    ``w600k_r50.onnx`` of the ``buffalo_l`` pack); required when ``face_embedder`` is ``arcface``.
+    Never downloaded. A relative path is relative to the params file."""
+    arcface_threshold: Annotated[float, Field(gt=0.0, le=2.0)] = 0.6
+    """Largest ArcFace cosine distance (1 - cosine similarity) to the nearest reference photo that
+    still counts as the character, with ``face_embedder: arcface``. 0.6 (cosine similarity >= 0.4)
+    is a common starting point for insightface's models, not a value measured here: calibrate it on
+    your own photos (distances between photos of one person vs. of different people)."""
     min_face_height: Annotated[float, Field(ge=0.0, le=1.0)] = 0.08
     """Smallest face height, as a fraction of frame height, that is scored as a face."""
     min_face_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     """Share of sampled frames that must show the character for a clip to be accepted."""
     cut_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.35
     """Colour-histogram distance between consecutive frames above which a cut is declared."""
+    shot_detector: Literal["transnetv2", "content"] = "content"
+    """Shot-cut detector: ``content`` (colour-layout histograms, uses ``cut_threshold``) or ``transnetv2``
+    (a trained network, also sees dissolves); ``content`` found every cut of the test footage at a small
+    fraction of TransNetV2's CPU time (docs/shots.md)."""
     image_motion: Literal["pan", "zoom"] = "pan"
     """How a photo becomes a clip: a slow pan across it or a slow zoom into it."""
     image_motion_amount: Annotated[float, Field(ge=0.0, le=0.5)] = 0.08
     """How far the pan or zoom travels, as a fraction of the frame."""
+    yaw_front_max_deg: Annotated[float, Field(gt=0.0, le=90.0)] = 25.0
+    """Head yaw (absolute degrees) below which a face is ``front``; the test photos measure 2-20 degrees."""
+    yaw_profile_min_deg: Annotated[float, Field(gt=0.0, le=90.0)] = 60.0
+    """Head yaw (absolute degrees) from which a face is ``profile``; between the two: ``three_quarter``."""
+    smile_min: Annotated[float, Field(ge=-1.0, le=2.0)] = 0.25
+    """``scores.smile`` from which a face counts as smiling (a broad smile measures ~0.38, relaxed mouths 0.06-0.12)."""
+    expression_frames: Annotated[int, Field(ge=0, le=32)] = 8
+    """Consecutive clip frames around the clip's middle whose mouth opening gives ``mouth_motion`` (0: off)."""
+    talk_min_motion: Annotated[float, Field(ge=0.0, le=1.0)] = 0.03
+    """``scores.mouth_motion`` (std of the mouth opening per eye distance) from which a face counts as talking."""
+    dark_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
+    """Mean luma below which a clip's lighting is ``dark``."""
+    bright_above: Annotated[float, Field(ge=0.0, le=1.0)] = 0.6
+    """Mean luma above which a clip's lighting is ``bright``."""
+    close_up_min: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
+    """Face height / frame height from which a clip is a ``close_up``."""
+    medium_min: Annotated[float, Field(ge=0.0, le=1.0)] = 0.12
+    """Face height / frame height from which a clip is ``medium`` (below: ``wide``)."""
+    min_sharpness: Annotated[float, Field(ge=0.0)] = 1.0
+    """Smallest ``scores.sharpness`` (Laplacian variance / intensity variance of the face) a clip may have; below: ``blurry``."""
+    max_blockiness: Annotated[float, Field(ge=1.0)] = 2.0
+    """Largest ``scores.blockiness`` (8x8 grid gradient ratio, ~1 clean) a clip may have; above: ``compressed``."""
+    duplicate_distance: Annotated[int, Field(ge=0, le=64)] = 6
+    """Largest Hamming distance (of 64 bits) between two clips' ``dup_key`` that makes them near-duplicates."""
+    head_crops: bool = False
+    """Also make a head-crop clip (``<id>-head``, square around the face) from every accepted clip with a face."""
+    head_crop_scale: Annotated[float, Field(ge=1.0, le=4.0)] = 2.0
+    """Side of a head crop as a multiple of the face box height."""
+    workers: Annotated[int, Field(ge=0, le=64)] = 0
+    """Processes that score clips in parallel (dlib is single-threaded); 0: auto, min(2, CPU count);
+    1: in the calling process. The manifest is identical for any value."""
+
+    @field_validator("arcface_model")
+    @classmethod
+    def _arcface_model(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        # Checked here (face_embedder is declared first, so it is in info.data) to fail before any model loads.
+        if v is None:
+            if info.data.get("face_embedder") == "arcface":
+                raise ValueError("required when curate.face_embedder is arcface: the path of your ArcFace .onnx weights")
+            return v
+        if not v.is_file():
+            raise ValueError("file not found (ArcFace weights are never downloaded: supply the .onnx file)")
+        if v.suffix.lower() != ".onnx":
+            raise ValueError("must be an .onnx file")
+        return v
 
 
 class CaptionVLMSection(Strict):
@@ -258,6 +320,14 @@ class TrainStageSection(Strict):
     audio_loss_weight: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
     """Weight of the audio loss; clips without usable audio contribute video loss only."""
 
+    @field_validator("audio_loss_weight")
+    @classmethod
+    def _audio_needs_motion(cls, value: float, info: Any) -> float:
+        # a still is one frame (1/24 s): there is no sound to pair with it
+        if value > 0 and info.data.get("still"):
+            raise ValueError("a still stage cannot train audio (one frame has no sound); set still: false or audio_loss_weight: 0")
+        return value
+
 
 class TrainSection(Strict):
     steps: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
@@ -296,6 +366,20 @@ class TrainSection(Strict):
     video_loss_weight: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
     audio_loss_weight: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
     """Audio is off by default; switch it on per stage in a staged recipe."""
+    base_quantization: Literal["none", "int8", "fp8"] = "none"
+    """Store the frozen transformer's base weights in 8 bits (optimum-quanto); LoRA stays float32.
+    On a CPU ``fp8`` is emulated (correct, slow)."""
+    distributed: Literal["ddp", "fsdp"] = "ddp"
+    """Multi-process strategy under ``accelerate launch``/``torchrun``: ``ddp`` replicates the model,
+    ``fsdp`` shards the base weights across processes (FSDP2)."""
+
+    @field_validator("distributed")
+    @classmethod
+    def _fsdp_without_quantization(cls, value: str, info: Any) -> str:
+        if value == "fsdp" and info.data.get("base_quantization", "none") != "none":
+            raise ValueError("fsdp shards float weights; ltxbench does not combine it with train.base_quantization "
+                             "(quanto's 8-bit tensors are not sharded by FSDP2): use one or the other")
+        return value
     stages: list[TrainStageSection] = []
     """A staged recipe (e.g. head crops, full frames, video, video with audio). Empty: one stage
     from the fields above."""
@@ -324,7 +408,9 @@ class EvaluateSection(Strict):
     height: Annotated[Side32, Field(ge=32, le=2048)] = 512
     num_frames: Annotated[Frames8k1, Field(ge=9, le=257)] = 121
     frame_rate: Annotated[float, Field(gt=0, le=60)] = 24.0
-    num_inference_steps: Annotated[int, Field(ge=1, le=200)] = 40
+    num_inference_steps: Annotated[int, Field(ge=2, le=200)] = 40
+    """Denoising steps; at least 2 (LTX-2's scheduler stretches its sigmas to a terminal value and
+    divides by zero with a single step)."""
     guidance_scale: Annotated[float, Field(ge=0.0, le=30.0)] = 4.0
     """Classifier-free guidance (1.0 switches it off)."""
     stg_scale: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0
@@ -341,6 +427,57 @@ class EvaluateSection(Strict):
     negative_prompt: str = "worst quality, inconsistent motion, blurry, jittery, distorted"
     face_frames: Annotated[int, Field(ge=1, le=256)] = 16
     """Frames sampled evenly from each generated video for identity scoring."""
+    face_upsample: Annotated[int, Field(ge=0, le=2)] | None = None
+    """dlib face detection scale for the generated videos (``FaceAnalyzer(upsample=...)``); null: per
+    video, 0 (the frame as it is) when its shorter side is >= 512 px, else 1. Measured at 768x512
+    (benchmarks/bench_eval_scoring.py): upsample 0 finds the same faces (from ~60 px tall; 1 finds 50 px) with the
+    same identity values as 1 at ~0.56x the scoring time; smaller videos have faces below dlib's
+    ~80 px HOG window and need 1."""
+    workers: Annotated[int, Field(ge=0, le=64)] = 0
+    """Processes that score videos (decode, faces, motion) in parallel; 0: auto, ``min(2, CPU cores)``;
+    1: in the calling process. Results are the same for any value."""
+    leakage: bool = True
+    """Also generate every prompt with the trigger removed (``{trigger}`` -> ``neutral_subject``),
+    through the base model and each checkpoint: a LoRA whose face appears without its trigger leaks."""
+    neutral_subject: Annotated[str, Field(min_length=1, max_length=80)] = "a person"
+    """What replaces ``{trigger}`` in the leakage prompts (and in the text CLIP scores against)."""
+    videos_from: Path | None = None
+    """Score a folder of videos made elsewhere (``<folder>/<checkpoint>/<prompt_id>_s<seed>.mp4``,
+    ``base`` for the model without LoRA) instead of generating: no model is loaded."""
+    reference_clips: list[Annotated[str, Field(min_length=1)]] = []
+    """Ids of clips held out of training (rejected, e.g. by an override in the curation grid) whose
+    faces extend the character's reference photos. An accepted clip is refused: train uses it."""
+    reference_clip_frames: Annotated[int, Field(ge=1, le=64)] = 4
+    """Frames sampled from each reference clip (and each training clip for the copy check)."""
+    leakage_tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    """Best-checkpoint rule: mean leakage identity similarity may exceed the base model's by at most this."""
+    min_motion_ratio: Annotated[float, Field(ge=0.0, le=10.0)] = 0.8
+    """Best-checkpoint rule: mean motion relative to the base model on the same prompt and seed must
+    reach this (below: stiffer than base)."""
+    clip_tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+    """Best-checkpoint rule: mean CLIP score may fall below the base model's by at most this (when measured)."""
+    clip_score: bool = True
+    """Measure prompt adherence (``clip_score``, open_clip) when its weights are on this machine;
+    without them the rest runs and one warning says what to download."""
+    clip_model: Annotated[str, Field(min_length=1)] = "ViT-B-32"
+    """open_clip architecture for ``clip_score``."""
+    clip_pretrained: Annotated[str, Field(min_length=1)] = "laion2b_s34b_b79k"
+    """open_clip weights: a tag looked up in the local Hugging Face cache, or a weights file path
+    (never downloaded during evaluation)."""
+    arcface_model: Path | None = None
+    """ArcFace recognition weights (``.onnx``, e.g. insightface's ``w600k_r50.onnx``) the user
+    supplies; when set, every video also gets ``facesim_arc``, comparable to the published
+    FaceSim-Arc protocol. None: not measured (no ArcFace weights ship with ltxbench)."""
+
+    @field_validator("arcface_model")
+    @classmethod
+    def _arcface_file(cls, v: Path | None) -> Path | None:
+        # Checked before any model loads; weights are never downloaded.
+        if v is not None and not v.is_file():
+            raise ValueError("file not found (ArcFace weights are never downloaded: supply the .onnx file)")
+        if v is not None and v.suffix.lower() != ".onnx":
+            raise ValueError("must be an .onnx file")
+        return v
 
 
 class RunParams(Strict):
@@ -579,9 +716,11 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             items = ch.get(key)
             if isinstance(items, list):
                 ch[key] = [str((base / str(item)).resolve()) if not Path(str(item)).is_absolute() else str(item) for item in items]
-    cap = raw.get("caption")
-    if isinstance(cap, dict) and isinstance(cap.get("user_file"), str) and not Path(cap["user_file"]).is_absolute():
-        cap["user_file"] = str((base / cap["user_file"]).resolve())
+    for section, key in (("caption", "user_file"), ("evaluate", "videos_from"), ("curate", "arcface_model"),
+                         ("evaluate", "arcface_model")):
+        values = raw.get(section)
+        if isinstance(values, dict) and isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
+            values[key] = str((base / values[key]).resolve())
     model = raw.get("model") or {}
     src = model.get("source") if isinstance(model, dict) else None
     if isinstance(src, str) and (src.startswith(".") or src.startswith("/")):

@@ -301,3 +301,22 @@ def test_summary_uses_bootstrap_intervals():
     assert s["n"] == 4 and s["mean"] == pytest.approx(0.6125)
     assert 0.5 <= s["ci_low"] < s["mean"] < s["ci_high"] <= 0.7
     assert np.isclose(evaluate.summarize(rows)[0]["ci_low"], s["ci_low"])  # fixed seed: reproducible
+
+
+def test_facesim_arc_is_measured_when_arcface_weights_are_supplied(tmp_path, made_elsewhere):
+    """``evaluate.arcface_model`` adds ``facesim_arc`` rows through the real onnxruntime path (a tiny
+    ArcFace-shaped network with random weights: the plumbing and the protocol, not its accuracy)."""
+    from test_faces import export_tiny_arcface
+
+    onnx = export_tiny_arcface(tmp_path / "tiny_arcface.onnx")
+    subset = tmp_path / "videos"
+    for ckpt in ("base", "step_000100"):
+        (subset / ckpt).mkdir(parents=True)
+        for mp4 in (made_elsewhere / ckpt).glob("*.mp4"):
+            (subset / ckpt / mp4.name).write_bytes(mp4.read_bytes())
+    run = runs.open_run(tmp_path / "run", small_params(tmp_path, evaluate={
+        "videos_from": str(subset), "face_frames": 2, "arcface_model": str(onnx), "workers": 1}))
+    result = evaluate.evaluate(run)
+    arc = [float(r["value"]) for r in _read_csv(result.metrics_path) if r["metric"] == "facesim_arc"]
+    assert len(arc) == 4 and all(0.0 <= v <= 1.0 for v in arc)  # 2 checkpoints x 2 prompts with the trigger
+    assert not any("facesim_arc not measured" in n for n in result.notes)

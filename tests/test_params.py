@@ -30,6 +30,11 @@ def test_relative_paths_resolve_against_the_params_file():
         assert ref.is_absolute() and ref.is_file()
 
 
+def test_evaluate_videos_from_resolves_against_the_params_file():
+    params = P.load(REPO / "params" / "demo.yaml", ["evaluate.videos_from=comfy_out"])
+    assert params.evaluate.videos_from == (REPO / "params" / "comfy_out").resolve()
+
+
 def test_unknown_keys_and_bad_values_are_all_reported_at_once(params_file):
     with pytest.raises(P.ParamsError) as info:
         P.load(params_file, ["train.stepz=3", "curate.clip_frames=16", "evaluate.width=100",
