@@ -74,11 +74,25 @@ def training_clips(run: Run) -> list[dict[str, Any]]:
     return clips
 
 
+def is_head_clip(record: dict[str, Any]) -> bool:
+    """A head-crop clip curate derived from a parent clip (``curate.head_crops``)."""
+    return record.get("variant") == "head"
+
+
 def stage_clips(clips: list[dict[str, Any]], stage: P.TrainStageSection) -> list[dict[str, Any]]:
-    """The clips one training stage uses (its source-kind filter; head crops need a face box)."""
+    """The clips one training stage uses (its source-kind filter).
+
+    ``crop: full`` stages train on whole-frame clips only (a head-crop clip repeats its parent).
+    ``crop: head`` stages train on curate's head-crop clips, and crop on the fly the clips that
+    have a face box but no head-crop clip of their own."""
     chosen = [r for r in clips if r["source_kind"] in stage.source_kinds]
     if stage.crop == "head":
-        chosen = [r for r in chosen if (r.get("scores") or {}).get("face_box")]
+        heads = [r for r in chosen if is_head_clip(r)]
+        has_head = {r.get("parent") for r in heads}
+        chosen = heads + [r for r in chosen if not is_head_clip(r) and r["id"] not in has_head
+                          and (r.get("scores") or {}).get("face_box")]
+    else:
+        chosen = [r for r in chosen if not is_head_clip(r)]
     if not chosen:
         raise TrainingDataError(f"train stage '{stage.name}' selects no clip (source_kinds={stage.source_kinds}, crop={stage.crop})")
     return chosen
@@ -209,7 +223,7 @@ def variant_pixels(run: Run, record: dict[str, Any], stage: P.TrainStageSection)
     n = record["num_frames"]
     indices = [n // 2] if stage.still else range(n)  # a still is the middle frame: F = 1 = 8·0 + 1
     frames = video.read_frames(run.path("dataset", record["media"]), indices)  # [F,H,W,3]
-    if stage.crop == "head":
+    if stage.crop == "head" and not is_head_clip(record):  # a head-crop clip is already cropped
         left, top, side = head_crop_box(record)
         frames = np.ascontiguousarray(frames[:, top:top + side, left:left + side])
     return torch.from_numpy(frames).permute(3, 0, 1, 2).unsqueeze(0).float() / 127.5 - 1.0

@@ -166,3 +166,23 @@ def test_flop_count_matches_pytorchs_counter_on_the_tiny_transformer():
     step = train_flops.train_step_model_flops(dict(pipe.transformer.config), 196, ta, 64)
     assert step == pytest.approx(counter.get_total_flops(), rel=0.05)
     assert train_flops.video_tokens(49, 512, 768) == 2688 and train_flops.audio_tokens(49, 24.0) == 51
+
+
+def test_stage_clips_use_head_crop_clips_in_head_stages_only():
+    """Curate's head-crop clips (``variant: head``) train in ``crop: head`` stages; full-frame
+    stages never see them (they repeat their parent); a clip with a face box but no head-crop
+    clip of its own is cropped on the fly."""
+    from ltxbench import params as P
+    from ltxbench.train_data import stage_clips
+
+    box = {"face_box": [0.4, 0.2, 0.6, 0.5]}
+    clips = [
+        {"id": "a", "source_kind": "video", "variant": "full", "parent": None, "scores": box},
+        {"id": "a-head", "source_kind": "video", "variant": "head", "parent": "a", "scores": box},
+        {"id": "b", "source_kind": "video", "variant": "full", "parent": None, "scores": box},
+        {"id": "c", "source_kind": "image", "scores": {"face_box": None}},  # older manifest: no variant field
+    ]
+    full = stage_clips(clips, P.TrainStageSection(name="full", steps=1))
+    assert [r["id"] for r in full] == ["a", "b", "c"]
+    head = stage_clips(clips, P.TrainStageSection(name="head", steps=1, crop="head"))
+    assert [r["id"] for r in head] == ["a-head", "b"]
