@@ -117,7 +117,7 @@ def serial_vs_parallel(videos: dict[str, Path]) -> None:
     print(f"\nserial vs parallel, {len(samples)} videos {WIDTH}x{HEIGHT}, {frames} face frames + {MOTION_PAIRS} motion "
           f"pairs each, start method {parallel.start_method()}, {parallel.resolve_workers(0)} workers, "
           f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    for name, t in (("serial (workers=1)", t_serial), (f"parallel (workers=0)", t_par)):
+    for name, t in (("serial (workers=1)", t_serial), ("parallel (workers=0)", t_par)):
         sweep = t / frames * VIDEOS_IN_A_SWEEP * FACE_FRAMES
         print(f"  {name:<22} {frames / t:5.2f} face frames/s; projected {VIDEOS_IN_A_SWEEP} videos x {FACE_FRAMES} "
               f"frames: {sweep / 60:4.1f} min = {sweep / TARGET_S:4.2f}x the 3-minute target")

@@ -35,6 +35,22 @@ def small_params(tmp_path: Path, **sections) -> Path:
     return path
 
 
+def curated_photos_run(tmp: Path, **curate_cfg) -> Path:
+    """The real curate stage on the Obama and Biden photos plus a corrupt mp4 (accepted, wrong
+    identity, unreadable: one clip of each decision); returns the run folder."""
+    from ltxbench import curate, runs
+
+    corrupt = tmp / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    params = small_params(tmp, curate=curate_cfg) if curate_cfg else small_params(tmp)
+    raw = yaml.safe_load(params.read_text())
+    raw["dataset"]["characters"][0]["media"] = [str(DATA / "obama_2.jpg"), str(DATA / "biden_1.jpg"), str(corrupt)]
+    params.write_text(yaml.safe_dump(raw))
+    run = runs.open_run(tmp / "run", params)
+    curate.curate(run)
+    return run.dir
+
+
 @pytest.fixture
 def params_file(tmp_path: Path) -> Path:
     return small_params(tmp_path)

@@ -32,7 +32,9 @@ def curated(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("caption")
     path = small_params(tmp)
     raw = yaml.safe_load(path.read_text())
-    raw["dataset"]["characters"][0]["media"] = [str(DATA / "obama_2.jpg"), str(DATA / "obama_3.jpg"), str(DATA / "biden_1.jpg")]
+    # biden_1 only in biden's folder: in obama's too it would be assigned to biden (the face matches
+    # his references) and the second copy rejected as a duplicate
+    raw["dataset"]["characters"][0]["media"] = [str(DATA / "obama_2.jpg"), str(DATA / "obama_3.jpg")]
     raw["dataset"]["characters"].append({"name": "biden", "trigger": "bdnx", "references": [str(DATA / "biden_1.jpg")],
                                          "media": [str(DATA / "biden_1.jpg")]})
     path.write_text(yaml.safe_dump(raw))
@@ -72,9 +74,12 @@ def test_template_captions_carry_own_trigger_once_and_describe_what_varies(curat
         text = r["caption"]
         assert text.startswith(TRIGGERS[r["character"]] + ", ")
         assert text.count("obmx") + text.count("bdnx") == 1
-        assert caption.framing_of(r["scores"]["face_height"]) in text and "still photograph with a slow camera pan" in text
-        # curate recorded no head angle, expression or sound: the template invents none
-        assert not any(word in text for word in ("profile", "facing", "smiling", "talking", "neutral", "sound", "silent"))
+        assert "still photograph with a slow camera pan" in text
+        # the caption says what curate measured for this clip: head angle and expression; a photo has no sound
+        scores = r["scores"]
+        assert {"front": "facing the camera", "three_quarter": "three-quarter", "profile": "in profile"}[scores["yaw_bin"]] in text
+        assert {"neutral": "neutral expression", "smiling": "smiling", "talking": "talking"}[scores["expression"]] in text
+        assert not any(word in text for word in ("sound", "silent"))
         assert r["caption_source"] == "template" and isinstance(r["lint"], list)
     assert runs.read_jsonl(run.path("dataset", "manifest.jsonl")) == res.records
     table = res.table()
@@ -103,8 +108,8 @@ def test_template_captions_real_video_footage(tmp_path):
     assert res.accepted and res.errors == []
     for r in res.accepted:
         assert r["source_kind"] == "video" and r["caption"].startswith("ktrz, a ") and r["caption"].count("ktrz") == 1
-        assert r["caption"].endswith(f"{caption.lighting_of(r['scores']['brightness'])} lighting, video footage")
-        assert caption.framing_of(r["scores"]["face_height"]) in r["caption"]
+        assert r["caption"].endswith("video footage, silent")  # this excerpt has no audio track
+        assert {"close_up": "close-up", "medium": "medium", "wide": "wide"}[r["scores"]["framing"]] in r["caption"]
 
 
 def test_template_uses_angle_expression_and_audio_only_when_measured():
@@ -114,6 +119,12 @@ def test_template_uses_angle_expression_and_audio_only_when_measured():
     assert template_caption(rich) == "a close-up shot of a person in profile, talking, bright lighting, video footage, with sound"
     silent = {**base, "scores": {**base["scores"], "yaw_bin": "front", "expression": "smiling", "has_audio": False}}
     assert template_caption(silent) == "a close-up shot of a person facing the camera, smiling, bright lighting, video footage, silent"
+    # the fields curate writes now: categorical framing and lighting win over the raw numbers
+    current = {"source_kind": "video", "scores": {"face_height": 0.05, "framing": "medium", "brightness": 0.9,
+                                                  "lighting": "normal", "yaw_bin": "three_quarter", "audio_present": True}}
+    assert template_caption(current) == "a medium shot of a person in three-quarter view, soft lighting, video footage, with sound"
+    photo = {"source_kind": "image", "camera_motion": "zoom", "scores": {"framing": "close_up", "audio_present": False}}
+    assert template_caption(photo) == "a close-up shot of a person, natural lighting, still photograph with a slow zoom"
 
 
 # ---------------------------------------------------------------------------------------

@@ -6,12 +6,11 @@ import json
 import shutil
 
 import pytest
-import yaml
 
 from ltxbench import curate, overrides, runs
 from ltxbench.ui.curation_grid import CurationGrid
 
-from conftest import DATA, small_params
+from conftest import curated_photos_run
 
 OBAMA = "obama-obama-2-000"
 BIDEN = "obama-biden-1-000"
@@ -20,16 +19,7 @@ BROKEN = "obama-corrupt-000"
 
 @pytest.fixture(scope="module")
 def curated_dir(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("grid")
-    corrupt = tmp / "corrupt.mp4"
-    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
-    params = small_params(tmp)
-    raw = yaml.safe_load(params.read_text())
-    raw["dataset"]["characters"][0]["media"] = [str(DATA / "obama_2.jpg"), str(DATA / "biden_1.jpg"), str(corrupt)]
-    params.write_text(yaml.safe_dump(raw))
-    run = runs.open_run(tmp / "run", params)
-    curate.curate(run)
-    return run.dir
+    return curated_photos_run(tmp_path_factory.mktemp("grid"))
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ import json
 import shutil
 
 import pytest
-import yaml
 
 from ltxbench import curate, overrides, runs, video
 
-from conftest import DATA, small_params
+from conftest import curated_photos_run
 
 ACCEPTED = "obama-obama-2-000"  # curate accepts the Obama photo ...
 REJECTED = "obama-biden-1-000"  # ... and rejects Biden's as the wrong identity
@@ -21,16 +20,7 @@ HEAD = f"{ACCEPTED}-head"  # the head crop curate cuts from the accepted photo c
 @pytest.fixture(scope="module")
 def curated_dir(tmp_path_factory):
     """One real curate run (photos, tiny settings); tests work on copies of it."""
-    tmp = tmp_path_factory.mktemp("overrides")
-    corrupt = tmp / "corrupt.mp4"
-    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
-    params = small_params(tmp, curate={"head_crops": True})
-    raw = yaml.safe_load(params.read_text())
-    raw["dataset"]["characters"][0]["media"] = [str(DATA / "obama_2.jpg"), str(DATA / "biden_1.jpg"), str(corrupt)]
-    params.write_text(yaml.safe_dump(raw))
-    run = runs.open_run(tmp / "run", params)
-    curate.curate(run)
-    return run.dir
+    return curated_photos_run(tmp_path_factory.mktemp("overrides"), head_crops=True)
 
 
 @pytest.fixture

@@ -78,20 +78,11 @@ def identity_scores(track: Track, refs: np.ndarray) -> dict[str, Any]:
 def arc_reference_embeddings(paths: Sequence[str | Path], embedder: faces.ArcFaceEmbedder,
                              analyzer: FaceAnalyzer | None = None) -> np.ndarray:
     """ArcFace embeddings ``[R,512]`` of the largest face in each reference photo (dlib finds and
-    aligns the face); :class:`faces.NoFaceError` names a photo without a face."""
-    from ..video import read_image
-
-    if not paths:
-        raise ValueError("no reference photos given: FaceSim-Arc needs at least one photo of the character")
-    analyzer = analyzer or FaceAnalyzer()
-    out = []
-    for path in paths:
-        image = read_image(path)
-        face = analyzer.largest(image)
-        if face is None:
-            raise faces.NoFaceError(f"no face found in reference photo {path} ({image.shape[1]}x{image.shape[0]})")
-        out.append(embedder.embed(image, face))
-    return np.stack(out).astype(np.float32)
+    aligns the face with ``analyzer``'s detection settings); :class:`faces.NoFaceError` names a
+    photo without a face."""
+    base = analyzer or FaceAnalyzer()
+    arc = FaceAnalyzer(base.upsample, base.max_side, base.min_score, embedder=embedder)
+    return faces.reference_embeddings(paths, analyzer=arc)
 
 
 def facesim_arc(frames: np.ndarray, embedder: faces.ArcFaceEmbedder, ref_embeddings: np.ndarray,
