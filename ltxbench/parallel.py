@@ -28,6 +28,7 @@ import os
 import sys
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from . import progress
@@ -38,6 +39,13 @@ R = TypeVar("R")
 MAX_AUTO_WORKERS = 2
 """``workers=0`` uses at most this many processes: the target machine has 2 cores, and dlib's
 models cost ~130 MB per process."""
+
+
+_BROKEN_POOL = (
+    "{desc}: a worker process died before finishing (start method {method}). With spawn, every worker "
+    "re-imports the script that started Python: put the script's work under `if __name__ == \"__main__\":` "
+    "(notebooks need nothing), or run in this process with workers: 1 (curate.workers / evaluate.workers). "
+    "A worker killed for memory looks the same: then use fewer workers.")
 
 
 class WorkerError(RuntimeError):
@@ -168,7 +176,10 @@ class WorkerPool:
             while pending and not failures:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    index, ok, value = future.result()  # raises only if the pool itself broke
+                    try:
+                        index, ok, value = future.result()  # raises only if the pool itself broke
+                    except BrokenProcessPool as exc:
+                        raise RuntimeError(_BROKEN_POOL.format(desc=desc, method=method)) from exc
                     bar.update(1)
                     if ok:
                         results[index] = value

@@ -83,7 +83,11 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, dataset):
     expected = _lora(train.train(straight).checkpoints[-1])
 
     killed = _run(tmp_path, dataset, "killed", overrides)
-    env = {**os.environ, "LTXBENCH_QUIET": "1", "PYTHONPATH": str(REPO)}
+    # The killed run computes in a child process: give it this process's thread count, since CPU
+    # reductions are bitwise-reproducible only at equal thread counts (an earlier test in the same
+    # session may leave OMP_NUM_THREADS in the environment, e.g. Ray's driver).
+    threads = str(torch.get_num_threads())
+    env = {**os.environ, "LTXBENCH_QUIET": "1", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     proc = subprocess.Popen([sys.executable, "-m", "ltxbench.train", str(killed.dir / "params.yaml"), "--run-dir", str(killed.dir)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
