@@ -5,9 +5,7 @@ Compared: the whole curate pass over that video (shot detection, then for every 
 ``curate.face_samples`` sampled frames and the ``curate.expression_frames`` burst decoded, faces
 detected, embedded and landmarked, and every score of ltxbench.clipscore), with 49-frame clips and
 the other curate defaults. The target is at most 3x the decode-only pass.
-Both passes run in the same process: ``curate.workers: 1`` (serial) and ``0`` (auto, two processes on
-a 2-core machine), and the records of the two are compared.
-Two passes in the same run: ``workers=1`` (serial) and ``workers=0`` (auto: two processes on a
+Two passes in the same run: ``curate.workers: 1`` (serial) and ``0`` (auto: two processes on a
 2-core machine); their records are compared.
 Run: ``.venv/bin/python benchmarks/bench_clipscore.py``.
 """

@@ -289,6 +289,10 @@ def ray_head(monkeypatch):
 
         monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    # Ray keeps a cluster auth token in ~/.ray/auth_token; one left by an earlier Ray session on this
+    # machine would not match this head's. A home of its own keeps the test independent of that.
+    (temp / "home").mkdir()
+    monkeypatch.setenv("HOME", str(temp / "home"))
     head = None
     try:
         # Ray gives its raylet a fixed 30 s to register; on a loaded 2-core machine that can pass: one more try.
