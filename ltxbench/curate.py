@@ -70,6 +70,9 @@ class Candidate:
     height: int
     source_fps: float | None = None
     source_num_frames: int | None = None
+    source_info: Any = None
+    """The source's ``video.VideoInfo`` (videos), probed once when its clips are listed: scoring
+    every clip of a long video must not open and probe the file again per clip."""
     reasons: list[Reason] = field(default_factory=list)
 
 
@@ -162,7 +165,7 @@ def _too_small(w: int, h: int, cfg: P.CurateSection) -> Reason:
 def _video_candidates(char: str, path: Path, stem: str, cfg: P.CurateSection, info: Any) -> list[Candidate]:
     from . import video
 
-    facts = {"source_fps": info.fps, "source_num_frames": info.num_frames}
+    facts = {"source_fps": info.fps, "source_num_frames": info.num_frames, "source_info": info}
     size = video.bucket_size(info.width, info.height, cfg.resolution)
     if size is None:
         return [Candidate(f"{char}-{stem}-000", char, path, "video", 0, [], info.width, info.height, **facts,
@@ -307,7 +310,8 @@ def write_clip(run: Run, record: dict[str, Any]) -> str:
     frames = render_clip(run, record)
     rel = f"clips/{record['id']}.mp4"
     video.write_mp4(run.path("dataset", rel), frames, fps=record["fps"])
-    if record["source_kind"] == "video" and video.probe(source_path(record["source"])).has_audio:
+    # read_audio is None for a source without sound; a track curate found broken is not read again
+    if record["source_kind"] == "video" and not (record.get("scores") or {}).get("audio_error"):
         read = audio.read_audio(source_path(record["source"]), record["start_frame"] / record["source_fps"],
                                 record["num_frames"] / record["fps"])
         if read is not None:
@@ -520,7 +524,7 @@ def _score_candidate(run: Run, cand: Candidate, cfg: P.CurateSection, image: np.
         frames = ClipFrames(clip[picks], source_frame=image, still=True)
         audio_scores = dict.fromkeys(AUDIO_KEYS) | {"audio_present": False, "audio_usable": False}
     else:
-        info = video.probe(cand.source)
+        info = cand.source_info
         size = _score_size(cand.width, cand.height, info.width, info.height)
         burst = burst_picks(cfg) if cfg.expression_frames >= 2 else []
         raw = video.read_frames(cand.source, [cand.source_indices[i] for i in picks + burst])

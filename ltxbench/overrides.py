@@ -106,7 +106,8 @@ def _apply_all(run: Run, records: list[dict[str, Any]], stored: dict[str, dict[s
         except OverrideError as exc:
             log.warning("override not applied: %s", exc)
             record["status"] = record["auto_status"]
-            record["override"] = dict(in_force[record["id"]])
+            # recorded on the clip too, so the grid and the manifest say why the decision did not hold
+            record["override"] = {**in_force[record["id"]], "not_applied": str(exc)}
 
 
 def _apply_one(run: Run, record: dict[str, Any], override: dict[str, Any] | None) -> None:

@@ -136,3 +136,14 @@ def test_a_broken_overrides_file_is_a_clear_error(run):
     run.path(overrides.OVERRIDES).write_text(json.dumps({ACCEPTED: {"status": "maybe"}}))
     with pytest.raises(ValueError, match="needs a status"):
         overrides.load_overrides(run)
+
+
+def test_an_override_that_cannot_hold_is_recorded_on_the_clip(run):
+    """A stored acceptance of a clip that can no longer be cut (its source is unreadable) leaves the
+    clip at its automatic status, and the record says why instead of only a log line."""
+    runs.atomic_write_json(run.path("dataset", "overrides.json"),
+                           {BROKEN: {"status": "accepted", "note": "", "at": "2026-11-22T00:00:00+00:00"}})
+    curate.curate(run)
+    record = _record(run, BROKEN)
+    assert record["status"] == "rejected" and record["override"]["status"] == "accepted"
+    assert record["override"]["not_applied"]
