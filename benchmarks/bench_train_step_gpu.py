@@ -11,8 +11,10 @@ text embeddings of the connectors' widths. The step is the ltxbench training ste
 
 MFU = model FLOPs per step / seconds per step / the GPU's dense bf16 peak. Model FLOPs are
 counted analytically from the config and the token counts (:mod:`ltxbench.train_flops`: weight
-matmuls 2× their forward on a frozen base, attention 3×; recomputation by checkpointing is not
-credited). Peak: 989 TFLOP/s for H100/H200 SXM, 756 for H100 PCIe, 312 for A100 (dense bf16,
+matmuls 2× their forward on a frozen base, attention 3×, the usual model-FLOPs convention and an
+upper bound on the matmuls autograd runs; recomputation by checkpointing is not credited; attention
+counted as Q·Kᵀ and A·V whatever kernel (flash, cuDNN, math) computes them, so the figure does not
+depend on which kernels torch's FlopCounterMode knows). Peak: 989 TFLOP/s for H100/H200 SXM, 756 for H100 PCIe, 312 for A100 (dense bf16,
 vendor datasheets); ``--peak-tflops`` overrides.
 
 Run on a CUDA machine: ``.venv/bin/python benchmarks/bench_train_step_gpu.py [--steps 6]``.

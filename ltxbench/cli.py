@@ -14,9 +14,8 @@ from pathlib import Path
 from . import params as P
 from . import pipeline
 from . import sweep as sweep_cmd  # light: imports no ray or papermill
+from .bundled import BundleMissing, bundled_path
 from .lora_check import add_check_lora_parser, run_check_lora
-
-DEMO_PARAMS = Path(__file__).resolve().parent.parent / "params" / "demo.yaml"
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -49,13 +48,16 @@ def main(argv: list[str] | None = None) -> int:
         return run_check_lora(args)
     if args.command == "sweep":
         return sweep_cmd.run_sweep_cli(args)
-    params_path = DEMO_PARAMS if args.command == "demo" else args.params
     try:
+        params_path = bundled_path("params", "demo.yaml") if args.command == "demo" else args.params
         stages = pipeline.parse_stages(args.stages)
         result = pipeline.run_pipeline(params_path, run_dir=args.run_dir, stages=stages,
                                        overrides=args.overrides, force=args.force, quiet=args.quiet)
     except P.ParamsError as exc:
         print(f"ltxbench: invalid parameters, nothing was run.\n{exc}", file=sys.stderr)
+        return 2
+    except BundleMissing as exc:
+        print(f"ltxbench: {exc}", file=sys.stderr)
         return 2
     except pipeline.StageFailed as exc:
         print(f"ltxbench: {exc}", file=sys.stderr)

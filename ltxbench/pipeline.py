@@ -18,10 +18,10 @@ from typing import Any
 
 from . import params as P
 from . import runs
+from .bundled import bundled_path
 
 log = logging.getLogger("ltxbench")
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS: dict[str, str] = {
     "curate": "01_curate.ipynb",
     "caption": "02_caption.ipynb",
@@ -113,8 +113,14 @@ def run_pipeline(
     return result
 
 
+def notebook_dir() -> Path:
+    """The stage notebooks: the clone's ``notebooks/`` or the installed package's copy."""
+    return bundled_path("notebooks")
+
+
 def _refuse_missing_notebooks(stages: list[str]) -> None:
-    missing = [str(NOTEBOOK_DIR / NOTEBOOKS[s]) for s in stages if not (NOTEBOOK_DIR / NOTEBOOKS[s]).is_file()]
+    folder = notebook_dir()
+    missing = [str(folder / NOTEBOOKS[s]) for s in stages if not (folder / NOTEBOOKS[s]).is_file()]
     if missing:
         raise FileNotFoundError(f"stage notebooks not found: {', '.join(missing)}")
 
@@ -122,7 +128,9 @@ def _refuse_missing_notebooks(stages: list[str]) -> None:
 def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool, force: bool = False) -> None:
     import papermill as pm  # heavy import, only when a stage actually runs
 
-    template = NOTEBOOK_DIR / NOTEBOOKS[stage]
+    from .kernels import EncryptedKernelManager
+
+    template = notebook_dir() / NOTEBOOKS[stage]
     out = run_dir / "notebooks" / NOTEBOOKS[stage]
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -139,9 +147,10 @@ def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool, for
             str(template), str(out),
             parameters={"run_dir": str(run_dir), "params_file": None},
             kernel_name="python3",
-            cwd=str(NOTEBOOK_DIR),
+            cwd=str(run_dir),  # writable, unlike an installed package's folder
             progress_bar=not quiet,
             request_save_on_cell_execute=True,
+            kernel_manager_class=EncryptedKernelManager,
         )
     except pm.PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"

@@ -6,7 +6,11 @@ the work is: every Linear of the 48 blocks and the in/out projections, plus the 
 (``Q·Kᵀ``) and the weighted sum (``A·V``). Left out, because they are per-sample rather than
 per-token or element-wise: the timestep/σ embedding MLPs and modulation tables, norms, RoPE,
 activations, softmax. ``tests/test_train.py`` checks the count against PyTorch's own
-``FlopCounterMode`` on the tiny transformer.
+``FlopCounterMode`` on the tiny transformer, with attention on SDPA's math backend (two ``bmm``
+per call): the forward's attention matmuls agree exactly, its weight matmuls within 1% (the
+per-sample MLPs left out). Under the fused attention kernels the counter's total depends on the torch
+version (torch 2.14.1 has no formula for the CPU flash kernel and reports about half), so these
+FLOPs are the model's, whatever kernel runs them.
 
 Per block (``dv``/``da`` video/audio widths, ``Hv``/``Ha`` heads, ``cv``/``ca`` text widths the
 cross-attention keys read, ``Tv``/``Ta``/``Tt`` video/audio/text tokens, feed-forward 4× wide):
@@ -24,7 +28,10 @@ cross-attention keys read, ``Tv``/``Ta``/``Tt`` video/audio/text tokens, feed-fo
 A LoRA training step on a frozen base costs the forward plus a backward that computes activation
 gradients only: one matmul per weight matmul (no weight gradients for the frozen base), two per
 attention matmul (both of its operands are activations), so weight matmuls count 2× and
-attention matmuls 3× their forward FLOPs. The LoRA's own matmuls (rank ≪ width: about 1% at
+attention matmuls 3× their forward FLOPs. This is the usual "model FLOPs" convention and an upper
+bound on what autograd runs: it skips the gradients no input needs (the patch-in projections of
+the data, the key/value projections of the frozen text embeddings), 5% of the step on the tiny
+model with every attention projection adapted. The LoRA's own matmuls (rank ≪ width: about 1% at
 rank 32 on a 4096 width) are not counted. Gradient checkpointing adds a recomputed forward: hardware FLOPs, not model FLOPs, so
 MFU (model FLOPs / time / peak) does not credit it — the convention of the PaLM paper's MFU.
 """

@@ -376,3 +376,29 @@ def test_caption_params_are_strict_and_documented_defaults_hold(tmp_path):
         P.CaptionSection(backend="user", user_file=tmp_path / "missing.csv")
     params = P.load(small_params(tmp_path, caption={"backend": "vlm", "vlm": {"model": "tiny"}, "lint": {"levels": {"face_words": "error"}}}))
     assert params.caption.lint.levels == {"face_words": "error"}
+
+
+def test_every_template_caption_of_the_demo_fits_its_text_length():
+    """The demo must not warn about itself: the longest caption the template can write for the demo's
+    characters (every framing, angle, expression, lighting and camera it knows) fits
+    model.max_sequence_length in the tiny encoder's tokens, special tokens included."""
+    import itertools
+    from pathlib import Path
+
+    from ltxbench.captioning import lint, template, triggers
+
+    demo = P.load(Path(__file__).resolve().parent.parent / "params" / "demo.yaml")
+    counter = lint.token_counter(demo.model.source)
+    choices = itertools.product(["close_up", "medium", "wide"], [*template._YAW, None], [*template._EXPRESSION, None],
+                                list(template._LIGHTING), [("image", "pan"), ("image", "zoom"), ("video", None)],
+                                [True, False, None])
+    lengths = []
+    for framing, yaw, expression, lighting, (kind, motion), audio in choices:
+        record = {"source_kind": kind, "camera_motion": motion,
+                  "scores": {"framing": framing, "yaw_bin": yaw, "expression": expression, "lighting": lighting,
+                             "audio_present": audio}}
+        for character in demo.dataset.characters:
+            text = triggers.with_trigger(template.template_caption(record), character.trigger, demo.caption.trigger_position)
+            lengths.append(counter.sequence_length(text))
+    assert max(lengths) <= demo.model.max_sequence_length, (max(lengths), demo.model.max_sequence_length)
+    assert max(lengths) > 128  # the old demo setting would have cut them: this test can fail

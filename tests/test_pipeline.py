@@ -98,3 +98,26 @@ def test_a_later_stage_alone_needs_its_inputs(tmp_path, params_file, capsys):
     code = cli.main(["run", str(params_file), "--run-dir", str(tmp_path / "r"), "--stages", "train"])
     assert code == 2
     assert "stage 'curate' must complete first" in capsys.readouterr().err
+
+
+def test_stage_kernels_run_encrypted_so_ipykernel_has_nothing_to_warn_about(tmp_path, capfd):
+    """papermill's default kernel manager starts kernels on plain TCP and ipykernel warns on every
+    stage; the stage notebooks run under ltxbench.kernels.EncryptedKernelManager (CurveZMQ keys)."""
+    import papermill as pm
+
+    from ltxbench.kernels import EncryptedKernelManager
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "in.ipynb")
+    warning = "running over TCP without encryption"
+
+    def execute(**kw):
+        out = pm.execute_notebook(str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                                  progress_bar=False, cwd=str(tmp_path), **kw)
+        assert out.cells[0].outputs[0]["text"] == "42\n"  # the kernel really ran the cell
+        captured = capfd.readouterr()
+        return captured.out + captured.err
+
+    assert warning in execute()  # the default: what every stage printed before
+    assert warning not in execute(kernel_manager_class=EncryptedKernelManager)
