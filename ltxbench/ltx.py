@@ -491,10 +491,9 @@ def _tiny_text_encoder() -> Any:
     return Gemma3ForConditionalGeneration(config)
 
 
-def _tiny_connectors(version: str) -> Any:
+def _tiny_connectors(version: str, t: Mapping[str, int]) -> Any:
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
 
-    t = TINY_TRANSFORMER
     video_width = t["num_attention_heads"] * t["attention_head_dim"]
     audio_width = t["audio_num_attention_heads"] * t["audio_attention_head_dim"]
     common = {
@@ -540,10 +539,9 @@ def _tiny_connectors(version: str) -> Any:
     )
 
 
-def _tiny_transformer(version: str) -> Any:
+def _tiny_transformer(version: str, t: Mapping[str, int]) -> Any:
     from diffusers import LTX2VideoTransformer3DModel
 
-    t = TINY_TRANSFORMER
     inner = t["num_attention_heads"] * t["attention_head_dim"]
     audio_inner = t["audio_num_attention_heads"] * t["audio_attention_head_dim"]
     flags = dict(VERSIONS[version].transformer_flags)
@@ -673,8 +671,14 @@ def _cast(module: torch.nn.Module, dtype: torch.dtype) -> torch.nn.Module:
     return torch.nn.Module.to(module, dtype=dtype)
 
 
-def build_tiny_pipeline(version: str = "2.3", seed: int = 0, dtype: torch.dtype | None = None) -> LTX2Pipeline:
+def build_tiny_pipeline(version: str = "2.3", seed: int = 0, dtype: torch.dtype | None = None,
+                        transformer_sizes: Mapping[str, int] | None = None) -> LTX2Pipeline:
     """A random-weight ``LTX2Pipeline`` with the real classes and the real layout, tiny widths.
+
+    ``transformer_sizes`` overrides entries of :data:`TINY_TRANSFORMER` (layers, heads, head
+    widths; the connectors follow the widths). The default transformer is 32 wide, narrower than
+    the 128 latent channels: it cannot carry the noise through its residual stream, so it cannot
+    fit a flow-matching target closely; tests that need a model that *learns* ask for 128 or more.
 
     Every component is initialised from its own seed derived from ``seed``, inside a forked RNG
     so the caller's torch RNG state is untouched: two processes building with the same seed get
@@ -685,10 +689,14 @@ def build_tiny_pipeline(version: str = "2.3", seed: int = 0, dtype: torch.dtype 
 
     version_spec(version)
     dtype = dtype or torch.float32
+    unknown = set(transformer_sizes or {}) - set(TINY_TRANSFORMER)
+    if unknown:
+        raise ValueError(f"transformer_sizes: unknown keys {sorted(unknown)}; known: {sorted(TINY_TRANSFORMER)}")
+    sizes = {**TINY_TRANSFORMER, **(transformer_sizes or {})}
     builders = (
         ("text_encoder", _tiny_text_encoder),
-        ("connectors", lambda: _tiny_connectors(version)),
-        ("transformer", lambda: _tiny_transformer(version)),
+        ("connectors", lambda: _tiny_connectors(version, sizes)),
+        ("transformer", lambda: _tiny_transformer(version, sizes)),
         ("vae", lambda: _tiny_video_vae(version)),
         ("audio_vae", _tiny_audio_vae),
         ("vocoder", lambda: _tiny_vocoder(version)),
