@@ -214,6 +214,25 @@ def test_pickles_named_safetensors_are_refused_and_never_unpickled(tmp_path):
     assert not marker.exists()
 
 
+def test_a_valid_checkpoint_whose_header_length_starts_with_0x80_is_not_taken_for_a_pickle(tmp_path, tiny23):
+    """Header lengths are multiples of 8, so about 1 in 32 of ltxbench's own checkpoints begins
+    with byte 0x80, pickle's protocol marker (here: a longer character name in the provenance)."""
+    peft_state = {f"{m}.lora_{ab}.weight": t for (c, m), (a, b) in _factors(_shapes(tiny23), VIDEO_ATTN).items()
+                  for ab, t in (("A", a), ("B", b))}
+    for length in range(1, 400):  # the provenance grows by one byte a step: some length hits 0x80
+        prov = lora.Provenance(base_version="2.3", base_source="tiny", rank=RANK, alpha=ALPHA, targets="video_attention",
+                               triggers={"o" * length: "obmx"}, step=5, stage="train", dataset_sha256="d" * 64,
+                               params_sha256="p" * 64)
+        path = lora.save_lora(tmp_path / f"lora_{length}.safetensors", peft_state, prov)
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no header length starting with 0x80 was produced")
+    report = check_lora(path, tiny23)
+    assert report.ok and report.verdict == "compatible", report.reasons
+    assert len(read_header(path)[0]) == len(peft_state)
+
+
 def test_nan_and_inf_tensors_make_the_file_corrupt(tmp_path, tiny23):
     factors = _factors(_shapes(tiny23), VIDEO_ATTN)
     a, b = factors[VIDEO_ATTN[3]]

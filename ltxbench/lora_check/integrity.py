@@ -82,6 +82,16 @@ class SafetensorsFormatError(ValueError):
         self.status = status
 
 
+def _looks_like_safetensors(head: bytes, first_header_byte: bytes, size: int) -> bool:
+    """A safetensors file by its structure: an 8-byte little-endian length that fits the file and
+    a header that opens a JSON object. Checked before any magic-byte sniffing: header lengths are
+    multiples of 8, so about 1 in 32 valid files begins with 0x80, pickle's protocol byte."""
+    if len(head) < 8 or first_header_byte != b"{":
+        return False
+    (header_len,) = struct.unpack("<Q", head)
+    return 2 <= header_len <= MAX_HEADER_BYTES and 8 + header_len <= size
+
+
 def _sniff_foreign(path: Path, head: bytes) -> str | None:
     if head.startswith(_ZIP_MAGIC):
         return (f"{path}: is a zip archive (the container torch.save writes), not safetensors; it was not "
@@ -106,9 +116,10 @@ def read_header(path: str | Path) -> tuple[dict[str, TensorInfo], dict[str, str]
     size = path.stat().st_size
     with path.open("rb") as fh:
         head = fh.read(8)
-        foreign = _sniff_foreign(path, head)
+        foreign = None if _looks_like_safetensors(head, fh.read(1), size) else _sniff_foreign(path, head)
         if foreign:
             raise SafetensorsFormatError("refused", foreign)
+        fh.seek(len(head))
         if len(head) < 8:
             raise SafetensorsFormatError("truncated", f"{path}: {size} bytes, too short for the 8-byte safetensors "
                                          "header length; the file is truncated or empty (download it again)")
