@@ -14,7 +14,7 @@ UV     := $(TOOLS)/bin/uv
 UV_ENV := UV_PYTHON_DOWNLOADS=never UV_NO_CONFIG=1
 EXPORT_FLAGS := --frozen --quiet --no-hashes --no-emit-project --no-header --extra dev
 
-.PHONY: demo test bench install lock check-lock clean-runs
+.PHONY: demo test bench lab install lock check-lock clean-runs
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# JupyterLab with encrypted kernel connections (CurveZMQ keys provisioned by jupyter_client, as the
+# stage runs use): ipykernel then has no "running over TCP without encryption" to warn about.
+lab: $(STAMP)
+	$(BIN)/jupyter lab --KernelManager.transport_encryption=auto
 
 bench: $(STAMP)
 	@set -e; for script in benchmarks/*.py; do \
