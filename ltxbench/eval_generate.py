@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import lora, progress
+from . import lora, progress, runs
 from . import params as P
 from .eval_sources import BASE, SampleVideo, video_name
 from .runs import Run
@@ -159,20 +161,55 @@ def planned_videos(run: Run, checkpoints: list[Path], cases: list[PromptCase]) -
     return plan
 
 
+def provenance_path(video_path: Path) -> Path:
+    """The record beside a sample video: ``samples/<checkpoint>/<video>.json``."""
+    return video_path.with_suffix(".json")
+
+
+def sample_provenance(lora_sha256: str | None, base_id: str, text: str, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
+    """What a sample video was made from: the LoRA file's content (None for the base model), the base
+    model, the prompt text, the seed and the sampler settings. A video is reused only when all agree."""
+    blob = json.dumps(settings, sort_keys=True, default=str)
+    return {"lora_sha256": lora_sha256, "base": base_id, "prompt": text, "seed": seed,
+            "settings_sha256": hashlib.sha256(blob.encode()).hexdigest()}
+
+
+def _reusable(path: Path, wanted: dict[str, Any]) -> bool:
+    record = provenance_path(path)
+    if not (path.is_file() and record.is_file()):
+        return False  # a video without its record (an older run, an interrupted write): made again
+    try:
+        return json.loads(record.read_text(encoding="utf-8")) == wanted
+    except (OSError, ValueError):
+        return False
+
+
 def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Path | None]], regenerate: bool = False) -> int:
-    """Generate every planned video that does not exist yet (every one with ``regenerate``); returns
-    how many were generated."""
+    """Generate every planned video that does not exist yet with the same provenance (every one with
+    ``regenerate``); returns how many were generated.
+
+    Each video's record (:func:`sample_provenance`, written after the video) keys it on the sha256
+    of the LoRA file that made it and on the base model: a checkpoint retrained under the same name
+    gets new videos, an unchanged one keeps its old ones."""
     from . import video
+    from .train_data import file_sha256, model_id
 
     cfg = run.params.evaluate
     settings = sampler_settings(cfg, run.params.model)
-    todo = [item for item in plan if regenerate or not item[0].path.is_file()]
+    base_id = model_id(run).replace("\x1f", " ")
+    lora_hashes = {p: file_sha256(p) for p in {item[2] for item in plan if item[2] is not None}}
+    wanted = {id(item): sample_provenance(lora_hashes.get(item[2]) if item[2] else None, base_id, item[1], item[0].seed, settings)
+              for item in plan}
+    todo = [item for item in plan if regenerate or not _reusable(item[0].path, wanted[id(item)])]
     if len(todo) < len(plan):
-        log.info("evaluate: %d of %d videos already exist and are reused", len(plan) - len(todo), len(plan))
+        log.info("evaluate: %d of %d videos exist, made from the same LoRA file, base and settings: reused",
+                 len(plan) - len(todo), len(plan))
     loaded: str | None = None
-    for sample, text, lora_path in progress.bar(todo, desc="generate", unit="video"):
+    for item in progress.bar(todo, desc="generate", unit="video"):
+        sample, text, lora_path = item
         loaded = _swap_lora(pipe, loaded, sample.checkpoint, lora_path)
         frames = generate_video(pipe, text, sample.seed, settings)
         video.write_mp4(sample.path, frames, fps=cfg.frame_rate)
+        runs.atomic_write_json(provenance_path(sample.path), wanted[id(item)])
     _swap_lora(pipe, loaded, BASE, None)
     return len(todo)

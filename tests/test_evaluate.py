@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from ltxbench import eval_select, evaluate, faces, lora, ltx, runs, video
+from ltxbench import eval_select, evaluate, faces, lora, ltx, runs, train_data, video
 from ltxbench.eval_sources import VideoFolderError, folder_videos, parse_video_name
 from ltxbench.eval_generate import neutral_text
 
@@ -284,6 +284,35 @@ def test_stage_end_to_end_on_the_tiny_model_skips_bad_checkpoints(tiny_run, capl
     evaluate.evaluate(run)
     after = {p: p.stat().st_mtime_ns for p in run.path("samples").rglob("*.mp4")}
     assert all(after[p] != before[p] for p in before) and "generated again" in caplog.text
+
+
+def test_a_checkpoint_retrained_under_the_same_name_gets_new_videos_and_an_unchanged_one_keeps_its_own(tmp_path, caplog):
+    """Videos are keyed on the content of the LoRA file that made them (and the base), not on its name:
+    retraining rewrites lora_step_000004 with other weights; its videos must change, the others not."""
+    caplog.set_level("INFO", logger="ltxbench")
+    run = runs.open_run(tmp_path / "run", small_params(tmp_path))
+    pipe = ltx.build_tiny_pipeline("2.3")
+    ckpts = run.path("checkpoints")
+    _lora_for(pipe, ckpts / "lora_step_000002.safetensors", "2.3", seed=0)
+    _lora_for(pipe, ckpts / "lora_step_000004.safetensors", "2.3", seed=1)
+    first = evaluate.evaluate(run)
+    videos = sorted(run.path("samples").rglob("*.mp4"))
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in videos}
+    record = json.loads(run.path("samples", "lora_step_000004", "talk_s0.json").read_text())
+    assert record["lora_sha256"] == train_data.file_sha256(ckpts / "lora_step_000004.safetensors")
+    assert record["prompt"] == "obmx talking to the camera" and record["seed"] == 0
+    assert json.loads(run.path("samples", "base", "talk_s0.json").read_text())["lora_sha256"] is None
+
+    _lora_for(pipe, ckpts / "lora_step_000004.safetensors", "2.3", seed=7)  # retrained: same name, other weights
+    second = evaluate.evaluate(run)
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in videos}
+    changed = {p.relative_to(run.path("samples")).as_posix() for p in videos if after[p][0] != before[p][0]}
+    assert changed == {"lora_step_000004/talk_s0.mp4", "lora_step_000004/talk-notrigger_s0.mp4"}
+    assert all(after[p][1] != before[p][1] for p in videos if p.parent.name == "lora_step_000004")
+    # the new videos are what was scored: their rows come from the retrained checkpoint's files
+    scored = {r["checkpoint"] for r in _read_csv(second.metrics_path)}
+    assert scored == {"base", "lora_step_000002", "lora_step_000004"} and first.metrics_path == second.metrics_path
+    assert "4 of 6 videos exist, made from the same LoRA file" in caplog.text
 
 
 def test_all_checkpoints_bad_is_a_clear_error(tmp_path):
