@@ -5,7 +5,9 @@ Where the videos come from (:mod:`ltxbench.eval_sources`):
 
 * generated here (:mod:`ltxbench.eval_generate`): the base model is loaded once, every LoRA
   checkpoint is checked first (a corrupt one or one made for another base version is skipped and
-  reported in ``eval/skipped.json``), then swapped in and out; existing videos are reused;
+  reported in ``eval/skipped.json``), then swapped in and out; an existing video is reused only when
+  its record (samples/<checkpoint>/<video>.json) names the same LoRA file content, base, prompt, seed
+  and settings;
 * or, with ``evaluate.videos_from``, a folder made elsewhere (ComfyUI, another machine): nothing is
   generated and no model is loaded. :func:`score_folder` does the same without a run.
 
