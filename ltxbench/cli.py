@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import params as P
-from . import pipeline
+from . import pipeline, runs
 from . import sweep as sweep_cmd  # light: imports no ray or papermill
 from .bundled import BundleMissing, bundled_path
 from .lora_check import add_check_lora_parser, run_check_lora
@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except P.ParamsError as exc:
         print(f"ltxbench: invalid parameters, nothing was run.\n{exc}", file=sys.stderr)
         return 2
-    except BundleMissing as exc:
-        print(f"ltxbench: {exc}", file=sys.stderr)
+    except (BundleMissing, runs.FolderBusy) as exc:
+        print(f"ltxbench: {exc}; nothing was run", file=sys.stderr)
         return 2
     except pipeline.StageFailed as exc:
         print(f"ltxbench: {exc}", file=sys.stderr)

@@ -74,7 +74,8 @@ def run_pipeline(
     force: bool = False,
     quiet: bool = False,
 ) -> PipelineResult:
-    """Validate, then execute the selected stages. Raises :class:`StageFailed` on a failing stage."""
+    """Validate, then execute the selected stages. Raises :class:`StageFailed` on a failing stage,
+    :class:`ltxbench.runs.FolderBusy` when another process is running in the same run folder."""
     params = P.load(params_path, overrides)  # raises ParamsError before anything runs
     stages = stages or list(P.STAGES)
     run_path = Path(run_dir).resolve() if run_dir else default_run_dir(params).resolve()
@@ -91,6 +92,12 @@ def run_pipeline(
                                            f"stage '{earlier}' must complete first with these parameters (status: {rec.get('status', 'pending')}); include it in --stages")],
                                 "--stages")
 
+    # One writer per run folder: a second run would silently overwrite the first one's checkpoints.
+    with runs.folder_lock(run_path, runs.RUN_LOCK):
+        return _run_stages(run_path, params, stages, force, quiet)
+
+
+def _run_stages(run_path: Path, params: P.RunParams, stages: list[str], force: bool, quiet: bool) -> PipelineResult:
     state = runs.init_run_dir(run_path, params)
     result = PipelineResult(run_path)
     invalidated = False

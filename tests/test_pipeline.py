@@ -121,3 +121,31 @@ def test_stage_kernels_run_encrypted_so_ipykernel_has_nothing_to_warn_about(tmp_
 
     assert warning in execute()  # the default: what every stage printed before
     assert warning not in execute(kernel_manager_class=EncryptedKernelManager)
+
+
+def test_a_second_run_on_a_busy_folder_is_refused_naming_the_holder_and_a_dead_holder_frees_it(tmp_path, params_file, capsys):
+    import os
+    import platform
+    import signal
+    import subprocess
+    import sys
+
+    from ltxbench import runs
+
+    run_dir = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time; from pathlib import Path; from ltxbench import runs\n"
+                               "with runs.folder_lock(Path(sys.argv[1]), command='ltxbench run first.yaml'):\n"
+                               "    print('held', flush=True); time.sleep(120)\n", str(run_dir)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert cli.main(["run", str(params_file), "--run-dir", str(run_dir)]) == 2
+        err = capsys.readouterr().err
+        assert f"pid {holder.pid} on {platform.node()}" in err and "ltxbench run first.yaml" in err and "nothing was run" in err
+        assert sorted(p.name for p in run_dir.iterdir()) == [runs.RUN_LOCK]  # no params.yaml, no run.json
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)  # a crash: the lock file stays, the lock does not
+        holder.wait()
+    with runs.folder_lock(run_dir):
+        assert json.loads((run_dir / runs.RUN_LOCK).read_text())["pid"] == os.getpid()

@@ -13,9 +13,7 @@ A lock file keeps a second driver off the same sweep folder. Run statuses:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -135,23 +133,16 @@ def reproduce_command(sweep: Sweep, run_id: str) -> str:
 
 @contextlib.contextmanager
 def sweep_lock(sweep_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the sweep folder for the life of the driver.
+    """Hold an exclusive lock on the sweep folder for the life of the driver
+    (:func:`ltxbench.runs.folder_lock`: a crashed driver never leaves a held lock behind)."""
+    from ..runs import FolderBusy, folder_lock
 
-    flock is released by the kernel when the process dies, so a crashed driver never leaves a
-    stale lock behind.
-    """
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    path = sweep_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    held = contextlib.ExitStack()
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = Path(path).read_text(encoding="utf-8").strip() or "?"
-            raise SweepBusy(f"another `ltxbench sweep` (pid {holder}) is running the sweep in {sweep_dir}; "
-                            f"wait for it or stop it first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        held.enter_context(folder_lock(sweep_dir, LOCK_FILE))
+    except FolderBusy as exc:
+        raise SweepBusy(f"another `ltxbench sweep` (pid {exc.holder.get('pid', '?')} on {exc.holder.get('host', '?')}, "
+                        f"started {exc.holder.get('started', '?')}) is running the sweep in {sweep_dir}; "
+                        f"wait for it or stop it first") from None
+    with held:
         yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
