@@ -78,8 +78,28 @@ def start_method() -> str:
     return "fork" if sys.platform.startswith("linux") and "torch" not in sys.modules else "spawn"
 
 
-def _start_worker(method: str, initializer: Callable[[], Any] | None) -> None:
-    """Worker initializer: one thread per library (see module docstring), then ``initializer``."""
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to kill this worker when its parent dies (``PR_SET_PDEATHSIG``): a parent killed
+    with ``kill -9`` runs no cleanup, and its workers would otherwise live on, parented to PID 1,
+    holding their models' memory. If the parent is already gone, exit now."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died between the fork and the prctl
+        os._exit(1)
+
+
+def _start_worker(method: str, initializer: Callable[[], Any] | None, parent_pid: int | None = None) -> None:
+    """Worker initializer: die with the parent, one thread per library (see module docstring), then
+    ``initializer``."""
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     if method == "spawn":  # after a fork, cv2 is already at one thread (set by the parent)
         try:
             import cv2
@@ -164,7 +184,7 @@ class WorkerPool:
         fresh = self._pool is None
         if fresh:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
-                                             initializer=_start_worker, initargs=(method, self.initializer))
+                                             initializer=_start_worker, initargs=(method, self.initializer, os.getpid()))
         results: list[Any] = [None] * len(seq)
         failures: dict[int, tuple[BaseException | None, str]] = {}
         bar = progress.counter(len(seq), desc=desc, unit=unit)

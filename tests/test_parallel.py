@@ -3,6 +3,8 @@ identical for one process and two (real footage, real dlib models)."""
 
 from __future__ import annotations
 
+import os
+
 import functools
 from pathlib import Path
 
@@ -59,3 +61,42 @@ def test_curate_records_identical_in_parallel(tmp_path):
     assert [r["id"] for r in serial][-3:] == ["obama-obama-2-000", "obama-biden-1-000", "obama-missing-000"]
     assert serial[-1]["reasons"] == ["unreadable"]
     assert any(r["scores"].get("face_rate") for r in serial if r["source_kind"] == "video")  # tos faces scored
+
+
+def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
+    """kill -9 of the parent runs no cleanup: without PR_SET_PDEATHSIG the workers live on,
+    parented to PID 1, holding their models' memory."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, time\n"
+        "from ltxbench.parallel import WorkerPool\n"
+        "def pid_then_wait(x):\n"
+        "    print(os.getpid(), flush=True)\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    with WorkerPool(2) as pool:\n"
+        "        pool.map(pid_then_wait, [1, 2], desc='wait')\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "LTXBENCH_QUIET": "1"})
+    workers = [int(parent.stdout.readline()) for _ in range(2)]
+    assert all(os.path.exists(f"/proc/{pid}") for pid in workers)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), "workers outlived their killed parent"
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie awaiting its reaper counts as dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
