@@ -299,14 +299,15 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
 
     ckpt_dir = run.path("checkpoints")
     start_step, start_stage, start_stage_step, rows = 0, 0, 0, []
-    latest = TS.latest_state(ckpt_dir) if cfg.resume and not force else None
+    latest, state, damaged = (TS.newest_intact_state(ckpt_dir, fingerprint, data_sha)  # refuses other params or data
+                              if cfg.resume and not force else (None, None, []))
+    for reason in damaged:
+        log.warning("train: not resuming from %s; trying an earlier checkpoint", reason)
     acc.wait_for_everyone()  # every process decides on the same files before any is moved
-    state = None
     if latest is None:
         if acc.is_main_process:
-            TS.archive_previous(ckpt_dir)  # a fresh run never mixes with an earlier run's checkpoints
+            TS.archive_previous(ckpt_dir)  # a fresh run never mixes with an earlier run's checkpoints (damaged ones too)
     else:
-        state = TS.load_state(latest, fingerprint, data_sha)  # refuses a state from other params or data
         from .lora_check import require_compatible
 
         resumed = next(p for p in lora.list_checkpoints(ckpt_dir) if lora.checkpoint_step(p) == state["step"])
@@ -513,10 +514,18 @@ def _prune(run: Run, keep_last: int) -> None:
 
 
 def _drop_checkpoints_after(ckpt_dir: Path, step: int) -> None:
-    """LoRA files written after the resumed state (a kill between LoRA and state) are redone."""
+    """LoRA files written after the resumed state (a kill between LoRA and state) are redone;
+    newer state files (only damaged ones can be newer: resume takes the newest intact one) are
+    moved into ``checkpoints/damaged-<time>/``, not deleted."""
     for path in lora.list_checkpoints(ckpt_dir):
         if lora.checkpoint_step(path) > step:
             path.unlink()
+    newer = [p for p in ckpt_dir.glob("state_step_*.pt") if int(p.stem.rsplit("_", 1)[1]) > step]
+    if newer:
+        aside = ckpt_dir / f"damaged-{runs.now_iso().replace(':', '')}"
+        aside.mkdir(parents=True, exist_ok=True)
+        for path in newer:
+            path.rename(aside / path.name)
 
 
 def _write_metrics(run: Run, rows: list[dict[str, Any]]) -> Path:

@@ -56,6 +56,37 @@ def latest_state(ckpt_dir: Path) -> Path | None:
     return states[-1] if states else None
 
 
+def newest_intact_state(ckpt_dir: Path, fingerprint: dict[str, Any], dataset_sha: str
+                        ) -> tuple[Path | None, dict[str, Any] | None, list[str]]:
+    """The newest resume state that loads, whose LoRA file beside it is intact: ``(path, state,
+    skipped)``, ``skipped`` naming every newer one passed over and why (a truncated state file, a
+    missing or damaged LoRA file: what a crash or a power loss mid-write leaves). A state from other
+    parameters or data is not damage: :class:`ResumeRefused` is raised as before."""
+    from .lora_check.integrity import check_file
+
+    skipped: list[str] = []
+    for path in sorted(Path(ckpt_dir).glob("state_step_*.pt"), reverse=True):
+        step = int(path.stem.rsplit("_", 1)[1])
+        lora_file = Path(ckpt_dir) / f"lora_step_{step:06d}.safetensors"
+        if not lora_file.is_file():
+            skipped.append(f"{path.name}: its LoRA file {lora_file.name} is missing")
+            continue
+        try:
+            state = load_state(path, fingerprint, dataset_sha)
+        except ResumeRefused:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- any unreadable file: say which, try the one before
+            first_line = (str(exc).splitlines() or [""])[0][:200]
+            skipped.append(f"{path.name}: unreadable ({type(exc).__name__}: {first_line})")
+            continue
+        integrity, _ = check_file(lora_file)
+        if not integrity.ok:
+            skipped.append(f"{lora_file.name}: {integrity.status} ({'; '.join(integrity.problems)[:200]})")
+            continue
+        return path, state, skipped
+    return None, None, skipped
+
+
 def save_state(path: Path, *, lora_state: dict[str, Any], optimizer_state: dict[str, Any], step: int,
                stage_index: int, stage_step: int, fingerprint: dict[str, Any], dataset_sha: str,
                history: list[dict[str, Any]]) -> Path:

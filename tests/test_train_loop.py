@@ -108,6 +108,28 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, dataset):
     assert [r.split(",")[2] for r in resumed_rows] == [r.split(",")[2] for r in straight_rows]  # same losses
 
 
+@pytest.mark.parametrize("damage", ["truncated state", "missing lora", "truncated lora"])
+def test_a_damaged_newest_checkpoint_resumes_from_the_one_before_and_says_why(tmp_path, dataset, caplog, damage):
+    run = _run(tmp_path, dataset, damage.replace(" ", "_"), {"train.steps": 4, "train.checkpoint_every": 2})
+    train.train(run)
+    ckpts = run.path("checkpoints")
+    state, lora_file = TS.state_path(ckpts, 4), ckpts / "lora_step_000004.safetensors"
+    if damage == "truncated state":
+        state.write_bytes(state.read_bytes()[:100])
+    elif damage == "missing lora":
+        lora_file.unlink()
+    else:
+        lora_file.write_bytes(lora_file.read_bytes()[:200])
+    run.params.train.steps = 6  # carry on: from step 2, the newest intact checkpoint
+    resumed = train.train(run)
+    assert resumed.summary["resumed_from_step"] == 2
+    assert [p.name for p in resumed.checkpoints] == [f"lora_step_00000{s}.safetensors" for s in (2, 4, 6)]
+    named = {"truncated state": "state_step_000004.pt: unreadable", "missing lora": "lora_step_000004.safetensors is missing",
+             "truncated lora": "lora_step_000004.safetensors: truncated"}[damage]
+    assert named in caplog.text and "trying an earlier checkpoint" in caplog.text
+    assert list(ckpts.glob("damaged-*/state_step_000004.pt"))  # the passed-over state moved aside, not deleted
+
+
 def test_resume_refuses_a_state_from_other_parameters(tmp_path, dataset):
     run = _run(tmp_path, dataset, "refuse", {"train.steps": 2, "train.checkpoint_every": 2})
     train.train(run)
