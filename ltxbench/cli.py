@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except P.ParamsError as exc:
         print(f"ltxbench: invalid parameters, nothing was run.\n{exc}", file=sys.stderr)
         return 2
-    except (BundleMissing, runs.FolderBusy) as exc:
+    except (BundleMissing, runs.FolderBusy, runs.RunRecordError) as exc:
         print(f"ltxbench: {exc}; nothing was run", file=sys.stderr)
         return 2
     except pipeline.StageFailed as exc:

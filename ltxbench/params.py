@@ -687,25 +687,73 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, parsed
 
 
+def parse_overrides(texts: list[str]) -> tuple[dict[str, Any], list[Problem]]:
+    """Every ``--set`` that parses, and a problem for each one that does not (all, not the first)."""
+    parsed: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for text in texts:
+        try:
+            key, value = parse_override(text)
+        except ParamsError as exc:
+            problems.extend(exc.problems)
+            continue
+        parsed[key] = value
+    return parsed, problems
+
+
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Set dotted keys in a nested dict (copied). Integer parts index lists."""
+    """Set dotted keys in a nested dict (copied). Integer parts index lists (an index one past
+    the end appends). Every override that cannot be applied is a :class:`Problem`, all at once."""
     data = json.loads(json.dumps(raw))
+    problems: list[Problem] = []
     for dotted, value in overrides.items():
-        parts = dotted.split(".")
-        node: Any = data
-        for part in parts[:-1]:
-            if isinstance(node, list):
-                node = node[int(part)]
-            else:
-                node = node.setdefault(part, {})
-        last = parts[-1]
-        if isinstance(node, list):
-            node[int(last)] = value
-        elif isinstance(node, dict):
-            node[last] = value
-        else:
-            raise ParamsError([Problem(dotted, value, f"cannot set a key inside a {type(node).__name__}")], "--set")
+        problem = _apply_override(data, dotted, value)
+        if problem:
+            problems.append(Problem(dotted, value, problem))
+    if problems:
+        raise ParamsError(problems, "--set")
     return data
+
+
+def _list_index(node: list[Any], part: str, appendable: bool) -> int | str:
+    """The index ``part`` names in ``node``, or why it names none."""
+    try:
+        index = int(part)
+    except ValueError:
+        return f"'{part}' is not a list index (the list has {len(node)} item(s): use 0 to {len(node) - 1})"
+    limit = len(node) + (1 if appendable else 0)
+    if not 0 <= index < limit:
+        return f"index {index} is out of range (the list has {len(node)} item(s){'; ' + str(len(node)) + ' appends' if appendable else ''})"
+    return index
+
+
+def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> str | None:
+    parts = dotted.split(".")
+    node: Any = data
+    for part in parts[:-1]:
+        if isinstance(node, list):
+            index = _list_index(node, part, appendable=False)
+            if isinstance(index, str):
+                return index
+            node = node[index]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
+            return f"cannot set a key inside a {type(node).__name__}"
+    last = parts[-1]
+    if isinstance(node, list):
+        index = _list_index(node, last, appendable=True)
+        if isinstance(index, str):
+            return index
+        if index == len(node):
+            node.append(value)
+        else:
+            node[index] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        return f"cannot set a key inside a {type(node).__name__}"
+    return None
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
@@ -763,6 +811,9 @@ def read_yaml(path: Path) -> Any:
         raise ParamsError([Problem("params file", str(path), "file not found")], str(path))
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ParamsError([Problem("params file", str(path), f"not UTF-8 text (byte {exc.start}: {exc.reason}); "
+                                   "save it as UTF-8")], str(path)) from None
     except yaml.YAMLError as exc:
         raise ParamsError([Problem("params file", str(path), f"not valid YAML: {exc}")], str(path)) from None
 
@@ -771,12 +822,18 @@ def load(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) 
     """Load a params YAML, apply ``--set`` style overrides, resolve paths, validate."""
     path = Path(path)
     raw = read_yaml(path)
+    problems: list[Problem] = []
     if isinstance(overrides, list):
-        overrides = dict(parse_override(o) for o in overrides)
+        overrides, problems = parse_overrides(overrides)
     if overrides:
         if not isinstance(raw, dict):
             raw = {}
-        raw = apply_overrides(raw, overrides)
+        try:
+            raw = apply_overrides(raw, overrides)
+        except ParamsError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ParamsError(problems, "--set")
     return validate(raw, source=str(path), base_dir=path.resolve().parent)
 
 

@@ -241,14 +241,22 @@ class Run:
                 f"  characters: {chars}\n  params sha256: {self.params.sha256()[:12]}")
 
 
+class RunRecordError(ValueError):
+    """``run.json`` exists but cannot be read as a run record."""
+
+
 def read_run_json(run_dir: Path) -> dict[str, Any]:
     path = Path(run_dir) / RUN_JSON
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}); move it aside to start the run afresh") from None
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunRecordError(f"{path} is not valid JSON ({exc}); move it aside to start the run afresh") from None
+    if not isinstance(state, dict) or not isinstance(state.get("stages", {}), dict):
+        raise RunRecordError(f"{path} is JSON but not a run record (an object with a 'stages' object); "
+                         "move it aside to start the run afresh")
+    return state
 
 
 def open_run(run_dir: str | Path, params_file: str | Path | None = None) -> Run:

@@ -130,3 +130,30 @@ def test_every_schema_field_is_documented_in_params_readme():
         if f"`{name}`" not in doc:
             missing.append(f"dataset.characters.{name}")
     assert not missing, f"undocumented parameters: {missing}"
+
+
+def test_bad_overrides_and_files_are_named_problems_all_at_once(tmp_path):
+    demo = REPO / "params" / "demo.yaml"
+    with pytest.raises(P.ParamsError) as caught:
+        P.load(demo, ["evaluate.seeds.5=1", "run.seed.x=1", "evaluate.seeds.a=1", "bad", "train.steps=[1"])
+    text = str(caught.value)
+    assert "5 problem(s) in --set" in text
+    assert "index 5 is out of range (the list has 2 item(s); 2 appends)" in text
+    assert "cannot set a key inside a int" in text and "'a' is not a list index" in text
+    assert "expected dotted.key=value" in text and "not valid YAML" in text
+    assert P.load(demo, ["evaluate.seeds.2=7"]).evaluate.seeds == [0, 1, 7]  # one past the end appends
+
+    latin = tmp_path / "latin1.yaml"
+    latin.write_bytes("run:\n  name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(P.ParamsError, match="not UTF-8 text"):
+        P.load(latin)
+
+
+def test_a_run_json_that_is_not_a_run_record_is_a_clear_error(tmp_path, capsys):
+    from ltxbench import cli
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text("[1, 2]")
+    assert cli.main(["run", str(REPO / "params" / "demo.yaml"), "--run-dir", str(run_dir)]) == 2
+    assert "is JSON but not a run record" in capsys.readouterr().err
