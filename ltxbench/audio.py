@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .durable import replace_durably
 from .video import MediaError, PathLike, _existing_file, _first_line, _openable_name
 
 log = logging.getLogger("ltxbench")
@@ -126,7 +127,7 @@ def write_wav(path: PathLike, samples: np.ndarray, sample_rate: int) -> Path:
     """Write ``samples`` (``[C,T]`` or ``[T]`` float in ``[-1, 1]``) as 16-bit PCM WAV, atomically.
 
     Values outside ``[-1, 1]`` are clipped (16-bit PCM cannot hold them). The file is written
-    next to the target and moved into place with ``os.replace``. Returns the path written.
+    next to the target and moved into place with ``durable.replace_durably`` (fsynced, then renamed). Returns the path written.
     """
     arr = np.asarray(samples)
     if arr.ndim == 1:
@@ -147,7 +148,7 @@ def write_wav(path: PathLike, samples: np.ndarray, sample_rate: int) -> Path:
             out.setsampwidth(2)
             out.setframerate(int(sample_rate))
             out.writeframes(np.ascontiguousarray(pcm.T).tobytes())  # interleaved frames
-        os.replace(tmp_name, target)
+        replace_durably(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

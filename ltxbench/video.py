@@ -60,6 +60,8 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from .durable import replace_durably
+
 log = logging.getLogger("ltxbench")
 
 PathLike = str | os.PathLike[str]
@@ -586,7 +588,7 @@ def _check_clip(frames: np.ndarray) -> None:
 def write_mp4(path: PathLike, frames: np.ndarray, fps: float, crf: int = 18) -> Path:
     """Encode ``frames`` ``[F,H,W,3]`` uint8 RGB as H.264 yuv420p (BT.709) mp4 at ``fps``.
 
-    Written to a temporary file in the target folder and moved into place with ``os.replace``,
+    Written to a temporary file in the target folder and moved into place with ``durable.replace_durably`` (fsynced, then renamed),
     so readers never see a half-written file. ``crf`` is x264's quality (0 lossless .. 51 worst;
     18 is visually near-transparent). Returns the path written.
     """
@@ -603,7 +605,7 @@ def write_mp4(path: PathLike, frames: np.ndarray, fps: float, crf: int = 18) -> 
     os.close(fd)
     try:
         _encode_h264(av, Path(tmp_name), frames, fps, crf)
-        os.replace(tmp_name, target)
+        replace_durably(tmp_name, target)
     except av.error.FFmpegError as exc:
         Path(tmp_name).unlink(missing_ok=True)
         raise MediaError(f"cannot encode {display_path(target)} ({frames.shape[2]}x{frames.shape[1]}, "
