@@ -536,3 +536,16 @@ def test_unreadable_adapter_metadata_is_reported_not_guessed(tmp_path, tiny23):
     readable = _write(tmp_path / "ok_meta.safetensors", _factors(_shapes(tiny23), VIDEO_ATTN), "diffusers",
                       alpha=None, metadata={"lora_adapter_metadata": json.dumps({"transformer.lora_alpha": RANK})})
     assert not any("lora_adapter_metadata" in w for w in check_lora(readable, tiny23).warnings)
+
+
+def test_a_header_nested_too_deeply_is_a_corrupt_verdict_not_a_crash(tmp_path, capsys):
+    import struct
+
+    header = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    header += b" " * (-len(header) % 8)
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    report = check_lora(path, "2.3")
+    assert report.verdict == "corrupt" and "nested too deeply" in report.reasons[0]
+    code, out = _cli(str(path), "--base", "2.3", "--json", capsys=capsys)
+    assert code == 1 and json.loads(out)["verdict"] == "corrupt"

@@ -136,6 +136,9 @@ def read_header(path: str | Path) -> tuple[dict[str, TensorInfo], dict[str, str]
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SafetensorsFormatError("corrupt", f"{path}: header is not valid UTF-8 JSON ({exc}); the file is "
                                      "damaged or not safetensors") from None
+    except RecursionError:  # a crafted header nested thousands deep: no real safetensors header nests
+        raise SafetensorsFormatError("corrupt", f"{path}: header JSON is nested too deeply to read; the file is "
+                                     "damaged or crafted, not a safetensors file") from None
     if not isinstance(header, dict):
         raise SafetensorsFormatError("corrupt", f"{path}: header is JSON but not an object")
     return _parse_entries(path, header, size - 8 - header_len), _parse_metadata(path, header), size
