@@ -131,12 +131,16 @@ def source_path(text: str) -> Path:
 
 
 def expand_media(paths: list[Path]) -> list[Path]:
-    """Files named directly, plus the supported files inside named folders (sorted, recursive)."""
+    """Files named directly, plus the supported files inside named folders (sorted, recursive).
+
+    A link with a media suffix that leads nowhere (dangling, or a loop) is listed too, so that it
+    becomes a rejected record saying so instead of vanishing from the dataset without a word."""
     out: list[Path] = []
     suffixes = P.IMAGE_SUFFIXES + P.VIDEO_SUFFIXES
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes))
+            out.extend(sorted(p for p in path.rglob("*")
+                              if p.suffix.lower() in suffixes and (p.is_file() or p.is_symlink())))
         else:
             out.append(path)
     return out

@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import errno
 import os
 import re
 import tempfile
@@ -94,6 +95,16 @@ def _existing_file(path: PathLike) -> Path:
     """``path`` as a Path; ``FileNotFoundError`` when missing, :class:`MediaError` when empty."""
     p = Path(path)
     if not p.is_file():
+        if p.is_symlink():
+            try:
+                p.resolve(strict=True)
+                target = "does not lead to a file"
+            except RuntimeError:  # Python < 3.13 reports a loop so
+                target = "is part of a loop of links"
+            except OSError as exc:
+                target = ("is part of a loop of links" if exc.errno == errno.ELOOP
+                          else f"points to {os.readlink(p)}, which does not exist")
+            raise FileNotFoundError(f"{display_path(p)} is a symbolic link that {target}")
         raise FileNotFoundError(f"no such file: {display_path(p)}")
     if p.stat().st_size == 0:
         raise MediaError(f"cannot read {display_path(p)}: the file is empty (0 bytes)")

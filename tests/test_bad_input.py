@@ -55,7 +55,11 @@ def _build_bad_folder(folder: Path) -> dict[str, tuple[str, str]]:
     fd = os.open(os.fsencode(folder) + b"/" + NON_UTF8, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "wb") as fh:
         fh.write((folder / "one_frame.mp4").read_bytes())
+    (folder / "dangling.mp4").symlink_to(folder / "moved_away.mp4")  # its target was moved away
+    (folder / "loop.jpg").symlink_to("loop.jpg")  # a link to itself
     return {
+        "dangling.mp4": ("unreadable", "symbolic link that points to"),
+        "loop.jpg": ("unreadable", "loop of links"),
         "zero_bytes.mp4": ("unreadable", "empty"),
         "truncated.mp4": ("unreadable", "Invalid data"),
         "notes.mp4": ("unreadable", "Invalid data"),
@@ -69,7 +73,7 @@ def _build_bad_folder(folder: Path) -> dict[str, tuple[str, str]]:
 
 
 def _hashes(folder: Path) -> dict[bytes, str]:
-    return {os.fsencode(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    return {os.fsencode(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
 
 
 @pytest.fixture(scope="module")
