@@ -197,19 +197,20 @@ def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Pat
     cfg = run.params.evaluate
     settings = sampler_settings(cfg, run.params.model)
     base_id = model_id(run).replace("\x1f", " ")
-    lora_hashes = {p: file_sha256(p) for p in {item[2] for item in plan if item[2] is not None}}
-    wanted = {id(item): sample_provenance(lora_hashes.get(item[2]) if item[2] else None, base_id, item[1], item[0].seed, settings)
-              for item in plan}
-    todo = [item for item in plan if regenerate or not _reusable(item[0].path, wanted[id(item)])]
+    lora_hashes = {p: file_sha256(p) for p in {lora_path for _, _, lora_path in plan if lora_path is not None}}
+    todo = []
+    for sample, text, lora_path in plan:
+        wanted = sample_provenance(lora_hashes.get(lora_path), base_id, text, sample.seed, settings)
+        if regenerate or not _reusable(sample.path, wanted):
+            todo.append((sample, text, lora_path, wanted))
     if len(todo) < len(plan):
         log.info("evaluate: %d of %d videos exist, made from the same LoRA file, base and settings: reused",
                  len(plan) - len(todo), len(plan))
     loaded: str | None = None
-    for item in progress.bar(todo, desc="generate", unit="video"):
-        sample, text, lora_path = item
+    for sample, text, lora_path, wanted in progress.bar(todo, desc="generate", unit="video"):
         loaded = _swap_lora(pipe, loaded, sample.checkpoint, lora_path)
         frames = generate_video(pipe, text, sample.seed, settings)
         video.write_mp4(sample.path, frames, fps=cfg.frame_rate)
-        runs.atomic_write_json(provenance_path(sample.path), wanted[id(item)])
+        runs.atomic_write_json(provenance_path(sample.path), wanted)
     _swap_lora(pipe, loaded, BASE, None)
     return len(todo)

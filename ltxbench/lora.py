@@ -115,5 +115,10 @@ def checkpoint_step(path: Path) -> int:
         raise ValueError(f"{path}: not a checkpoint name of the form lora_step_000250.safetensors") from None
 
 
+def checkpoint_path(folder: Path, step: int) -> Path:
+    """The LoRA checkpoint of ``step`` in ``folder``: ``lora_step_000250.safetensors``."""
+    return Path(folder) / f"lora_step_{step:06d}.safetensors"
+
+
 def list_checkpoints(folder: Path) -> list[Path]:
     return sorted(Path(folder).glob("lora_step_*.safetensors"), key=checkpoint_step)

@@ -487,7 +487,7 @@ def _checkpoint(run: Run, lora_state: dict[str, Any], optim_state: dict[str, Any
                 provenance: dict[str, Any], cfg: P.TrainSection) -> None:
     """LoRA file, then the resume state (its presence marks the checkpoint complete), then pruning."""
     ckpt_dir = run.path("checkpoints")
-    lora.save_lora(ckpt_dir / f"lora_step_{step:06d}.safetensors", lora_state,
+    lora.save_lora(lora.checkpoint_path(ckpt_dir, step), lora_state,
                    lora.Provenance(step=step, stage=stage_name, **provenance))
     _write_metrics(run, rows)
     TS.save_state(TS.state_path(ckpt_dir, step), lora_state=lora_state, optimizer_state=optim_state,
@@ -520,7 +520,7 @@ def _drop_checkpoints_after(ckpt_dir: Path, step: int) -> None:
     for path in lora.list_checkpoints(ckpt_dir):
         if lora.checkpoint_step(path) > step:
             path.unlink()
-    newer = [p for p in ckpt_dir.glob("state_step_*.pt") if int(p.stem.rsplit("_", 1)[1]) > step]
+    newer = [p for p in ckpt_dir.glob("state_step_*.pt") if lora.checkpoint_step(p) > step]
     if newer:
         aside = ckpt_dir / f"damaged-{runs.now_iso().replace(':', '')}"
         aside.mkdir(parents=True, exist_ok=True)

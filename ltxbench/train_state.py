@@ -62,14 +62,18 @@ def newest_intact_state(ckpt_dir: Path, fingerprint: dict[str, Any], dataset_sha
     skipped)``, ``skipped`` naming every newer one passed over and why (a truncated state file, a
     missing or damaged LoRA file: what a crash or a power loss mid-write leaves). A state from other
     parameters or data is not damage: :class:`ResumeRefused` is raised as before."""
+    from .lora import checkpoint_path, checkpoint_step
     from .lora_check.integrity import check_file
 
     skipped: list[str] = []
     for path in sorted(Path(ckpt_dir).glob("state_step_*.pt"), reverse=True):
-        step = int(path.stem.rsplit("_", 1)[1])
-        lora_file = Path(ckpt_dir) / f"lora_step_{step:06d}.safetensors"
+        lora_file = checkpoint_path(ckpt_dir, checkpoint_step(path))
         if not lora_file.is_file():
             skipped.append(f"{path.name}: its LoRA file {lora_file.name} is missing")
+            continue
+        integrity, _ = check_file(lora_file)  # the small file first: a damaged one spares loading the state
+        if not integrity.ok:
+            skipped.append(f"{lora_file.name}: {integrity.status} ({'; '.join(integrity.problems)[:200]})")
             continue
         try:
             state = load_state(path, fingerprint, dataset_sha)
@@ -78,10 +82,6 @@ def newest_intact_state(ckpt_dir: Path, fingerprint: dict[str, Any], dataset_sha
         except Exception as exc:  # noqa: BLE001 -- any unreadable file: say which, try the one before
             first_line = (str(exc).splitlines() or [""])[0][:200]
             skipped.append(f"{path.name}: unreadable ({type(exc).__name__}: {first_line})")
-            continue
-        integrity, _ = check_file(lora_file)
-        if not integrity.ok:
-            skipped.append(f"{lora_file.name}: {integrity.status} ({'; '.join(integrity.problems)[:200]})")
             continue
         return path, state, skipped
     return None, None, skipped

@@ -135,12 +135,10 @@ def reproduce_command(sweep: Sweep, run_id: str) -> str:
 def sweep_lock(sweep_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the sweep folder for the life of the driver
     (:func:`ltxbench.runs.folder_lock`: a crashed driver never leaves a held lock behind)."""
-    from ..runs import FolderBusy, folder_lock
-
     held = contextlib.ExitStack()
     try:
-        held.enter_context(folder_lock(sweep_dir, LOCK_FILE))
-    except FolderBusy as exc:
+        held.enter_context(runs.folder_lock(sweep_dir, LOCK_FILE))
+    except runs.FolderBusy as exc:
         raise SweepBusy(f"another `ltxbench sweep` (pid {exc.holder.get('pid', '?')} on {exc.holder.get('host', '?')}, "
                         f"started {exc.holder.get('started', '?')}) is running the sweep in {sweep_dir}; "
                         f"wait for it or stop it first") from None
