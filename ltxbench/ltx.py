@@ -274,9 +274,29 @@ def _cached_hub_folder(hub_id: str) -> Path | None:
     return Path(found).parent if isinstance(found, str) else None
 
 
+TINY_PRETRAINED = "tiny-pretrained"
+"""``model.source`` of the embedded pretrained tiny base (:mod:`ltxbench.tiny_base`)."""
+
+
+def is_tiny(source: str) -> bool:
+    """One of the embedded miniatures (random ``tiny`` or ``tiny-pretrained``), whose text
+    connectors carry :data:`TINY_REGISTERS` registers."""
+    return source in ("tiny", TINY_PRETRAINED)
+
+
 def _locate(source: str, version: str) -> _Located:
     if source == "tiny":
         return _Located("tiny", None, None)
+    if source == TINY_PRETRAINED:
+        from . import tiny_base
+
+        if version != "2.3":
+            return _Located("local", None, f"the pretrained tiny base is LTX-2.3; set model.version: '2.3' "
+                                           f"(or model.source: tiny for a random LTX-{version} miniature)")
+        if not (tiny_base.folder() / "model_index.json").is_file():
+            return _Located("local", None, f"{tiny_base.folder()} holds no pipeline: build it with "
+                                           f"`python -m ltxbench.tiny_base.pretrain --out DIR` and copy DIR/pipeline there")
+        return _Located("local", tiny_base.folder(), None)
     if _is_local(source):
         folder = Path(source).expanduser()
         if not folder.is_dir():
@@ -290,7 +310,7 @@ def _locate(source: str, version: str) -> _Located:
             )
         return _Located("local", folder, None)
     if not _HUB_ID.match(source):
-        return _Located("hub", None, "expected 'tiny', a local folder (/..., ./...) or a hub id owner/name")
+        return _Located("hub", None, "expected 'tiny', 'tiny-pretrained', a local folder (/..., ./...) or a hub id owner/name")
     folder = _cached_hub_folder(source)
     if folder is None:
         return _Located(
@@ -772,7 +792,8 @@ def check_pipeline_version(pipe: LTX2Pipeline, version: str, source: str = "the 
 def load_pipeline(version: str, source: str, dtype: str = "float32", device: str = "auto") -> LTX2Pipeline:
     """The LTX-2 pipeline of ``version`` from ``source``, checked and moved to ``device``.
 
-    ``source``: ``"tiny"`` (:func:`build_tiny_pipeline`, seed 0), a local diffusers-format folder
+    ``source``: ``"tiny"`` (:func:`build_tiny_pipeline`, seed 0), ``"tiny-pretrained"`` (the
+    embedded pretrained miniature, :mod:`ltxbench.tiny_base`, loaded as a folder), a local diffusers-format folder
     (``model_index.json``), or a hub id already in the local Hugging Face cache. Both real paths
     use ``LTX2Pipeline.from_pretrained(..., local_files_only=True)``: nothing is downloaded.
     Missing or incomplete weights raise :class:`ModelNotFoundError` saying what to download and

@@ -100,8 +100,8 @@ class ModelSection(Strict):
         # YAML and --set read 2.3 as a number; the version is a label.
         return f"{v:.1f}" if isinstance(v, float) else v
     source: Annotated[str, Field(min_length=1)] = "tiny"
-    """``tiny`` (embedded random-weight pipeline, no download), a local diffusers-format
-    folder, or a hub id such as ``diffusers/LTX-2.3-Diffusers`` already in the local cache."""
+    """``tiny`` (embedded random-weight pipeline, no download), ``tiny-pretrained`` (the embedded
+    miniature trained to draw faces: ``ltxbench.tiny_base``), a local diffusers-format folder, or a hub id such as ``diffusers/LTX-2.3-Diffusers`` already in the local cache."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """Weight dtype for the frozen base model."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -658,7 +658,7 @@ def _cross_field_problems(sections: dict[str, BaseModel]) -> list[Problem]:
         from . import ltx  # imports no torch: keeps validation light
 
         # The connectors replace padding with learnable registers: the text length must divide by their count.
-        registers = ltx.TINY_REGISTERS if m.source == "tiny" else ltx.version_spec(m.version).connector_registers
+        registers = ltx.TINY_REGISTERS if ltx.is_tiny(m.source) else ltx.version_spec(m.version).connector_registers
         if m.max_sequence_length % registers:
             problems.append(Problem("model.max_sequence_length", m.max_sequence_length,
                                     f"must be a multiple of {registers} (the text connectors' register count for this model)"))

@@ -186,7 +186,12 @@ def model_id(run: Run) -> str:
     from . import ltx
 
     m = run.params.model
-    return f"ltx-{m.version}\x1f{m.source}\x1f{ltx.TINY_BUILD_ID if m.source == 'tiny' else ''}"
+    build = {"tiny": ltx.TINY_BUILD_ID, ltx.TINY_PRETRAINED: None}.get(m.source, "")
+    if build is None:
+        from . import tiny_base
+
+        build = tiny_base.build_id()
+    return f"ltx-{m.version}\x1f{m.source}\x1f{build}"
 
 
 def _load(path: Path) -> dict[str, Any] | None:

@@ -107,6 +107,12 @@ def model_dims(model: P.ModelSection) -> ModelDims:
         from . import ltx
 
         return dims_from_transformer(ltx.build_tiny_pipeline(model.version).transformer)
+    if model.source == "tiny-pretrained":  # its own sizes, read from its config
+        from . import tiny_base
+
+        with torch.device("meta"):
+            return dims_from_transformer(LTX2VideoTransformer3DModel.from_config(
+                LTX2VideoTransformer3DModel.load_config(tiny_base.folder() / "transformer")))
     from .lora_check.architecture import transformer_config
 
     with torch.device("meta"):

@@ -111,6 +111,10 @@ def token_counter(source: str = "tiny") -> TokenCounter:
     folder of a local diffusers folder or of a cached hub snapshot; words when none loads
     (nothing is downloaded)."""
     try:
+        if source == "tiny-pretrained":  # a saved copy of the same byte-level tokenizer
+            from .. import tiny_base
+
+            source = str(tiny_base.folder())
         if source == "tiny":
             from .. import ltx
 
