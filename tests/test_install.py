@@ -94,6 +94,9 @@ def test_the_wheel_carries_notebooks_params_and_the_demo_media(wheel):
         inside = os.path.normpath(f"{bundle}params/{rel}")
         assert inside in names, f"demo.yaml names {rel}, not in the wheel"
     assert f"{bundle}tests/data/ATTRIBUTION.md" in names  # the media travel with their licences
+    from ltxbench import tiny_base  # the demo's base: every file of the pretrained tiny pipeline
+    for rel in [*tiny_base.provenance()["files_sha256"], "provenance.json"]:
+        assert f"ltxbench/tiny_base/weights/{rel}" in names, rel
     assert not [n for n in names if ".ipynb_checkpoints" in n or n.endswith(".pyc")]
 
 
