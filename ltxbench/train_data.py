@@ -186,8 +186,10 @@ def model_id(run: Run) -> str:
     from . import ltx
 
     m = run.params.model
-    build = {"tiny": ltx.TINY_BUILD_ID, ltx.TINY_PRETRAINED: None}.get(m.source, "")
-    if build is None:
+    build = ""  # a real folder or hub id names its weights itself
+    if m.source == "tiny":
+        build = ltx.TINY_BUILD_ID
+    elif m.source == ltx.TINY_PRETRAINED:
         from . import tiny_base
 
         build = tiny_base.build_id()

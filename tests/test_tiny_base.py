@@ -11,6 +11,7 @@ import torch
 
 from ltxbench import ltx, tiny_base
 from ltxbench.tiny_base import pretrain
+from ltxbench.train_data import file_sha256
 
 from conftest import REPO
 
@@ -35,7 +36,7 @@ def test_the_bundled_weights_are_the_ones_their_provenance_names():
     provenance = tiny_base.provenance()
     assert provenance, f"{tiny_base.folder()} has no provenance.json"
     for rel, digest in provenance["files_sha256"].items():
-        assert pretrain._sha256(tiny_base.folder() / rel) == digest, rel
+        assert file_sha256(tiny_base.folder() / rel) == digest, rel
     assert provenance["bytes"] < 40e6
     assert "character" not in provenance["transformer"]["people"]
 

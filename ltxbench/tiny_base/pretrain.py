@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ..train_data import file_sha256
 from . import faces_data
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
@@ -320,12 +321,6 @@ def train_transformer(work: Path, pipe: Any, items: list, steps: int, seed: int,
 # ---------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    from ..train_data import file_sha256
-
-    return file_sha256(path)
-
-
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -354,7 +349,7 @@ def assemble(pipe: Any, target: Path, record: dict[str, Any]) -> dict[str, Any]:
         torch.nn.Module.to(getattr(pipe, name), dtype=torch.float16)
     pipe.save_pretrained(staging, safe_serialization=True)
     files = sorted(p for p in staging.rglob("*") if p.is_file())
-    hashes = {str(p.relative_to(staging)): _sha256(p) for p in files}
+    hashes = {str(p.relative_to(staging)): file_sha256(p) for p in files}
     weights = hashlib.sha256("".join(f"{k}:{v}\n" for k, v in hashes.items()
                                      if k.endswith(".safetensors")).encode()).hexdigest()
     provenance = {**record, "weights_sha256": weights, "files_sha256": hashes,
@@ -414,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
                        "transformer_steps": args.transformer_steps, "draws": args.draws,
                        "transformer_sizes": TRANSFORMER_SIZES, "frames": faces_data.FRAMES, "size": faces_data.SIZE,
                        "max_sequence_length": MAX_SEQUENCE_LENGTH},
-        "data": {name: {"licence": text, "sha256": _sha256(DATA_DIR / name)} for name, text in DATA_LICENCES.items()},
+        "data": {name: {"licence": text, "sha256": file_sha256(DATA_DIR / name)} for name, text in DATA_LICENCES.items()},
         "items": [{"name": i.name, "person": i.person} for i in items],
         "vae": {"history": {phase: _read_json(work / f"vae_{phase}_history.json") for phase, _ in VAE_PHASES},
                 "held_out_reconstruction": vae_face_check(pipe.vae, held_clip, held_ref)},
