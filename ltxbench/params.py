@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -67,6 +68,30 @@ def _check_photo(path: Path) -> Path:
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise ValueError(f"must be a photo ({', '.join(IMAGE_SUFFIXES)})")
     return path
+
+
+def reference_photo_problem(path: Path) -> str | None:
+    """Why ``path`` cannot serve as a reference photo (it does not decode, or dlib finds no face in
+    it), or None. Checked at validation so a bad reference is refused before a run folder exists,
+    not in curate; cached per file version, since validation runs often (each notebook, each --set)."""
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    return _reference_photo_problem(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _reference_photo_problem(path: str, size: int, mtime_ns: int) -> str | None:
+    from . import faces, video
+
+    try:
+        faces.reference_embeddings([path])
+    except video.MediaError as exc:
+        return f"not a readable photo ({str(exc).split(': ', 1)[-1]})"
+    except faces.NoFaceError:
+        return "no face found in it: a reference must show the character's face (frontal-ish, at least ~80 px tall)"
+    return None
 
 
 def _check_media(path: Path) -> Path:
@@ -648,6 +673,11 @@ def _cross_field_problems(sections: dict[str, BaseModel]) -> list[Problem]:
         from .captioning import trigger_problems  # light: no torch
 
         problems.extend(trigger_problems(d.characters))
+        for i, ch in enumerate(d.characters):
+            for j, ref in enumerate(ch.references):
+                reason = reference_photo_problem(ref)
+                if reason:
+                    problems.append(Problem(f"dataset.characters.{i}.references.{j}", str(ref), reason))
     c = sections.get("caption")
     if isinstance(c, CaptionSection):
         from .captioning import caption_problems  # a VLM backend's weights must exist before anything runs

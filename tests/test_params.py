@@ -8,7 +8,7 @@ import yaml
 
 from ltxbench import params as P
 
-from conftest import REPO
+from conftest import DATA, REPO
 
 
 def test_every_shipped_params_file_validates():
@@ -157,3 +157,30 @@ def test_a_run_json_that_is_not_a_run_record_is_a_clear_error(tmp_path, capsys):
     (run_dir / "run.json").write_text("[1, 2]")
     assert cli.main(["run", str(REPO / "params" / "demo.yaml"), "--run-dir", str(run_dir)]) == 2
     assert "is JSON but not a run record" in capsys.readouterr().err
+
+
+def test_a_reference_that_is_not_a_photo_or_shows_no_face_is_refused_before_anything_is_written(tmp_path, capsys):
+    """A text file named .jpg and a real photo without a face (a plain gradient) are refused at
+    validation, each naming its field; no run folder is created."""
+    import numpy as np
+    from PIL import Image
+
+    from ltxbench import cli
+    from conftest import small_params  # noqa: I001
+
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("this is not a photo")
+    faceless = tmp_path / "wall.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 200, dtype=np.uint8)[None, :, None], (150, 1, 3))).save(faceless)
+    params = small_params(tmp_path, dataset={"characters": [{
+        "name": "obama", "trigger": "obmx", "references": [str(DATA / "obama_1.jpg"), str(fake), str(faceless)],
+        "media": [str(DATA / "obama_2.jpg")]}]})
+    with pytest.raises(P.ParamsError) as err:
+        P.load(params)
+    fields = {p.field: p.allowed for p in err.value.problems}
+    assert set(fields) == {"dataset.characters.0.references.1", "dataset.characters.0.references.2"}
+    assert "not a readable photo" in fields["dataset.characters.0.references.1"]
+    assert "no face found" in fields["dataset.characters.0.references.2"]
+    run_dir = tmp_path / "run"
+    assert cli.main(["run", str(params), "--run-dir", str(run_dir)]) == 2
+    assert "references.2" in capsys.readouterr().err and not run_dir.exists()

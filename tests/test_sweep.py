@@ -45,13 +45,11 @@ def _sweep_json(sweep_dir: Path) -> dict:
     return json.loads((sweep_dir / "sweep.json").read_text())
 
 
-def _no_face_photo(folder: Path) -> Path:
-    """A real photo without a face (a grey gradient): curate refuses it as a reference."""
-    from PIL import Image
-
-    ramp = np.tile(np.linspace(60, 200, 160, dtype=np.uint8), (120, 1))
-    path = folder / "no_face.jpg"
-    Image.fromarray(np.stack([ramp] * 3, axis=-1)).save(path)
+def _conflicting_captions(folder: Path) -> Path:
+    """A user caption table that gives one photo two different captions: valid as a file (so the
+    run passes validation), refused by the caption stage when it reads the rows."""
+    path = folder / "captions.csv"
+    path.write_text("file_name,caption\nobama_2.jpg,obmx smiling\nobama_2.jpg,obmx frowning\n")
     return path
 
 
@@ -131,14 +129,14 @@ def test_sweep_file_structure_problems_are_named(tmp_path):
 @pytest.fixture(scope="module")
 def four_runs(tmp_path_factory):
     """curate+caption of the tiny default: a 2-value grid and two listed runs, the last of which
-    names a reference photo without a face, so its curate stage raises NoFaceError."""
+    reads a user caption table that captions one photo twice, so its caption stage raises."""
     folder = tmp_path_factory.mktemp("sweep4")
     base = small_params(folder)
-    no_face = _no_face_photo(folder)
+    conflicting = _conflicting_captions(folder)
     path = _write_sweep(folder, name="four", base=base.name, stages=["curate", "caption"],
                         grid={"curate.image_motion": ["pan", "zoom"]},
                         runs=[{"curate.image_motion_amount": 0.12},
-                              {"id": "no-face-reference", "set": {"dataset.characters.0.references": [str(no_face)]}}])
+                              {"id": "conflicting-captions", "set": {"caption.backend": "user", "caption.user_file": str(conflicting)}}])
     sweep_dir = folder / "runs" / "four"
     # Two GPU slots as CUDA_VISIBLE_DEVICES announces them: each run is given one of its own (this
     # machine has no GPU, so torch in the stage kernels still finds none and runs on the CPU).
@@ -158,10 +156,10 @@ def test_a_failing_run_is_recorded_and_does_not_stop_the_others(four_runs):
     assert four_runs["code"] == 1
     state = _sweep_json(four_runs["dir"])
     runs = state["runs"]
-    assert list(runs) == ["image_motion-pan", "image_motion-zoom", "image_motion_amount-0.12", "no-face-reference"]
+    assert list(runs) == ["image_motion-pan", "image_motion-zoom", "image_motion_amount-0.12", "conflicting-captions"]
     assert state["status"] == "failed" and state["counts"]["completed"] == 3 and state["counts"]["failed"] == 1
-    failed = runs["no-face-reference"]
-    assert failed["failed_stage"] == "curate" and "NoFaceError" in failed["error"] and "no_face.jpg" in failed["error"]
+    failed = runs["conflicting-captions"]
+    assert failed["failed_stage"] == "caption" and "two different captions" in failed["error"] and "captions.csv" in failed["error"]
     assert failed["attempts"] == 1 and failed["ended"] and "--set" in failed["command"]
     for run_id, rec in runs.items():
         run_dir = four_runs["dir"] / run_id
@@ -170,10 +168,11 @@ def test_a_failing_run_is_recorded_and_does_not_stop_the_others(four_runs):
         assert run_json["sweep"]["name"] == "four" and run_json["sweep"]["run_id"] == run_id  # the sweep context
         assert run_json["sweep"]["overrides"] == rec["overrides"]
         assert yaml.safe_load((run_dir / "params.yaml").read_text())["run"]["name"] == run_id
-        if run_id != "no-face-reference":
+        if run_id != "conflicting-captions":
             assert rec["status"] == "completed" and rec["error"] is None
             assert [run_json["stages"][s]["status"] for s in ("curate", "caption")] == ["completed", "completed"]
-    assert json.loads((four_runs["dir"] / "no-face-reference" / "run.json").read_text())["stages"]["curate"]["status"] == "failed"
+    stages = json.loads((four_runs["dir"] / "conflicting-captions" / "run.json").read_text())["stages"]
+    assert (stages["curate"]["status"], stages["caption"]["status"]) == ("completed", "failed")
     zoom = yaml.safe_load((four_runs["dir"] / "image_motion-zoom" / "params.yaml").read_text())
     assert zoom["curate"]["image_motion"] == "zoom"
 
@@ -196,13 +195,13 @@ def test_rerun_skips_completed_runs_and_retry_failed_retries_only_the_failed_one
 
     assert sweep.run_sweep_cli(_args(str(path), "--jobs", "2", "--sweep-dir", str(sweep_dir))) == 1
     assert "0 to run, 3 already completed, 1 failed kept" in capsys.readouterr().out
-    assert _sweep_json(sweep_dir)["runs"]["no-face-reference"]["attempts"] == 1
+    assert _sweep_json(sweep_dir)["runs"]["conflicting-captions"]["attempts"] == 1
 
     assert sweep.run_sweep_cli(_args(str(path), "--jobs", "2", "--sweep-dir", str(sweep_dir), "--retry-failed")) == 1
     out = capsys.readouterr().out
-    assert "1 to run, 3 already completed" in out and "no-face-reference: running (attempt 2)" in out
+    assert "1 to run, 3 already completed" in out and "conflicting-captions: running (attempt 2)" in out
     runs = _sweep_json(sweep_dir)["runs"]
-    assert runs["no-face-reference"]["attempts"] == 2 and runs["no-face-reference"]["status"] == "failed"
+    assert runs["conflicting-captions"]["attempts"] == 2 and runs["conflicting-captions"]["status"] == "failed"
     for r in completed:
         assert runs[r]["attempts"] == 1 and runs[r]["status"] == "completed"
         assert (sweep_dir / r / "run.json").read_bytes() == before[r]  # never touched again
@@ -234,7 +233,7 @@ def test_the_compare_notebook_executes_on_the_sweep_folder(four_runs, tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
-    assert "no-face-reference" in html and "NoFaceError" in html and "—" in html  # no identity, no eval: dashes
+    assert "conflicting-captions" in html and "two different captions" in html and "—" in html  # no identity, no eval: dashes
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the identity chart
     assert sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs) == 2
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # identity chart, best runs side by side
