@@ -10,11 +10,18 @@ Best checkpoint (documented in runs/README.md; every elimination is written with
 2. **motion**: mean ``motion_ratio`` at least ``evaluate.min_motion_ratio`` (below: "stiffer than base");
 3. **prompt adherence**: mean ``clip_score`` at least the base model's - ``evaluate.clip_tolerance``;
 4. **copy**: no video flagged by :func:`ltxbench.eval_metrics.overfit.is_copy`;
-5. of the checkpoints left, the highest mean ``identity_similarity`` (ties: the earlier step).
+5. **identity**: mean ``identity_similarity`` at least :data:`SAME_PERSON` (0.5: dlib's
+   same-person distance 0.6 on the similarity scale). Below it the faces are somebody else's, and
+   a "best" checkpoint that renders somebody else is worse than no verdict;
+6. of the checkpoints left, the highest mean ``identity_similarity``; any earlier checkpoint whose
+   95% interval reaches that mean is a tie the measurement cannot separate, and the earliest of
+   them is picked (less training, less to overfit), which the reason says.
 
 A rule whose numbers were not measured (no base video, no face without the trigger, no CLIP
 weights) does not eliminate: the JSON says it was not applied and why. A checkpoint without any
-identity score cannot be picked.
+identity score cannot be picked. When none is picked, the reason says whether no checkpoint
+renders the character or the ones that do fail another rule, and ``closest`` names the checkpoint
+with the highest identity and what it lacks.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 BASE = "base"
+SAME_PERSON = 0.5
+"""``identity_similarity`` at dlib's same-person distance (0.6 -> 1 - 0.6/1.2,
+:func:`ltxbench.faces.distance_to_similarity`): the least a best checkpoint must reach."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,19 @@ def copy_flags(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
     return dict(flags)
 
 
+def _no_pick_reason(checkpoints: list[str], ident: dict[str, dict[str, Any]], eliminated: dict[str, list[str]]) -> str:
+    """Why nothing was picked, in the words a researcher acts on."""
+    renders = [c for c in checkpoints if c in ident and ident[c]["mean"] >= SAME_PERSON]
+    if not renders:
+        best = max((ident[c]["mean"] for c in checkpoints if c in ident), default=None)
+        return (f"no checkpoint renders the character: the highest mean identity similarity is {best:.3f}, below "
+                f"dlib's same-person line {SAME_PERSON} (see closest). Train longer or on more varied clips of the "
+                f"character, and check that every caption carries the trigger.")
+    failed = sorted({r.split(":", 1)[0] for c in renders for r in eliminated[c]})
+    return (f"the checkpoint(s) that render the character ({', '.join(renders)}) all fail another rule "
+            f"({', '.join(failed)}; see eliminated), so none is picked.")
+
+
 def pick_best(summary: list[dict[str, Any]], rows: list[dict[str, Any]], rules: Rules = Rules(),
               tiny_model: bool = False) -> dict[str, Any]:
     """The best LoRA checkpoint by the module's rule, with what eliminated the others."""
@@ -110,9 +133,14 @@ def pick_best(summary: list[dict[str, Any]], rows: list[dict[str, Any]], rules: 
     for c, videos in copies.items():
         if c in steps and c != BASE:
             eliminated[c].append(f"copy: {len(videos)} video(s) copy a training frame ({', '.join(videos[:3])})")
+    applied["identity"] = f"identity_similarity >= {SAME_PERSON} (dlib's same-person line)"
     for c in checkpoints:
         if c not in ident:
             eliminated[c].append("identity: no face found in any of its videos, so no identity score")
+        elif ident[c]["mean"] < SAME_PERSON:
+            eliminated[c].append(f"identity: {ident[c]['mean']:.3f} < {SAME_PERSON}, its faces are not the character's "
+                                 f"by dlib's same-person line")
+    thresholds["identity_min"] = SAME_PERSON
 
     survivors = [c for c in checkpoints if c not in eliminated]
     face_rates = _means(summary, "face_found_rate")
@@ -128,12 +156,25 @@ def pick_best(summary: list[dict[str, Any]], rows: list[dict[str, Any]], rules: 
         elif not checkpoints:
             reason = "no LoRA checkpoint was evaluated."
         else:
-            reason = "every checkpoint was eliminated by a rule (see eliminated)."
+            reason = _no_pick_reason(checkpoints, ident, eliminated)
+        scored = [c for c in checkpoints if c in ident]
+        if scored:
+            closest = max(scored, key=lambda c: (ident[c]["mean"], -steps[c]))
+            out["closest"] = {"checkpoint": closest, "step": steps[closest], "value": ident[closest]["mean"],
+                              "lacks": eliminated[closest]}
         return {"checkpoint": None, "step": None, "value": None, "reason": reason, **out}
-    best = max(survivors, key=lambda c: (ident[c]["mean"], -steps[c]))
+    top = max(survivors, key=lambda c: (ident[c]["mean"], -steps[c]))
+    tied = [c for c in survivors if steps[c] < steps[top] and ident[c]["ci_high"] >= ident[top]["mean"]]
+    best = min(tied, key=lambda c: steps[c]) if tied else top
     s = ident[best]
-    reason = (f"highest mean identity similarity {s['mean']:.3f} (95% CI {s['ci_low']:.3f}..{s['ci_high']:.3f}, "
-              f"n={s['n']} videos with a face) among the {len(survivors)} checkpoint(s) that pass every rule")
+    if best == top:
+        reason = (f"highest mean identity similarity {s['mean']:.3f} (95% CI {s['ci_low']:.3f}..{s['ci_high']:.3f}, "
+                  f"n={s['n']} videos with a face) among the {len(survivors)} checkpoint(s) that pass every rule")
+    else:
+        t = ident[top]
+        reason = (f"mean identity similarity {s['mean']:.3f} (95% CI {s['ci_low']:.3f}..{s['ci_high']:.3f}, n={s['n']}): "
+                  f"a tie with the highest, {top} at {t['mean']:.3f}, whose mean lies inside this interval, so the "
+                  f"earlier step is preferred (less training for a difference the videos cannot show)")
     if BASE in ident:
         reason += f"; base model without LoRA: {ident[BASE]['mean']:.3f}"
     return {"checkpoint": best, "step": steps[best], "value": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],

@@ -116,13 +116,13 @@ def test_best_checkpoint_rule_eliminates_and_picks_as_documented(scored):
     assert any(r.startswith("leakage") for r in elim["step_000200"])
     assert any("stiffer than base" in r for r in elim["step_000300"])
     assert any(r.startswith("copy") for r in elim["step_000500"])
-    assert "step_000100" not in elim and "step_000400" not in elim
+    assert "step_000100" not in elim
+    assert elim["step_000400"] == [next(r for r in elim["step_000400"] if r.startswith("identity"))]  # Biden: not him
     # the pick is the highest identity among the checkpoints no rule eliminated
-    survivors = {c: _mean(summary, c, "identity_similarity") for c in ("step_000100", "step_000400")}
-    assert best["checkpoint"] == max(survivors, key=survivors.get) == "step_000100"
-    assert best["value"] == pytest.approx(survivors["step_000100"], abs=1e-6)
+    assert best["checkpoint"] == "step_000100"
+    assert best["value"] == pytest.approx(_mean(summary, "step_000100", "identity_similarity"), abs=1e-6)
     # without the rules, the leaking or stiff checkpoint (faces of the reference photo itself) would have won
-    assert max(_mean(summary, c, "identity_similarity") for c in ("step_000200", "step_000300")) > survivors["step_000100"]
+    assert max(_mean(summary, c, "identity_similarity") for c in ("step_000200", "step_000300")) > best["value"]
     assert "not applied" in best["rules"]["clip"]
 
 
@@ -349,3 +349,41 @@ def test_facesim_arc_is_measured_when_arcface_weights_are_supplied(tmp_path, mad
     arc = [float(r["value"]) for r in _read_csv(result.metrics_path) if r["metric"] == "facesim_arc"]
     assert len(arc) == 4 and all(0.0 <= v <= 1.0 for v in arc)  # 2 checkpoints x 2 prompts with the trigger
     assert not any("facesim_arc not measured" in n for n in result.notes)
+
+
+def _table(identity: dict[str, tuple[float, float, float]], leakage: dict[str, float] | None = None) -> list[dict]:
+    """A summary as eval_select.summarize writes it: identity (mean, ci_low, ci_high) per checkpoint."""
+    steps = {"base": 0, **{c: int(c.rsplit("_", 1)[1]) for c in identity if c != "base"}}
+    rows = [{"checkpoint": c, "step": steps[c], "metric": "identity_similarity", "n": 4, "mean": m, "ci_low": lo, "ci_high": hi}
+            for c, (m, lo, hi) in identity.items()]
+    rows += [{"checkpoint": c, "step": steps[c], "metric": "leakage_identity_similarity", "n": 4, "mean": v, "ci_low": v, "ci_high": v}
+             for c, v in (leakage or {}).items()]
+    return rows
+
+
+def test_the_pick_never_names_a_checkpoint_below_the_same_person_line():
+    summary = _table({"base": (0.32, 0.3, 0.34), "step_000200": (0.41, 0.38, 0.45), "step_000400": (0.478, 0.42, 0.51)})
+    best = eval_select.pick_best(summary, [])
+    assert best["checkpoint"] is None and best["reason"].startswith("no checkpoint renders the character")
+    assert best["closest"]["checkpoint"] == "step_000400" and best["closest"]["value"] == 0.478
+    assert best["closest"]["lacks"][0].startswith("identity: 0.478 < 0.5")
+    assert best["thresholds"]["identity_min"] == eval_select.SAME_PERSON == 0.5
+
+
+def test_when_every_checkpoint_that_renders_the_character_fails_a_rule_nothing_is_picked_and_the_rule_is_named():
+    summary = _table({"base": (0.32, 0.3, 0.34), "step_000200": (0.45, 0.4, 0.5), "step_000400": (0.56, 0.52, 0.6)},
+                     leakage={"base": 0.31, "step_000200": 0.33, "step_000400": 0.5})
+    best = eval_select.pick_best(summary, [])
+    assert best["checkpoint"] is None
+    assert "(step_000400) all fail another rule (leakage" in best["reason"]
+    assert best["closest"]["checkpoint"] == "step_000400" and best["closest"]["lacks"][0].startswith("leakage")
+
+
+def test_a_tie_within_the_interval_prefers_the_earlier_step_and_says_so():
+    summary = _table({"base": (0.32, 0.3, 0.34), "step_000300": (0.508, 0.499, 0.522), "step_000600": (0.509, 0.49, 0.52),
+                      "step_000900": (0.512, 0.509, 0.516)})
+    best = eval_select.pick_best(summary, [])
+    assert best["checkpoint"] == "step_000300" and "a tie with the highest, step_000900" in best["reason"]
+    apart = _table({"base": (0.32, 0.3, 0.34), "step_000300": (0.52, 0.5, 0.54), "step_000900": (0.6, 0.57, 0.63)})
+    clear = eval_select.pick_best(apart, [])
+    assert clear["checkpoint"] == "step_000900" and clear["reason"].startswith("highest mean identity similarity")
