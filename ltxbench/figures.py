@@ -9,12 +9,12 @@ from typing import Any
 from . import runs
 
 
-def new_figure(ncols: int = 1, size: tuple[float, float] = (7.0, 3.5)) -> tuple[Any, Any]:
-    """A figure and its axes (one axis, or an array of ``ncols``)."""
+def new_figure(ncols: int = 1, size: tuple[float, float] = (7.0, 3.5), nrows: int = 1) -> tuple[Any, Any]:
+    """A figure and its axes (one axis, or an array of ``nrows`` x ``ncols``, squeezed as pyplot does)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=size)
-    return fig, fig.subplots(1, ncols)
+    return fig, fig.subplots(nrows, ncols)
 
 
 def save_figure(fig: Any, out: Path) -> Path:

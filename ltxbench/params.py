@@ -354,6 +354,18 @@ class TrainStageSection(Strict):
         return value
 
 
+class PriorPreservationSection(Strict):
+    """Trigger-free videos of the base model trained on beside the character (:mod:`ltxbench.train_prior`)."""
+
+    samples: Annotated[int, Field(ge=0, le=10_000)] = 0
+    """How many videos the base model renders, before training, from the training captions with the
+    trigger removed (at the clips' sizes, with the evaluate stage's sampler settings). 0: off."""
+    loss_weight: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
+    """Weight of a prior video's loss beside each character clip's in every step."""
+    subject: str = ""
+    """What replaces the trigger in the prior prompts ("" removes it; e.g. "a man")."""
+
+
 class TrainSection(Strict):
     steps: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
     """Optimiser steps (ignored when ``train.stages`` is given: each stage has its own)."""
@@ -405,6 +417,8 @@ class TrainSection(Strict):
             raise ValueError("fsdp shards float weights; ltxbench does not combine it with train.base_quantization "
                              "(quanto's 8-bit tensors are not sharded by FSDP2): use one or the other")
         return value
+    prior_preservation: PriorPreservationSection = PriorPreservationSection()
+    """Keep prompts without the trigger rendering what the base renders (less leakage); off by default."""
     stages: list[TrainStageSection] = []
     """A staged recipe (e.g. head crops, full frames, video, video with audio). Empty: one stage
     from the fields above."""

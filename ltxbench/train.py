@@ -14,7 +14,9 @@ transformer predicts ``ε - x0``; σ is drawn from a logit-normal shifted by the
 inference schedule is. The VAE and text encoder are released after encoding, so only the
 transformer (and its LoRA) is in memory while training. A staged recipe (``train.stages``) runs
 its stages in order on the same LoRA and optimizer, each with its own clips, steps, lr and loss
-weights. A stage with an audio loss weight also denoises the clip's own audio latents (same σ,
+weights. With ``train.prior_preservation.samples`` the base model first renders trigger-free
+videos and every step also trains on one of them (:mod:`ltxbench.train_prior`), so prompts
+without the trigger keep rendering what the base renders. A stage with an audio loss weight also denoises the clip's own audio latents (same σ,
 own noise; :func:`_clip_loss`); clips without sound add no audio loss.
 
 Memory and scale: ``train.base_quantization`` stores the frozen base in 8 bits (optimum-quanto,
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import figures, lora, progress, runs
+from . import figures, lora, progress, runs, train_prior
 from . import params as P
 from . import train_state as TS
 from .runs import Run
@@ -48,7 +50,7 @@ from .train_data import (ClipSampler, TrainingDataError, check_audio_stages, cli
 log = logging.getLogger("ltxbench")
 
 METRICS_FIELDS = ("stage", "step", "loss", "loss_smoothed", "lr", "grad_norm", "step_time", "samples_per_s",
-                  "peak_memory_mb", "sigma", "clip", "character", "audio_loss")
+                  "peak_memory_mb", "sigma", "clip", "character", "audio_loss", "prior_loss")
 SMOOTHING = 0.9  # exponential moving average of the loss, for the log and the plot
 
 
@@ -262,6 +264,9 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     stages = resolve_stages(cfg)
     per_stage = [stage_clips(clips, st) for st in stages]
     check_audio_stages(run, stages, per_stage)  # before any model loads
+    if cfg.prior_preservation.samples:
+        for chosen in per_stage:
+            train_prior.check_prompts(run, chosen)
     audio_clips = {r["id"]: r for st, chosen in zip(stages, per_stage) if st.audio_loss_weight > 0 for r in chosen}
     samplers = [ClipSampler.build(c, cfg) for c in per_stage]
     total_steps = sum(st.steps for st in stages)
@@ -282,6 +287,7 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                     cache_stats[k] = cache_stats.get(k, 0) + v
         audio, audio_stats = precompute_audio(run, pipe, list(audio_clips.values()))
         cache_stats.update(audio_stats)
+        priors = _prior_videos(run, pipe, stages, per_stage, encoded, device, cache_stats)
     transformer = pipe.transformer
     pipe.text_encoder = None  # only the transformer (and the pipeline's packing helpers) stay in memory
     pipe.vae = None
@@ -353,7 +359,7 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 optimizer.zero_grad(set_to_none=True)
-                losses, audio_losses, drawn = [], [], []
+                losses, audio_losses, prior_losses, drawn = [], [], [], []
                 for b in range(cfg.batch_size):
                     g = sample_generator(seed, step, acc.process_index * cfg.batch_size + b)
                     clip = sampler.draw(g)
@@ -365,6 +371,12 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                     if audio_loss is not None:
                         audio_losses.append(audio_loss)
                     drawn.append((clip, sigma))
+                    if priors:  # the same step also keeps one trigger-free base video as the base renders it
+                        prior = priors[(st.crop, st.still)][int(torch.randint(len(priors[(st.crop, st.still)]), (1,), generator=g))]
+                        p_loss, _, _ = _clip_loss(pipe, prior.latents, prior.text, g, st, cfg, device, None,
+                                                  run.params.evaluate.frame_rate)
+                        (cfg.prior_preservation.loss_weight * p_loss / cfg.batch_size).backward()
+                        prior_losses.append(p_loss.detach())
                 step_loss = torch.stack(losses).mean().reshape(1)
                 if acc.num_processes > 1:  # data parallel: average the LoRA gradients (what DDP does), and the loss
                     if not sharded:  # FSDP has already reduce-scattered (averaged) them in the backward pass
@@ -377,8 +389,9 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                 # The one host sync of the step (on a GPU, .item() waits for the queue to drain): loss, gradient
                 # norm and audio loss come back together, after the backward pass is queued, not once per value.
                 fetched = torch.cat([step_loss.float(), grad_norm.reshape(1).float().to(step_loss.device),
-                                     torch.stack(audio_losses).mean().reshape(1) if audio_losses else step_loss.new_zeros(1)]).tolist()
-                loss_val, grad_norm, audio_val = fetched
+                                     torch.stack(audio_losses).mean().reshape(1) if audio_losses else step_loss.new_zeros(1),
+                                     torch.stack(prior_losses).mean().reshape(1) if prior_losses else step_loss.new_zeros(1)]).tolist()
+                loss_val, grad_norm, audio_val, prior_val = fetched
                 if not math.isfinite(loss_val):  # before optimizer.step: the weights stay those of the last good step
                     last = lora.list_checkpoints(ckpt_dir)
                     raise FloatingPointError(
@@ -393,11 +406,12 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                        "samples_per_s": round(cfg.batch_size / max(dt, 1e-9), 3),
                        "peak_memory_mb": round(_peak_memory_mb(device), 1), "sigma": round(drawn[0][1], 5),
                        "clip": ";".join(c["id"] for c, _ in drawn), "character": ";".join(c["character"] for c, _ in drawn),
-                       "audio_loss": round(audio_val, 6) if audio_losses else None}
+                       "audio_loss": round(audio_val, 6) if audio_losses else None,
+                       "prior_loss": round(prior_val, 6) if prior_losses else None}
                 rows.append(row)
                 bar.update(1)
                 if writer is not None:
-                    for key in ("loss", "loss_smoothed", "lr", "grad_norm", "step_time", "peak_memory_mb", "audio_loss"):
+                    for key in ("loss", "loss_smoothed", "lr", "grad_norm", "step_time", "peak_memory_mb", "audio_loss", "prior_loss"):
                         if row[key] is not None:
                             writer.add_scalar(f"train/{key}", row[key], step)
                 if on_step is not None and acc.is_main_process:
@@ -435,11 +449,33 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     summary["processes"] = acc.num_processes
     summary["distributed"] = ("fsdp" if sharded else "ddp") if acc.num_processes > 1 else "none"
     summary["base_quantization"] = cfg.base_quantization
+    summary["prior_preservation"] = {"samples": cfg.prior_preservation.samples, "loss_weight": cfg.prior_preservation.loss_weight,
+                                     "captions": sorted({p.caption for group in priors.values() for p in group}),
+                                     "figure": "train/prior.png" if priors else None}
     figure = run.path("train", "loss.png")
     if acc.is_main_process:
         runs.atomic_write_json(run.path("train", "summary.json"), summary)
         plot_loss(rows, figure)
     return TrainResult(checkpoints, run.path("train", "metrics.csv"), figure, summary)
+
+
+def _prior_videos(run: Run, pipe: Any, stages: list[P.TrainStageSection], per_stage: list[list[dict[str, Any]]],
+                  encoded: dict[tuple[str, bool], Any], device: Any, cache_stats: dict[str, int]
+                  ) -> dict[tuple[str, bool], list[train_prior.PriorSample]]:
+    """The prior-preservation videos per stage variant (none when ``train.prior_preservation.samples``
+    is 0), rendered by the base model before any LoRA exists; ``train/prior.png`` shows them."""
+    cfg = run.params.train.prior_preservation
+    if cfg.samples == 0:
+        return {}
+    priors: dict[tuple[str, bool], list[train_prior.PriorSample]] = {}
+    for st, chosen in zip(stages, per_stage):
+        variant = (st.crop, st.still)
+        if variant not in priors:
+            priors[variant], stats = train_prior.generate_priors(run, pipe, chosen, encoded[variant][0], cfg, device)
+            for k, v in stats.items():
+                cache_stats[k] = cache_stats.get(k, 0) + v
+    train_prior.preview(pipe, [p for group in priors.values() for p in group], run.path("train", "prior.png"))
+    return priors
 
 
 def _clip_loss(pipe: Any, x0: Any, cond: dict[str, Any], generator: Any, stage: P.TrainStageSection,
@@ -544,6 +580,9 @@ def plot_loss(rows: list[dict[str, Any]], out: Path) -> Path:
         steps = np.array([r["step"] for r in rows])
         ax.plot(steps, [r["loss"] for r in rows], color="tab:blue", alpha=0.35, label="loss")
         ax.plot(steps, [r["loss_smoothed"] for r in rows], color="tab:blue", label=f"smoothed (EMA {SMOOTHING})")
+        prior = [(r["step"], r["prior_loss"]) for r in rows if r.get("prior_loss") is not None]
+        if prior:  # the loss on the base's own trigger-free videos: rising means the LoRA changes what it should keep
+            ax.plot(*zip(*prior), color="tab:orange", alpha=0.6, linewidth=0.8, label="prior loss (base videos, no trigger)")
         bounds = [r["step"] for prev, r in zip(rows, rows[1:]) if r["stage"] != prev["stage"]]
         for b in bounds:
             ax.axvline(b - 0.5, color="gray", linestyle=":")

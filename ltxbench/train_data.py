@@ -196,13 +196,13 @@ def model_id(run: Run) -> str:
     return f"ltx-{m.version}\x1f{m.source}\x1f{build}"
 
 
-def _load(path: Path) -> dict[str, Any] | None:
+def load_cached(path: Path) -> dict[str, Any] | None:
     from safetensors.torch import load_file
 
     return load_file(str(path)) if path.is_file() else None
 
 
-def _save(path: Path, tensors: dict[str, Any]) -> None:
+def save_cached(path: Path, tensors: dict[str, Any]) -> None:
     from safetensors.torch import save
 
     runs.atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}))
@@ -242,14 +242,11 @@ def precompute(run: Run, pipe: Any, clips: list[dict[str, Any]], stage: P.TrainS
 
     Returns (latents by clip id, text conditioning by clip id, cache hit/miss counts).
     """
-    import torch
-
     from . import ltx
 
     stage = stage or P.TrainStageSection(name="main", steps=1)
     mid = model_id(run)
     variant = f"{stage.crop}-{'still' if stage.still else 'clip'}"
-    max_len = run.params.model.max_sequence_length
     latents, texts = {}, {}
     stats = {"latent_hits": 0, "latent_misses": 0, "text_hits": 0, "text_misses": 0}
     for r in progress.bar(clips, desc=f"encode ({variant})", unit="clip"):
@@ -257,27 +254,37 @@ def precompute(run: Run, pipe: Any, clips: list[dict[str, Any]], stage: P.TrainS
         key = cache_key(mid, file_sha256(media), variant, str(r["num_frames"]), str(r["width"]), str(r["height"]),
                         str((r.get("scores") or {}).get("face_box")) if stage.crop == "head" else "")
         path = run.path("cache", "latents", f"{key}.safetensors")
-        cached = _load(path)
+        cached = load_cached(path)
         if cached is None:
             lat = ltx.encode_video(pipe, variant_pixels(run, r, stage))
-            _save(path, {"latents": lat})
+            save_cached(path, {"latents": lat})
             stats["latent_misses"] += 1
         else:
             lat = cached["latents"]
             stats["latent_hits"] += 1
         latents[r["id"]] = lat
 
-        tpath = run.path("cache", "text", f"{cache_key(mid, r['caption'], str(max_len))}.safetensors")
-        cond = _load(tpath)
-        if cond is None:
-            with torch.no_grad():
-                cond = ltx.encode_prompts(pipe, [r["caption"]], max_sequence_length=max_len)
-            _save(tpath, cond)
-            stats["text_misses"] += 1
-        else:
-            stats["text_hits"] += 1
-        texts[r["id"]] = cond
+        texts[r["id"]], hit = text_conditioning(run, pipe, r["caption"])
+        stats["text_hits" if hit else "text_misses"] += 1
     return latents, texts, stats
+
+
+def text_conditioning(run: Run, pipe: Any, caption: str) -> tuple[dict[str, Any], bool]:
+    """The caption's text conditioning as the pipeline builds it, cached under ``cache/text`` by
+    model and caption: (conditioning, whether it came from the cache)."""
+    import torch
+
+    from . import ltx
+
+    max_len = run.params.model.max_sequence_length
+    path = run.path("cache", "text", f"{cache_key(model_id(run), caption, str(max_len))}.safetensors")
+    cond = load_cached(path)
+    if cond is not None:
+        return cond, True
+    with torch.no_grad():
+        cond = {k: v.cpu() for k, v in ltx.encode_prompts(pipe, [caption], max_sequence_length=max_len).items()}
+    save_cached(path, cond)
+    return cond, False
 
 
 def clip_fps(record: dict[str, Any]) -> float:
@@ -309,7 +316,7 @@ def precompute_audio(run: Run, pipe: Any, clips: list[dict[str, Any]]
         length = ltx.audio_latent_length(pipe, latent_frames, fps)
         key = cache_key(mid, file_sha256(wav), "audio", str(r["num_frames"]), str(fps), str(length))
         path = run.path("cache", "audio", f"{key}.safetensors")
-        cached = _load(path)
+        cached = load_cached(path)
         if cached is None:
             try:
                 waveform = ltx_audio.read_waveform(wav, vae_cfg.sample_rate, 0.0, r["num_frames"] / fps,
@@ -323,7 +330,7 @@ def precompute_audio(run: Run, pipe: Any, clips: list[dict[str, Any]]
             mask = torch.zeros(length)
             mask[:valid] = 1.0
             cached = {"latents": lat, "mask": mask}
-            _save(path, cached)
+            save_cached(path, cached)
             stats["audio_misses"] += 1
         else:
             stats["audio_hits"] += 1

@@ -209,3 +209,34 @@ def test_stage_clips_use_head_crop_clips_in_head_stages_only():
     assert [r["id"] for r in full] == ["a", "b", "c"]
     head = stage_clips(clips, P.TrainStageSection(name="head", steps=1, crop="head"))
     assert [r["id"] for r in head] == ["a-head", "b"]
+
+
+@pytest.mark.parametrize("caption, subject, expected", [
+    ("obmx, a medium shot of a person facing the camera", "", "a medium shot of a person facing the camera"),
+    ("a photo of obmx smiling, soft light", "a man", "a photo of a man smiling, soft light"),
+    ("close-up of obmx, obmx laughing", "", "close-up of, laughing"),
+    ("obmxy and obmx", "", "obmxy and"),  # whole words only: another word that starts with the trigger stays
+    ("obmx", "", ""),
+])
+def test_the_prior_prompt_is_the_caption_without_its_trigger(caption, subject, expected):
+    from ltxbench.train_prior import without_trigger
+
+    assert without_trigger(caption, "obmx", subject) == expected
+
+
+def test_prior_prompts_skip_captions_that_are_only_the_trigger():
+    from ltxbench.train_prior import prior_prompts
+
+    clips = [{"id": "a", "character": "obama", "caption": "obmx"}, {"id": "b", "character": "obama", "caption": "obmx walking"}]
+    assert prior_prompts(clips, {"obama": "obmx"}, "") == [("b", "walking")]
+
+
+def test_prior_preservation_on_captions_that_are_only_the_trigger_is_refused_before_any_model_loads(tmp_path):
+    from ltxbench import train_prior
+    from ltxbench.train_data import TrainingDataError
+
+    from conftest import small_params
+
+    run = runs.open_run(tmp_path / "run", small_params(tmp_path, train={"prior_preservation": {"samples": 2}}))
+    with pytest.raises(TrainingDataError, match="only the trigger"):
+        train_prior.check_prompts(run, [{"id": "a", "character": "obama", "caption": "obmx"}])

@@ -336,3 +336,38 @@ def test_int8_base_weights_train_the_same_lora_layout(tmp_path, dataset):
     assert all(quantized[k].abs().sum() > 0 for k in b_keys)  # B starts at zero: every adapter trained
     assert result.summary["trainable_parameters"] == sum(v.numel() for v in plain.values())  # only LoRA trains
     assert any(not torch.equal(quantized[k], plain[k]) for k in b_keys)  # 8-bit base weights change the result
+
+
+def test_prior_preservation_trains_on_the_bases_own_trigger_free_videos(tmp_path, dataset):
+    """The prior videos are what the base pipeline itself renders for the caption without the
+    trigger (same seed, same sampler settings), cached; every step adds their loss."""
+    from ltxbench import train_prior
+    from ltxbench.eval_generate import sampler_settings
+
+    run = _run(tmp_path, dataset, "prior", {"train.steps": 4, "train.checkpoint_every": 4,
+                                             "train.prior_preservation.samples": 2})
+    result = train.train(run)
+    captions = result.summary["prior_preservation"]["captions"]
+    assert captions and all("obmx" not in c for c in captions)
+    assert result.summary["cache"]["prior_misses"] == 2
+    assert all(r["prior_loss"] > 0 for r in result.table().to_dict("records"))
+    assert run.path("train", "prior.png").is_file()
+
+    cached = [load_file(str(p))["latents"] for p in run.path("cache", "prior").glob("*.safetensors")]
+    assert len(cached) == 2
+    pipe = ltx.build_tiny_pipeline()
+    vae = pipe.vae
+
+    def base_render(caption, index, shape):
+        _, _, f, h, w = shape
+        settings = dict(sampler_settings(run.params.evaluate, run.params.model), num_frames=(f - 1) * 8 + 1, height=h * 32, width=w * 32)
+        out = pipe(prompt=caption, generator=torch.Generator().manual_seed(train_prior.SEED_OFFSET + index),
+                   output_type="latent", return_dict=False, **settings)[0]
+        return pipe._normalize_latents(out, vae.latents_mean, vae.latents_std, vae.config.scaling_factor)
+
+    for c in cached:  # each one is the base's own rendering of a trigger-free caption at its seed
+        assert any(torch.allclose(base_render(cap, i, c.shape), c, atol=1e-5) for cap in captions for i in range(2))
+    assert cached[0].shape != cached[1].shape or not torch.allclose(cached[0], cached[1])  # two seeds: two videos
+
+    again = train.train(run, force=True)
+    assert again.summary["cache"]["prior_hits"] == 2 and again.summary["cache"].get("prior_misses", 0) == 0
