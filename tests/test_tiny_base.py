@@ -19,7 +19,7 @@ from conftest import REPO
 def test_the_pretraining_script_runs_end_to_end_in_a_short_version(tmp_path):
     """Every step of the script (VAE, transformer, assembly) in a few steps; the folder it writes
     loads as a diffusers pipeline and its provenance accounts for every file."""
-    assert pretrain.main(["--out", str(tmp_path), "--vae-steps", "2", "--vae-focus-steps", "2", "--vae-fine-steps", "2", "--vae-finer-steps", "2", "--transformer-steps", "2", "--draws", "8"]) == 0
+    assert pretrain.main(["--out", str(tmp_path), "--vae-steps", "2", "--vae-focus-steps", "2", "--vae-fine-steps", "2", "--vae-finer-steps", "2", "--vae-decoder-steps", "2", "--transformer-steps", "2", "--draws", "8"]) == 0
     folder = tmp_path / "pipeline"
     provenance = json.loads((folder / "provenance.json").read_text())
     assert provenance["parameters"]["vae_steps"] == 2 and provenance["parameters"]["transformer_steps"] == 2
@@ -30,6 +30,13 @@ def test_the_pretraining_script_runs_end_to_end_in_a_short_version(tmp_path):
     pipe = ltx.load_pipeline("2.3", str(folder), device="cpu")
     assert pipe.transformer.config.num_layers == pretrain.TRANSFORMER_SIZES["num_layers"]
     assert not torch.allclose(pipe.vae.latents_std, torch.ones_like(pipe.vae.latents_std))  # measured, not defaults
+    # The decoder-only phase sharpens decoding without moving the latent space the transformer learned.
+    from safetensors.torch import load_file
+
+    before, after = (load_file(str(tmp_path / "work" / f"vae_{phase}.safetensors")) for phase in ("finer", "decoder"))
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoder."))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    assert "character_distance" in provenance["vae"]["history"]["decoder"][-1]
 
 
 def test_the_bundled_weights_are_the_ones_their_provenance_names():
