@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +74,26 @@ def test_open_run_needs_params(tmp_path, params_file):
     assert (tmp_path / "new" / "params.yaml").is_file()
     again = runs.open_run(tmp_path / "new")  # params.yaml is now the source of truth
     assert again.params == run.params
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_files_written_atomically_get_the_mode_the_umask_gives_a_plain_open(tmp_path, umask):
+    """mkstemp makes its file 0600; what lands under the real name must be what open() would make."""
+    import numpy as np
+
+    from ltxbench import video
+
+    old = os.umask(umask)
+    try:
+        text = runs.atomic_write_text(tmp_path / "a.json", "{}")
+        with runs.atomic_path(tmp_path / "b.bin") as tmp:
+            tmp.write_bytes(b"x")
+        clip = video.write_mp4(tmp_path / "c.mp4", np.zeros((9, 32, 32, 3), dtype=np.uint8), fps=24)
+        with open(tmp_path / "plain.txt", "w") as fh:
+            fh.write("x")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == expected  # the reference: a plain open()
+    for path in (text, tmp_path / "b.bin", clip):
+        assert stat.S_IMODE(Path(path).stat().st_mode) == expected, path
