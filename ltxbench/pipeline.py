@@ -99,6 +99,10 @@ def run_pipeline(
 
 def _run_stages(run_path: Path, params: P.RunParams, stages: list[str], force: bool, quiet: bool) -> PipelineResult:
     state = runs.init_run_dir(run_path, params)
+    stale = runs.remove_stale_temp_files(run_path)  # we hold the folder's lock: no write of ours is in flight
+    if stale:
+        print(f"[ltxbench] removed {len(stale)} temporary file(s) that interrupted writes had left (e.g. "
+              f"{stale[0].relative_to(run_path)}); every real file is complete")
     result = PipelineResult(run_path)
     invalidated = False
     for stage in stages:

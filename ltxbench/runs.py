@@ -20,9 +20,11 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -93,6 +95,34 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+# mkstemp's names for the temporary files of the writers above and of the video and wav writers:
+# "." + the target's name or stem + "." + 8 random characters + ".tmp", ".tmp.mp4", ".tmp.wav" or the suffix.
+TEMP_FILE = re.compile(r"^\.[^/]+\.[a-z0-9_]{8}(?:\.tmp(?:\.wav|\.mp4)?|\.[A-Za-z0-9]+)$")
+STALE_TEMP_AGE_S = 600.0
+"""A temporary file untouched this long belongs to no live write (a hand-run notebook writing into
+the folder, which the run lock does not keep out, touches its file as it writes)."""
+
+
+def remove_stale_temp_files(folder: Path, older_than_s: float = STALE_TEMP_AGE_S) -> list[Path]:
+    """Remove the temporary files interrupted atomic writes left in ``folder`` (recursively, links not
+    followed): hidden, named as :data:`TEMP_FILE`, unmodified for ``older_than_s``. Never the real
+    files: those were only ever written by renaming a complete temporary file over them. Call it
+    while holding the folder's lock. Returns what was removed."""
+    cutoff = time.time() - older_than_s
+    removed = []
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            path = Path(root) / name
+            if not TEMP_FILE.match(name):
+                continue
+            with contextlib.suppress(OSError):
+                info = path.lstat()
+                if path.is_file() and not path.is_symlink() and info.st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+    return removed
 
 
 def write_jsonl(path: str | Path, records: list[dict[str, Any]]) -> Path:

@@ -49,8 +49,22 @@ def test_pipeline_end_to_end_through_papermill(tmp_path, params_file):
     assert (run_dir / "eval" / "identity_curve.png").stat().st_size > 1000
     assert (run_dir / "samples" / "base" / "talk_s0.mp4").is_file()
 
+    # What an interrupted write leaves (an old temporary file) is removed at the next run; a fresh one
+    # (a write that may still be going on) and a hidden file of the user's are not.
+    import os
+    import time
+
+    stale = run_dir / "checkpoints" / ".lora_step_000004.k2j3h4g5.safetensors"
+    fresh = run_dir / "eval" / ".metrics.csv.ab12cd34.tmp"
+    users = run_dir / ".notes.txt"
+    for path in (stale, fresh, users):
+        path.write_bytes(b"partial")
+    for path in (stale, users):
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
     again = pipeline.run_pipeline(params_file, run_dir=run_dir, quiet=True)
     assert again.ran == [] and again.skipped == list(P.STAGES)
+    assert not stale.exists() and fresh.exists() and users.exists()
+    assert (run_dir / "checkpoints" / "lora_step_000004.safetensors").is_file()
 
 
 def test_failing_stage_is_recorded_and_the_rerun_resumes_after_the_completed_ones(tmp_path, capsys):
