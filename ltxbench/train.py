@@ -351,6 +351,7 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
         for si in range(start_stage, len(stages)):
             st, sampler = stages[si], samplers[si]
             latents, texts, _ = encoded[(st.crop, st.still)]
+            stage_priors = priors.get((st.crop, st.still), [])
             lr_base = st.learning_rate or cfg.learning_rate
             for stage_step in range(start_stage_step + 1 if si == start_stage else 1, st.steps + 1):
                 step += 1
@@ -371,8 +372,8 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                     if audio_loss is not None:
                         audio_losses.append(audio_loss)
                     drawn.append((clip, sigma))
-                    if priors:  # the same step also keeps one trigger-free base video as the base renders it
-                        prior = priors[(st.crop, st.still)][int(torch.randint(len(priors[(st.crop, st.still)]), (1,), generator=g))]
+                    if stage_priors:  # the same step also keeps one trigger-free base video as the base renders it
+                        prior = stage_priors[int(torch.randint(len(stage_priors), (1,), generator=g))]
                         p_loss, _, _ = _clip_loss(pipe, prior.latents, prior.text, g, st, cfg, device, None,
                                                   run.params.evaluate.frame_rate)
                         (cfg.prior_preservation.loss_weight * p_loss / cfg.batch_size).backward()
