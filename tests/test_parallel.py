@@ -76,7 +76,9 @@ def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
         "import os, time\n"
         "from ltxbench.parallel import WorkerPool\n"
         "def pid_then_wait(x):\n"
-        "    print(os.getpid(), flush=True)\n"
+        # one write() per line: print() writes the number and the newline separately, so two
+        # workers sharing the pipe could interleave them into "123456\n" and "\n"
+        "    os.write(1, f'{os.getpid()}\\n'.encode())\n"
         "    time.sleep(120)\n"
         "if __name__ == '__main__':\n"
         "    with WorkerPool(2) as pool:\n"
