@@ -1,13 +1,15 @@
 """Command line: ``ltxbench run``, ``ltxbench demo``, ``ltxbench check-lora``, ``ltxbench sweep``.
 
-Exit codes: 0 success, 1 a stage failed (its error is printed, run.json records it) / the LoRA is
-incompatible / some sweep runs failed, 2 bad usage or invalid parameters (nothing ran),
+Exit codes: 0 success, 1 a stage failed (its error is printed, run.json records it) / the disk
+refused a write (one line: nothing written is lost) / the LoRA is incompatible / some sweep runs failed, 2 bad usage or invalid parameters (nothing ran),
 130 a sweep interrupted by Ctrl-C (sweep.json is consistent).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from pathlib import Path
 
@@ -60,11 +62,39 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ltxbench: {exc}; nothing was run", file=sys.stderr)
         return 2
     except pipeline.StageFailed as exc:
+        refused = refused_write_in(exc.error)
+        if refused:
+            print(f"ltxbench: stage '{exc.stage}' could not write: {refused}. {WRITES_ARE_SAFE} "
+                  f"(executed notebook: {exc.notebook})", file=sys.stderr)
+            return 1
         print(f"ltxbench: {exc}", file=sys.stderr)
         print(f"\nCompleted stages are kept; fix the problem and run the same command again to resume at '{exc.stage}'.", file=sys.stderr)
         return 1
+    except OSError as exc:
+        if exc.errno not in REFUSED_WRITES:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"ltxbench: could not write{where}: {exc.strerror}. {WRITES_ARE_SAFE}", file=sys.stderr)
+        return 1
     _print_summary(result)
     return 0
+
+
+# Errors where the disk, not ltxbench, refused a write: one line, not a traceback, since nothing
+# is lost (every file is written beside its target and renamed into place, source media are read only).
+REFUSED_WRITES = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EACCES})
+WRITES_ARE_SAFE = ("Nothing already written was changed (files are replaced whole or not at all) and the source "
+                   "media were only read; free space or choose a writable --run-dir, then run the same command to resume")
+
+
+def refused_write_in(error: str) -> str | None:
+    """The first line of a stage's error that is one of :data:`REFUSED_WRITES` (``[Errno 28] No
+    space left on device: 'runs/x/...'``), or None."""
+    for line in error.splitlines():
+        for code in REFUSED_WRITES:
+            if f"[Errno {code}] {os.strerror(code)}" in line:
+                return line[line.index("[Errno"):].strip()
+    return None
 
 
 def _print_summary(result: pipeline.PipelineResult) -> None:

@@ -171,7 +171,7 @@ def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool, for
     except BaseException as exc:  # kernel died, Ctrl-C, ...: record it, then re-raise
         runs.update_stage(run_dir, stage, status="failed", ended=runs.now_iso(),
                           duration_s=round(time.time() - started, 2), error=f"{type(exc).__name__}: {exc}")
-        raise
+        runs.reraise_naming(out, exc)  # papermill's own notebook write fails unnamed when the disk refuses it
     finally:
         os.environ.pop("LTXBENCH_FORCE", None)
         if quiet:

@@ -61,11 +61,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         replace_durably(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+        reraise_naming(path, exc)
     return path
+
+
+def reraise_naming(path: Path, exc: BaseException) -> None:
+    """Re-raise ``exc``; a refused write() (disk full, file too large) carries no file name, so it
+    gets the target's, for a message that says which file could not be written."""
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    raise exc
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -91,10 +99,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield Path(tmp)
         replace_durably(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+        reraise_naming(path, exc)
 
 
 # mkstemp's names for the temporary files of the writers above and of the video and wav writers:

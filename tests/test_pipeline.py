@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 
@@ -163,3 +164,46 @@ def test_a_second_run_on_a_busy_folder_is_refused_naming_the_holder_and_a_dead_h
         holder.wait()
     with runs.folder_lock(run_dir):
         assert json.loads((run_dir / runs.RUN_LOCK).read_text())["pid"] == os.getpid()
+
+
+def _run_with_file_size_limit(args: list[str], limit_bytes: int) -> "subprocess.CompletedProcess[str]":
+    """``ltxbench ARGS`` in a process whose files may not grow past ``limit_bytes``: every larger
+    write fails with EFBIG, a refusal by the system as real as a full disk (which a test cannot
+    make, and root ignores read-only modes)."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.run([sys.executable, "-m", "ltxbench.cli", *args], capture_output=True, text=True,
+                          preexec_fn=limit, env={**os.environ, "LTXBENCH_QUIET": "1"}, timeout=600)
+
+
+def test_a_write_the_disk_refuses_is_one_line_saying_nothing_was_lost(tmp_path, params_file):
+    """Refused at the first file the run writes, then inside a stage (papermill's notebook, over
+    200 kB): one line naming the file each time, the stage recorded as failed, the sources intact."""
+    source = P.load(params_file).dataset.characters[0].media[0]
+    before = source.read_bytes()
+    for limit, refused in ((64, "params.yaml"), (200_000, "01_curate.ipynb")):
+        run_dir = tmp_path / f"run{limit}"
+        done = _run_with_file_size_limit(["run", str(params_file), "--run-dir", str(run_dir), "--stages", "curate", "--quiet"], limit)
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert f"could not write {run_dir}" in lines[0] and refused in lines[0] and "File too large" in lines[0], lines
+        assert "Nothing already written was changed" in lines[0]
+    state = json.loads((run_dir / "run.json").read_text())
+    assert state["stages"]["curate"]["status"] == "failed" and "File too large" in state["stages"]["curate"]["error"]
+    assert source.read_bytes() == before  # the sources are only read
+
+
+def test_refused_write_in_finds_the_errno_line_of_a_stage_error():
+    error = ("Traceback (most recent call last):\n  File \"x.py\", line 3\n"
+             "OSError: [Errno 28] No space left on device: 'runs/demo/dataset/clips/a.mp4'\n")
+    assert cli.refused_write_in(error) == "[Errno 28] No space left on device: 'runs/demo/dataset/clips/a.mp4'"
+    assert cli.refused_write_in("ValueError: bad caption") is None
