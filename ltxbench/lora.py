@@ -24,6 +24,10 @@ PREFIX = "diffusion_model."
 # peft ``target_modules`` as one regex (peft full-matches a string against every module name).
 _ATTN_PROJ = r"(to_q|to_k|to_v|to_out\.0)"
 TARGET_PRESETS: dict[str, str] = {
+    # the keys and values of video<-text cross-attention alone (Custom Diffusion's choice, Kumari et
+    # al. 2023): the LoRA can change only what the prompt's words contribute, so a prompt without
+    # the trigger is changed least
+    "text_cross_attention": r"^transformer_blocks\.\d+\.attn2\.(to_k|to_v)$",
     # video self-attention and video<-text cross-attention
     "video_attention": rf"^transformer_blocks\.\d+\.(attn1|attn2)\.{_ATTN_PROJ}$",
     # plus audio self/cross attention and the audio<->video cross attention

@@ -378,7 +378,7 @@ class TrainSection(Strict):
     rank: Annotated[int, Field(ge=1, le=512)] = 32
     alpha: Annotated[float, Field(gt=0)] = 32.0
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
-    targets: Literal["video_attention", "all_attention", "all_attention_ff"] = "video_attention"
+    targets: Literal["text_cross_attention", "video_attention", "all_attention", "all_attention_ff"] = "video_attention"
     """Which transformer modules get LoRA adapters (presets)."""
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-4
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"

@@ -27,6 +27,9 @@ def test_every_preset_matches_modules_of_the_tiny_transformer(preset):
     if preset == "video_attention":
         assert all(".attn1." in n or ".attn2." in n for n in matched)
         assert len(matched) == transformer.config.num_layers * 2 * 4
+    if preset == "text_cross_attention":
+        assert sorted({n.rsplit(".", 1)[1] for n in matched}) == ["to_k", "to_v"] and all(".attn2." in n for n in matched)
+        assert len(matched) == transformer.config.num_layers * 2
     if preset == "all_attention_ff":
         assert any(".audio_ff." in n for n in matched) and any(".video_to_audio_attn." in n for n in matched)
 

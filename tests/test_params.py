@@ -135,13 +135,13 @@ def test_every_schema_field_is_documented_in_params_readme():
 def test_bad_overrides_and_files_are_named_problems_all_at_once(tmp_path):
     demo = REPO / "params" / "demo.yaml"
     with pytest.raises(P.ParamsError) as caught:
-        P.load(demo, ["evaluate.seeds.5=1", "run.seed.x=1", "evaluate.seeds.a=1", "bad", "train.steps=[1"])
+        P.load(demo, ["evaluate.seeds.9=1", "run.seed.x=1", "evaluate.seeds.a=1", "bad", "train.steps=[1"])
     text = str(caught.value)
     assert "5 problem(s) in --set" in text
-    assert "index 5 is out of range (the list has 2 item(s); 2 appends)" in text
+    assert "index 9 is out of range (the list has 4 item(s); 4 appends)" in text
     assert "cannot set a key inside a int" in text and "'a' is not a list index" in text
     assert "expected dotted.key=value" in text and "not valid YAML" in text
-    assert P.load(demo, ["evaluate.seeds.2=7"]).evaluate.seeds == [0, 1, 7]  # one past the end appends
+    assert P.load(demo, ["evaluate.seeds.4=7"]).evaluate.seeds == [0, 1, 2, 3, 7]  # one past the end appends
 
     latin = tmp_path / "latin1.yaml"
     latin.write_bytes("run:\n  name: caf\xe9\n".encode("latin-1"))

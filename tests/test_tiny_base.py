@@ -38,6 +38,22 @@ def test_the_pretraining_script_runs_end_to_end_in_a_short_version(tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
     assert "character_distance" in provenance["vae"]["history"]["decoder"][-1]
 
+    # An earlier build continued: its transformer and latent space as they are, decoder-only steps
+    # more on its VAE (the encoder, which the transformer's latents come from, untouched).
+    again = tmp_path / "again"
+    assert pretrain.main(["--out", str(again), "--vae-from", str(folder), "--transformer-from", str(folder),
+                          "--vae-decoder-steps", "2"]) == 0
+    second = json.loads((again / "pipeline" / "provenance.json").read_text())
+    assert second["vae"]["taken_from"]["weights_sha256"] == provenance["weights_sha256"]
+    assert second["transformer"]["taken_from"]["weights_sha256"] == provenance["weights_sha256"]
+    assert second["vae"]["history"]["decoder"] == provenance["vae"]["history"]["decoder"]
+    assert "character_distance" in second["vae"]["history"]["decoder_more"][-1]
+    first_vae, second_vae = (load_file(str(f / "vae" / "diffusion_pytorch_model.safetensors")) for f in (folder, again / "pipeline"))
+    assert all(torch.equal(first_vae[k], second_vae[k]) for k in first_vae if not k.startswith("decoder."))
+    assert any(not torch.equal(first_vae[k], second_vae[k]) for k in first_vae if k.startswith("decoder."))
+    first_t, second_t = (load_file(str(f / "transformer" / "diffusion_pytorch_model.safetensors")) for f in (folder, again / "pipeline"))
+    assert all(torch.equal(first_t[k], second_t[k]) for k in first_t)
+
 
 def test_the_bundled_weights_are_the_ones_their_provenance_names():
     provenance = tiny_base.provenance()
@@ -78,9 +94,9 @@ def test_a_lora_trained_on_the_pretrained_base_makes_the_generated_faces_the_cha
     """The point of the workbench, measured on identity (dlib on the generated frames against the
     reference photo the LoRA never saw), not on the loss: the base draws somebody else, the LoRA's
     last checkpoint draws faces much closer to the character, and prompts without the trigger
-    (prior preservation on) stay further from him than prompts with it. Measured here: base 0.32,
-    checkpoints 0.51 (face in every sampled frame), leakage 0.40 (base 0.31); the identity margin
-    asserted is half of the gain."""
+    (prior preservation on) stay further from him than prompts with it. Measured here: base 0.33,
+    last checkpoint 0.52 (face in every sampled frame), leakage 0.33 (base 0.29); the margins
+    asserted are about half of those measured."""
     identity = _summary(demo_run, "identity_similarity")
     found = _summary(demo_run, "face_found_rate")
     leakage = _summary(demo_run, "leakage_identity_similarity")
@@ -91,7 +107,7 @@ def test_a_lora_trained_on_the_pretrained_base_makes_the_generated_faces_the_cha
     assert found["base"] >= 0.5 and identity["base"] < 0.5  # the base draws faces, and not the character's
     assert found[last] >= 0.5
     assert identity[last] >= identity["base"] + 0.09
-    assert leakage[last] < identity[last] - 0.05  # the trigger matters
+    assert leakage[last] < identity[last] - 0.1  # the trigger matters
     best = json.loads((demo_run / "eval" / "best_checkpoint.json").read_text())
     assert best["checkpoint"] is None or best["value"] >= 0.5, best  # never a checkpoint that renders someone else
     if best["checkpoint"] is None:
