@@ -341,8 +341,11 @@ def test_ctrl_c_leaves_a_consistent_sweep_json(tmp_path):
     path = _write_sweep(tmp_path, name="stopped", base=base.name, stages=["curate"],
                         grid={"curate.image_motion": ["pan", "zoom"], "curate.face_samples": [1, 2]})
     sweep_dir = tmp_path / "runs" / "stopped"
+    # SIGINT as at a terminal: under `make test &` in a script the shell starts pytest, and so this
+    # child, with SIGINT ignored, and Python then installs no Ctrl-C handler at all
     proc = subprocess.Popen([sys.executable, "-m", "ltxbench.sweep", str(path), "--jobs", "2", "--sweep-dir", str(sweep_dir)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 90
         while "running" not in _stage_statuses(sweep_dir) and time.time() < deadline:  # a stage notebook is executing
