@@ -53,6 +53,10 @@ def test_the_pretraining_script_runs_end_to_end_in_a_short_version(tmp_path):
     assert any(not torch.equal(first_vae[k], second_vae[k]) for k in first_vae if k.startswith("decoder."))
     first_t, second_t = (load_file(str(f / "transformer" / "diffusion_pytorch_model.safetensors")) for f in (folder, again / "pipeline"))
     assert all(torch.equal(first_t[k], second_t[k]) for k in first_t)
+    # A transformer next to a VAE trained anew would read latents it never learned: refused.
+    with pytest.raises(SystemExit, match="encoder differs"):
+        pretrain.main(["--out", str(tmp_path / "mixed"), "--transformer-from", str(folder), "--vae-steps", "2", "--vae-focus-steps", "2",
+                       "--vae-fine-steps", "2", "--vae-finer-steps", "2", "--vae-decoder-steps", "2", "--draws", "8", "--seed", "1"])
 
 
 def test_the_bundled_weights_are_the_ones_their_provenance_names():

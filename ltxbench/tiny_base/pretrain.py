@@ -408,28 +408,38 @@ DATA_LICENCES = {
 }
 
 
-def earlier_build(folder: Path, part: str) -> tuple[Any, dict[str, Any]]:
-    """A part of an earlier build of this script (``folder``: the pipeline folder it wrote) and that
-    part's provenance record, with ``taken_from`` (the build's script, commit and weights hash).
-    ``part`` "vae": the video VAE in float32; "transformer": the whole pipeline in float32."""
-    import torch
-
+def earlier_build(folder: Path) -> tuple[Any, dict[str, Any]]:
+    """An earlier build of this script (``folder``: the pipeline folder it wrote) in float32, and
+    its provenance."""
     from .. import ltx
 
     earlier = _read_json(folder / "provenance.json")
-    if not earlier or part not in earlier:
-        raise SystemExit(f"--{part}-from {folder}: no provenance.json with a {part} record (not a folder this script built)")
-    if part == "vae":
-        from diffusers import AutoencoderKLLTX2Video
+    if not earlier or "vae" not in earlier or "transformer" not in earlier:
+        raise SystemExit(f"{folder}: no provenance.json with vae and transformer records (not a folder this script built)")
+    _log(f"earlier build {folder} (weights {str(earlier.get('weights_sha256'))[:16]})")
+    return ltx.load_pipeline("2.3", str(folder), device="cpu"), earlier
 
-        loaded = AutoencoderKLLTX2Video.from_pretrained(folder / "vae", torch_dtype=torch.float32).eval()
-    else:
-        loaded = ltx.load_pipeline("2.3", str(folder), device="cpu")
+
+def taken_from(folder: Path, earlier: dict[str, Any], part: str) -> dict[str, Any]:
+    """``part``'s provenance record from an earlier build, with ``taken_from``: that build's
+    folder, script, commit, note and weights hash."""
     record = {k: v for k, v in earlier[part].items() if k != "held_out_reconstruction"}
     record["taken_from"] = {"folder": str(folder), "script": earlier.get("script"), "git_commit": earlier.get("git_commit"),
                             "git_note": earlier.get("git_note"), "weights_sha256": earlier.get("weights_sha256")}
-    _log(f"{part}: taken from {folder} (weights {str(earlier.get('weights_sha256'))[:16]})")
-    return loaded, record
+    return record
+
+
+def check_same_encoder(vae: Any, earlier_vae: Any, folder: Path) -> None:
+    """Refuse a transformer whose latent space this VAE's encoder no longer makes: the transformer
+    learned the latents of its own build's encoder, which only decoder-only steps leave intact."""
+    import torch
+
+    mine, theirs = vae.state_dict(), earlier_vae.state_dict()
+    moved = [k for k in theirs if k.startswith("encoder.") and not torch.equal(mine[k].float(), theirs[k].float())]
+    if moved:
+        raise SystemExit(f"--transformer-from {folder}: this build's VAE encoder differs from that build's ({len(moved)} "
+                         f"tensors, e.g. {moved[0]}), so its transformer would read latents it never learned; "
+                         f"pass --vae-from with the same build (or one continued from it by decoder-only steps)")
 
 
 def continue_decoder(vae: Any, work: Path, items: list, steps: int, seed: int) -> dict[str, Any]:
@@ -446,6 +456,7 @@ def continue_decoder(vae: Any, work: Path, items: list, steps: int, seed: int) -
         _log(f"VAE decoder_more: trained weights found in {out}")
     else:
         spread = dict(VAE_PHASES)["decoder"]
+        vae.decoder.requires_grad_(True)
         _train_vae_phase(vae, items, steps, seed + len(VAE_PHASES), 1e-3, spread, "decoder_more", work, decoder_only=True)
     vae.eval()
     return {"decoder_more": _read_json(work / "vae_decoder_more_history.json")}
@@ -481,8 +492,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     items = faces_data.face_items(DATA_DIR)
     _log(f"{len(items)} face clips: " + ", ".join(sorted({f'{i.person}' for i in items})))
+    earlier = {folder: earlier_build(folder) for folder in {args.vae_from, args.transformer_from} - {None}}
     if args.vae_from is not None:
-        vae, vae_history = earlier_build(args.vae_from, "vae")
+        vae = earlier[args.vae_from][0].vae
+        vae_history = taken_from(args.vae_from, earlier[args.vae_from][1], "vae")
         vae_history["history"] = {**vae_history.get("history", {}),
                                   **continue_decoder(vae, work, items, args.vae_decoder_steps, args.seed)}
     else:
@@ -492,10 +505,12 @@ def main(argv: list[str] | None = None) -> int:
     pipe = ltx.build_tiny_pipeline("2.3", seed=args.seed, transformer_sizes=TRANSFORMER_SIZES)
     pipe.vae.load_state_dict(vae.state_dict())
     if args.transformer_from is not None:
-        earlier, trained = earlier_build(args.transformer_from, "transformer")
-        pipe.transformer.load_state_dict(earlier.transformer.state_dict())
-        pipe.connectors.load_state_dict(earlier.connectors.state_dict())
-        mean, std = earlier.vae.latents_mean, earlier.vae.latents_std  # the latent space the transformer learned
+        source, record = earlier[args.transformer_from]
+        check_same_encoder(vae, source.vae, args.transformer_from)
+        trained = taken_from(args.transformer_from, record, "transformer")
+        pipe.transformer.load_state_dict(source.transformer.state_dict())
+        pipe.connectors.load_state_dict(source.connectors.state_dict())
+        mean, std = source.vae.latents_mean, source.vae.latents_std  # the latent space the transformer learned
     else:
         mean, std = latent_statistics(pipe.vae, items, np.random.default_rng(args.seed + 2))
     with torch.no_grad():
