@@ -6,7 +6,9 @@
   left and the checkpoint's on the right (same prompt, same seed);
 * ``bleed.png`` (several characters): mean similarity of each prompted character's faces to
   every character's references; the diagonal should dominate;
-* ``leakage_motion.png``: face without the trigger, and motion relative to base, per step.
+* ``leakage_motion.png``: face without the trigger, and motion relative to base, per step;
+* ``identity_by_angle.png``: where identity breaks: identity per head angle (front, three-quarter,
+  profile) per step, and a prompt x checkpoint table of identity (mean over seeds).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
     """Every figure the data allows; returns ``{name: path}``. Stale grids of checkpoints no longer
     evaluated are removed, so the folder never shows an old grid as current."""
     out = {"identity_curve": plot_identity_curve(summary, scores.rows, best, eval_dir / "identity_curve.png"),
-           "leakage_motion": plot_leakage_motion(summary, best, eval_dir / "leakage_motion.png")}
+           "leakage_motion": plot_leakage_motion(summary, best, eval_dir / "leakage_motion.png"),
+           "identity_by_angle": plot_identity_by_angle(summary, scores.rows, eval_dir / "identity_by_angle.png")}
     if scores.bleed_rows:
         out["bleed"] = plot_bleed(scores.bleed_rows, eval_dir / "bleed.png")
     wanted = set()
@@ -217,4 +220,73 @@ def plot_leakage_motion(summary: list[dict[str, Any]], best: dict[str, Any], out
     for ax in (ax1, ax2):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best", fontsize=7)
+    return figures.save_figure(fig, out)
+
+
+ANGLE_COLOURS = {"front": "tab:blue", "three_quarter": "tab:orange", "profile": "tab:red"}
+ANGLE_NAMES = {"front": "front", "three_quarter": "three-quarter", "profile": "profile"}
+
+
+def prompt_table(rows: list[dict[str, Any]], metric: str = "identity_similarity") -> tuple[list[str], list[tuple[str, int]], np.ndarray]:
+    """``(prompt ids, [(checkpoint, step)] base first then by step, [P,C] mean over seeds, NaN where unmeasured)``."""
+    values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    steps: dict[str, int] = {}
+    for r in rows:
+        if r["metric"] == metric:
+            values[(r["prompt_id"], r["checkpoint"])].append(float(r["value"]))
+            steps[r["checkpoint"]] = int(r["step"])
+    prompts = sorted({pid for pid, _ in values})
+    ckpts = sorted(steps.items(), key=lambda kv: (kv[0] != BASE, kv[1], kv[0]))
+    table = np.full((len(prompts), len(ckpts)), np.nan)
+    for i, pid in enumerate(prompts):
+        for j, (ckpt, _) in enumerate(ckpts):
+            if values.get((pid, ckpt)):
+                table[i, j] = float(np.mean(values[(pid, ckpt)]))
+    return prompts, ckpts, table
+
+
+def plot_identity_by_angle(summary: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path) -> Path:
+    """Identity per head angle per step (left) and per prompt x checkpoint (right); see the module docstring."""
+    from .eval_select import SAME_PERSON
+
+    prompts, ckpts, table = prompt_table(rows)
+    fig, (ax1, ax2) = figures.new_figure(2, (13, max(4.2, 1.6 + 0.45 * len(prompts))))
+    drawn = False
+    for b, colour in ANGLE_COLOURS.items():
+        pts, base = _series(summary, f"identity_similarity_{b}")
+        if pts:
+            steps = [s["step"] for s in pts]
+            ax1.plot(steps, [s["mean"] for s in pts], marker="o", color=colour, label=f"{ANGLE_NAMES[b]} faces")
+            ax1.fill_between(steps, [s["ci_low"] for s in pts], [s["ci_high"] for s in pts], color=colour, alpha=0.12)
+            for s in pts:  # how many videos show this angle: a profile mean over one video is weak evidence
+                ax1.annotate(f"n={s['n']}", (s["step"], s["mean"]), textcoords="offset points", xytext=(0, 6),
+                             ha="center", fontsize=6, color=colour)
+            drawn = True
+        if base is not None:
+            ax1.axhline(base["mean"], color=colour, linestyle="--", linewidth=0.9, label=f"base, {ANGLE_NAMES[b]} {base['mean']:.2f}")
+            drawn = True
+    ax1.axhline(SAME_PERSON, color="black", linestyle=":", linewidth=0.9, label="same-person threshold 0.5")
+    if not drawn:
+        _no_data(ax1, "no face with a measurable head angle:\nno identity per angle")
+    ax1.set_ylim(0, 1)
+    ax1.set_xlabel("training step")
+    ax1.set_ylabel("identity similarity")
+    ax1.set_title("Identity per head angle (n = videos showing that angle)\nfront passes, profile fails = the LoRA breaks on angles",
+                  fontsize=10)
+    ax1.legend(loc="best", fontsize=7)
+    if prompts:
+        import matplotlib
+
+        cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="lightgrey")  # unmeasured is grey, never "0"
+        im = ax2.imshow(np.ma.masked_invalid(table), vmin=0, vmax=1, cmap=cmap, aspect="auto")
+        for i in range(len(prompts)):
+            for j in range(len(ckpts)):
+                ax2.text(j, i, "—" if np.isnan(table[i, j]) else f"{table[i, j]:.2f}", ha="center", va="center", fontsize=7)
+        ax2.set_xticks(range(len(ckpts)), [c if c == BASE else str(st) for c, st in ckpts], fontsize=7, rotation=45)
+        ax2.set_yticks(range(len(prompts)), prompts, fontsize=7)
+        ax2.set_xlabel("checkpoint (training step)")
+        fig.colorbar(im, ax=ax2, fraction=0.046)
+    else:
+        _no_data(ax2, "no face found in any video:\nno identity per prompt")
+    ax2.set_title("Identity per prompt (mean over seeds; — = no face)\nbelow 0.5 (red) = somebody else", fontsize=10)
     return figures.save_figure(fig, out)

@@ -6,7 +6,11 @@ adjacent frame pairs for motion) and its faces detected once. Per video with the
 character's references, ``identity_drift``/``drift_q1..q4``, ``bleed_margin`` (several
 characters), ``motion``, ``train_copy_similarity`` (when the run has training clips) and
 ``clip_score`` (when CLIP weights are present). Per no-trigger video: ``leakage_identity_similarity``
-against each character whose prompt it is the neutral form of. Across videos: ``motion_ratio``
+against each character whose prompt it is the neutral form of. Where the identity breaks: each face's
+head yaw (dlib's 68 points, :mod:`ltxbench.clipscore.pose`, the curate stage's front / three-quarter /
+profile limits) gives ``head_yaw_deg`` (mean absolute yaw of the video's faces) and
+``identity_similarity_<bin>`` (identity over that bin's faces only, written only for the bins the
+video has faces in); the per-prompt view is the ``prompt_id`` of every row. Across videos: ``motion_ratio``
 (against the base model's video of the same prompt and seed) and ``prompt_diversity`` (per
 checkpoint, character and seed, over prompts; ``prompt_id`` is ``*`` or ``<character>-*``).
 
@@ -40,6 +44,7 @@ FULL_SCALE_MIN_SIDE = 512
 bench_eval_scoring.py): upsample 0 finds the same faces with mean identity values within 0.004 of
 upsample 1, at ~0.56x the scoring time, but misses faces below ~60 px tall (upsample 1 finds 50 px):
 rare at 768x512 outside wide shots, common in smaller videos."""
+YAW_BINS = ("front", "three_quarter", "profile")
 DIVERSITY_THUMB = 32  # side of the stored mean frame; eval_metrics shrinks it to 16x16 anyway
 
 
@@ -68,6 +73,9 @@ class Scorer:
     """Processes for :func:`analyze_video` (0: auto, min(2, CPU cores); 1: this process)."""
     arc: Any = None
     """``(faces.ArcFaceEmbedder, {character: [R,512] reference embeddings})`` for ``facesim_arc``, or None."""
+    yaw_limits: tuple[float, float] = (25.0, 60.0)
+    """``(front below, profile from)`` absolute yaw in degrees: ``curate.yaw_front_max_deg`` and
+    ``curate.yaw_profile_min_deg``, so "profile" means the same in the dataset's coverage and here."""
 
 
 @dataclass
@@ -110,6 +118,9 @@ class VideoAnalysis:
     """motion_magnitude of the adjacent pairs; None for a no-trigger or one-frame video (not scored)."""
     thumb: np.ndarray | None
     """[1,32,32,3] uint8 mean frame for prompt_diversity; None for a no-trigger video."""
+    yaws: list[float | None] = field(default_factory=list)
+    """Head yaw in degrees per track entry (None: no face, or no yaw measurable); empty for a
+    no-trigger video (angle is not scored there)."""
 
 
 def analyze_video(v: SampleVideo, analyzer: Any, face_frames: int) -> VideoAnalysis:
@@ -118,11 +129,42 @@ def analyze_video(v: SampleVideo, analyzer: Any, face_frames: int) -> VideoAnaly
     from .eval_metrics import identity, motion
 
     frames, pairs = read_video(v, face_frames)
-    track = identity.face_track(frames, analyzer or video_analyzer(frames.shape[1], frames.shape[2]))
+    analyzer = analyzer or video_analyzer(frames.shape[1], frames.shape[2])
+    track = identity.face_track(frames, analyzer)
     if not v.trigger:
         return VideoAnalysis(track, None, None)
     moved = motion.motion_magnitude(pairs, paired=True) if pairs is not None else None
-    return VideoAnalysis(track, moved, _mean_thumb(frames))
+    return VideoAnalysis(track, moved, _mean_thumb(frames), head_yaws(frames, track, analyzer))
+
+
+def head_yaws(frames: np.ndarray, track: list[Any], analyzer: Any) -> list[float | None]:
+    """Head yaw (degrees, :func:`ltxbench.clipscore.pose.yaw_degrees`) of each tracked face, from
+    dlib's 68 points fitted in the face's box (~2 ms a face; the track's own landmarks are 5 points)."""
+    from .clipscore import pose
+
+    out: list[float | None] = []
+    for frame, face in zip(frames, track):
+        if face is None:
+            out.append(None)
+            continue
+        try:
+            out.append(pose.yaw_degrees(analyzer.landmarks68_in(frame, face.box)))
+        except ValueError:  # degenerate fit (eye corners coincide): no angle rather than a made-up one
+            out.append(None)
+    return out
+
+
+def identity_by_yaw(per_frame: list[float | None], yaws: list[float | None],
+                    limits: tuple[float, float]) -> dict[str, float]:
+    """Mean identity similarity per head-angle bin over the frames with both a face and a yaw;
+    bins without such a frame are absent."""
+    from .clipscore import pose
+
+    by_bin: dict[str, list[float]] = {}
+    for sim, yaw in zip(per_frame, yaws):
+        if sim is not None and yaw is not None:
+            by_bin.setdefault(pose.yaw_bin(yaw, *limits), []).append(sim)
+    return {b: float(np.mean(v)) for b, v in by_bin.items()}
 
 
 def video_analyzer(height: int, width: int) -> Any:
@@ -179,6 +221,13 @@ def score_videos(videos: list[SampleVideo], scorer: Scorer) -> Scores:
         for metric in ("face_found_rate", "identity_similarity", "identity_distance"):
             if metric in ident:
                 out.rows.append(_row(v, v.prompt_id, metric, ident[metric]))
+        measured = [abs(y) for y in analysis.yaws if y is not None]
+        if measured:
+            out.rows.append(_row(v, v.prompt_id, "head_yaw_deg", float(np.mean(measured))))
+        by_bin = identity_by_yaw(ident["per_frame_similarity"], analysis.yaws, scorer.yaw_limits)
+        for b in YAW_BINS:
+            if b in by_bin:
+                out.rows.append(_row(v, v.prompt_id, f"identity_similarity_{b}", by_bin[b]))
         for metric, value in drift.drift_scores(track).items():
             if value is not None:
                 out.rows.append(_row(v, v.prompt_id, metric, value))

@@ -17,9 +17,10 @@ Writes (``runs/README.md`` documents every file and metric):
 * ``eval/sampler.json``, ``eval/skipped.json``, ``eval/notes.json`` (what was not measured, and why);
 * ``eval/metrics.csv`` (tidy), ``eval/bleed.csv`` (several characters), ``eval/summary.csv``
   (95% bootstrap intervals over prompts x seeds), ``eval/best_checkpoint.json`` (rule in
-  :mod:`ltxbench.eval_select`);
+  :mod:`ltxbench.eval_select`), ``eval/diagnosis.json`` (findings with evidence and fixes,
+  :mod:`ltxbench.eval_diagnosis`);
 * figures ``eval/identity_curve.png``, ``eval/grid_<checkpoint>.png``, ``eval/bleed.png``,
-  ``eval/leakage_motion.png`` (:mod:`ltxbench.eval_plots`).
+  ``eval/leakage_motion.png``, ``eval/identity_by_angle.png`` (:mod:`ltxbench.eval_plots`).
 
 No score is ever invented: a video without a detected face has a face-found rate and nothing else
 about faces. The embedded tiny model has random weights and draws no faces, and says so.
@@ -67,6 +68,8 @@ class EvaluateResult:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     figures: dict[str, Path] = field(default_factory=dict)
+    diagnosis: dict[str, Any] = field(default_factory=dict)
+    """eval/diagnosis.json: findings with evidence and fixes (:mod:`ltxbench.eval_diagnosis`)."""
 
     @property
     def metrics_path(self) -> Path:
@@ -108,7 +111,16 @@ class EvaluateResult:
         lines = [f"EvaluateResult({self.eval_dir})", f"  best: {self.best.get('checkpoint')}: {self.best.get('reason')}"]
         lines += [f"  skipped {s['checkpoint']} ({s['verdict']}): {'; '.join(s['reasons'])}" for s in self.skipped]
         lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  finding ({f['code']}): {f['title']}" for f in self.diagnosis.get("findings", [])]
         return "\n".join(lines)
+
+    def report(self) -> Any:
+        """The diagnosis as readable Markdown (notebook cell)."""
+        from IPython.display import Markdown
+
+        from .eval_diagnosis import as_markdown
+
+        return Markdown(as_markdown(self.diagnosis))
 
 
 # ---------------------------------------------------------------------------------------
@@ -138,9 +150,20 @@ def evaluate(run: Run) -> EvaluateResult:
     # the generated videos use evaluate.face_upsample (None: per video size, see eval_score).
     scorer = Scorer(None if cfg.face_upsample is None else faces.FaceAnalyzer(upsample=cfg.face_upsample), refs, prompts, cfg.face_frames,
                     _training_frames(run, analyzer, notes), _clip_scorer(cfg, notes), workers=cfg.workers,
-                    arc=_arc_scorer(cfg, characters, analyzer, notes))
+                    arc=_arc_scorer(cfg, characters, analyzer, notes),
+                    yaw_limits=(run.params.curate.yaw_front_max_deg, run.params.curate.yaw_profile_min_deg))
     return _score_and_write(run.path("eval"), videos, scorer, Rules.from_params(cfg), notes, skipped,
-                            tiny_model=run.params.model.source == "tiny" and cfg.videos_from is None)
+                            tiny_model=run.params.model.source == "tiny" and cfg.videos_from is None,
+                            coverage_gaps=_coverage_gaps(run))
+
+
+def _coverage_gaps(run: Run) -> dict[str, list[str]]:
+    """Per character the curate stage's coverage gaps (dataset/coverage.json), for the diagnosis; {} without one."""
+    path = run.path("dataset", "coverage.json")
+    if not path.is_file():
+        return {}
+    characters = json.loads(path.read_text(encoding="utf-8")).get("characters", {})
+    return {name: list(c.get("gaps", [])) for name, c in characters.items()}
 
 
 def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[dict[str, Any]]]:
@@ -219,7 +242,11 @@ def score_folder(root: str | Path, references: dict[str, list[str | Path]] | lis
 
 
 def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, rules: Rules, notes: list[str],
-                     skipped: list[dict[str, Any]], tiny_model: bool = False) -> EvaluateResult:
+                     skipped: list[dict[str, Any]], tiny_model: bool = False,
+                     coverage_gaps: dict[str, list[str]] | None = None) -> EvaluateResult:
+    from .eval_diagnosis import diagnose
+    from .eval_select import copy_flags
+
     scores = score_videos(videos, scorer)
     _write_csv(eval_dir / "metrics.csv", METRIC_FIELDS, scores.rows)
     if scores.bleed:
@@ -229,11 +256,13 @@ def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, 
     best = pick_best(summary, scores.rows, rules, tiny_model=tiny_model)
     best["skipped"] = [s["checkpoint"] for s in skipped]
     runs.atomic_write_json(eval_dir / "best_checkpoint.json", best)
+    diagnosis = diagnose(summary, best, copy_flags(scores.rows), coverage_gaps).as_dict()
+    runs.atomic_write_json(eval_dir / "diagnosis.json", diagnosis)
     for note in notes:
         log.info("evaluate: %s", note)
     runs.atomic_write_json(eval_dir / "notes.json", notes)
     figures = eval_plots.write_figures(eval_dir, videos, scores, summary, best)
-    return EvaluateResult(eval_dir, best, skipped, notes, figures)
+    return EvaluateResult(eval_dir, best, skipped, notes, figures, diagnosis)
 
 
 # ---------------------------------------------------------------------------------------

@@ -161,6 +161,7 @@ def test_dashboard_headless(scored):
     with Image.open(io.BytesIO(dash.grid_bytes)) as gif:
         assert gif.n_frames == 9  # the 9-frame videos, every frame
     assert "Best checkpoint: step_000100" in dash.header.value and "clip_score not measured" in dash.header.value
+    assert "Diagnosis of step_000100" in dash.diagnosis_panel.value and "Not known" in dash.diagnosis_panel.value
     with pytest.raises(ValueError, match="no evaluated checkpoint"):
         dash.select("step_999999")
 
@@ -173,6 +174,41 @@ def test_score_folder_without_a_run(tmp_path, face_crops):
     assert result.best["checkpoint"] == "my_lora_000300" and result.best["step"] == 300
     assert any("train_copy_similarity not measured" in n for n in result.notes)
     assert (tmp_path / "eval" / "grid_my_lora_000300.png").is_file()
+
+
+def _turned_face(side: int) -> np.ndarray:
+    """A real three-quarter face (tears_of_steel frame 96, the man turned to the image's left; see
+    test_clipscore), cropped around the face and resized to ``side``."""
+    import cv2
+
+    frame = video.read_frames(DATA / "tears_of_steel_10s.mp4", [96])[0]
+    x0, y0, x1, y1 = faces.FaceAnalyzer().largest(frame).box
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    half = min(int((x1 - x0) * 1.2), cy, cx, frame.shape[0] - cy, frame.shape[1] - cx)  # square, inside the frame
+    crop = frame[cy - half:cy + half, cx - half:cx + half]
+    return cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def test_identity_per_head_angle_tells_a_broken_angle_from_an_unlearned_face(tmp_path, face_crops):
+    import cv2
+
+    root = tmp_path / "videos"
+    front = cv2.resize(face_crops["obama_2.jpg"], (SIDE, SIDE), interpolation=cv2.INTER_AREA)
+    turned = _turned_face(SIDE)
+    # the "LoRA" draws the character from the front and somebody else when the head turns
+    video.write_mp4(root / "step_000300" / "talk_s0.mp4", np.stack([front, turned] * 4), fps=24)
+    video.write_mp4(root / "base" / "talk_s0.mp4", _clip(face_crops, "biden_1.jpg"), fps=24)
+    result = evaluate.score_folder(root, [DATA / "obama_1.jpg"], tmp_path / "eval", face_frames=8)
+    rows = {(r["checkpoint"], r["metric"]): float(r["value"]) for r in _read_csv(result.metrics_path)}
+    assert rows[("step_000300", "identity_similarity_front")] > 0.5 > rows[("step_000300", "identity_similarity_three_quarter")]
+    assert ("step_000300", "identity_similarity_profile") not in rows  # no profile face: no value, not 0
+    assert 10 < rows[("step_000300", "head_yaw_deg")] < 40  # half front (~5°), half three-quarter
+    assert ("base", "identity_similarity_front") in rows and ("base", "identity_similarity_three_quarter") not in rows
+    assert result.figure("identity_by_angle").stat().st_size > 5000
+    diagnosis = json.loads((result.eval_dir / "diagnosis.json").read_text())
+    assert diagnosis == result.diagnosis and diagnosis["checkpoint"] == "step_000300"
+    angles = next(f for f in diagnosis["findings"] if f["code"] == "angles")
+    assert "three-quarter" in angles["title"] and "three-quarter view" in angles["fix"]
 
 
 def test_several_characters_get_bleed_rows_and_heat_map(tmp_path, face_crops):

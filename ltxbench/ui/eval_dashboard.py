@@ -1,8 +1,9 @@
-"""The evaluate dashboard: identity curve, a checkpoint slider over the comparison grids (still
-frames or animated previews), bleed heat-map, leakage and motion, the best checkpoint marked.
+"""The evaluate dashboard: the diagnosis (findings, evidence, fixes), identity curve, a checkpoint
+slider over the comparison grids (still frames or animated previews), identity per head angle and
+per prompt, bleed heat-map, leakage and motion, the best checkpoint marked.
 
 Everything shown is read from the run folder as the evaluate stage wrote it (``eval/*.png``,
-``eval/best_checkpoint.json``, the sample videos); nothing is computed anew except the animated
+``eval/best_checkpoint.json``, ``eval/diagnosis.json``, the sample videos); nothing is computed anew except the animated
 previews, which are the videos' own frames. Headless use (tests, scripts): :meth:`EvalDashboard.select`
 and :attr:`EvalDashboard.mode` are what the slider and the toggle call; :attr:`grid_bytes` holds
 what is displayed.
@@ -62,6 +63,32 @@ def animated_preview(videos: list[SampleVideo], checkpoint: str, frames: int = P
     return buf.getvalue()
 
 
+def diagnosis_html(diagnosis: dict[str, Any] | None) -> str:
+    """eval/diagnosis.json as HTML: each finding with its evidence and fix, then what is not known."""
+    if diagnosis is None:
+        return "<i>no eval/diagnosis.json: evaluate again with this ltxbench to get the diagnosis</i>"
+    e = html.escape
+    parts = [f"<h4>Diagnosis of {e(diagnosis['checkpoint'] or 'no checkpoint')}</h4><i>{e(diagnosis['chosen_as'])}</i>"]
+    if not diagnosis["findings"]:
+        parts.append("<p>No finding: every rule that could be checked passed.</p>")
+    items = []
+    for f in diagnosis["findings"]:
+        evidence = "".join(f"<li><code>{e(x['metric'])}</code> at {e(x['checkpoint'])}: {x['value']:.3f} "
+                           f"[{x['ci_low']:.3f}, {x['ci_high']:.3f}], n={x['n']}"
+                           f"{'; ' + e(x['against']) if x.get('against') else ''}</li>" for x in f["evidence"])
+        items.append(f"<li><b>{e(f['title'])}</b> <code>{e(f['code'])}</code><ul>{evidence}"
+                     f"<li><i>Fix:</i> {e(f['fix'])}</li></ul></li>")
+    if items:
+        parts.append(f"<ul>{''.join(items)}</ul>")
+    if diagnosis["not_checked"]:
+        parts.append("<b>Not known</b> (not measured):<ul>" + "".join(
+            f"<li><code>{e(n['code'])}</code>: {e(n['why'])}</li>" for n in diagnosis["not_checked"]) + "</ul>")
+    if diagnosis["passed"]:
+        parts.append("<b>Passed</b>: " + "; ".join(f"<code>{e(p['code'])}</code> ({e(p['detail'])})"
+                                                    for p in diagnosis["passed"]))
+    return "".join(parts)
+
+
 class EvalDashboard:
     """Display as the last expression of a notebook cell; see the module docstring."""
 
@@ -89,6 +116,10 @@ class EvalDashboard:
         self._gifs: dict[str, bytes | None] = {}
 
         self.header = w.HTML(self._header_html())
+        diagnosis_file = self.eval_dir / "diagnosis.json"
+        self.diagnosis: dict[str, Any] | None = (json.loads(diagnosis_file.read_text(encoding="utf-8"))
+                                                 if diagnosis_file.is_file() else None)
+        self.diagnosis_panel = w.HTML(diagnosis_html(self.diagnosis))
         self.curve = self._image("identity_curve.png")
         self.slider = w.SelectionSlider(options=self.checkpoints or ["(none)"], description="checkpoint",
                                         continuous_update=False, layout=w.Layout(width="70%"))
@@ -97,9 +128,11 @@ class EvalDashboard:
         self.grid = w.Image(format="png")
         self.slider.observe(lambda change: self.select(change["new"]), names="value")
         self.mode_toggle.observe(lambda change: setattr(self, "mode", change["new"]), names="value")
-        panels = [w.HTML("<h4>Identity across checkpoints</h4>"), self.curve,
+        panels = [self.diagnosis_panel, w.HTML("<h4>Identity across checkpoints</h4>"), self.curve,
                   w.HTML("<h4>Checkpoint vs base (same prompt and seed per row)</h4>"),
                   w.HBox([self.slider, self.mode_toggle]), self.caption, self.grid,
+                  w.HTML("<h4>Where identity breaks: per head angle and per prompt</h4>"),
+                  self._image("identity_by_angle.png"),
                   w.HTML("<h4>Leakage and motion</h4>"), self._image("leakage_motion.png")]
         if (self.eval_dir / "bleed.png").is_file():
             panels += [w.HTML("<h4>Bleed between characters</h4>"), self._image("bleed.png")]
