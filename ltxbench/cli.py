@@ -1,4 +1,4 @@
-"""Command line: ``ltxbench run``, ``ltxbench demo``, ``ltxbench check-lora``, ``ltxbench sweep``.
+"""Command line: ``ltxbench run``, ``ltxbench demo``, ``ltxbench plan``, ``ltxbench check-lora``, ``ltxbench sweep``.
 
 Exit codes: 0 success, 1 a stage failed (its error is printed, run.json records it) / the disk
 refused a write (one line: nothing written is lost) / the LoRA is incompatible / some sweep runs failed, 2 bad usage or invalid parameters (nothing ran),
@@ -30,6 +30,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the embedded default: tiny LTX-2.3, bundled footage, no download, no GPU")
     _add_run_options(demo)
+    plan = sub.add_parser("plan", help="before launch: steps, checkpoints, peak memory and time per GPU class (loads nothing)")
+    plan.add_argument("params", type=Path, help="params YAML (see params/README.md)")
+    plan.add_argument("--run-dir", type=Path, default=None,
+                      help="run folder whose curated clips and training timings to use (default: runs/<run.name> when it exists)")
+    plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
+                      help="override a parameter, e.g. --set train.steps=1500 (repeatable)")
     add_check_lora_parser(sub)
     sweep_cmd.add_sweep_parser(sub)
     return parser
@@ -50,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_check_lora(args)
     if args.command == "sweep":
         return sweep_cmd.run_sweep_cli(args)
+    if args.command == "plan":
+        return _plan(args)
     try:
         params_path = bundled_path("params", "demo.yaml") if args.command == "demo" else args.params
         stages = pipeline.parse_stages(args.stages)
@@ -95,6 +103,23 @@ def refused_write_in(error: str) -> str | None:
             if f"[Errno {code}] {os.strerror(code)}" in line:
                 return line[line.index("[Errno"):].strip()
     return None
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from .plan import make_plan
+
+    try:
+        # planning comes before the machine that has the weights: they are not required here
+        params = P.load(args.params, args.overrides, check_weights=False)
+    except P.ParamsError as exc:
+        print(f"ltxbench: invalid parameters, nothing was planned.\n{exc}", file=sys.stderr)
+        return 2
+    run_dir = args.run_dir
+    if run_dir is None:
+        default = pipeline.default_run_dir(params)
+        run_dir = default if default.is_dir() else None
+    print(make_plan(params, run_dir).as_text())
+    return 0
 
 
 def _print_summary(result: pipeline.PipelineResult) -> None:

@@ -647,9 +647,10 @@ def _find_model(ann: Any) -> type[BaseModel] | None:
     return None
 
 
-def _cross_field_problems(sections: dict[str, BaseModel]) -> list[Problem]:
+def _cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = True) -> list[Problem]:
     """Rules that involve several fields, checked on every section whose own fields are valid
-    (so a typo in one section does not hide a problem in another)."""
+    (so a typo in one section does not hide a problem in another). ``check_weights=False`` leaves
+    out whether the model's and the captioner's weights are on this machine (``ltxbench plan``)."""
     problems: list[Problem] = []
     e = sections.get("evaluate")
     if isinstance(e, EvaluateSection):
@@ -693,7 +694,7 @@ def _cross_field_problems(sections: dict[str, BaseModel]) -> list[Problem]:
                 if reason:
                     problems.append(Problem(f"dataset.characters.{i}.references.{j}", str(ref), reason))
     c = sections.get("caption")
-    if isinstance(c, CaptionSection):
+    if isinstance(c, CaptionSection) and check_weights:
         from .captioning import caption_problems  # a VLM backend's weights must exist before anything runs
 
         problems.extend(caption_problems(c))
@@ -706,7 +707,7 @@ def _cross_field_problems(sections: dict[str, BaseModel]) -> list[Problem]:
         if m.max_sequence_length % registers:
             problems.append(Problem("model.max_sequence_length", m.max_sequence_length,
                                     f"must be a multiple of {registers} (the text connectors' register count for this model)"))
-        if m.source != "tiny":
+        if m.source != "tiny" and check_weights:
             problems.extend(ltx.source_problems(m.source, m.version))
     return problems
 
@@ -819,8 +820,10 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         model["source"] = str((base / src).resolve())
 
 
-def validate(raw: Any, source: str = "parameters", base_dir: Path | None = None) -> RunParams:
-    """Validate a raw mapping. Raises :class:`ParamsError` listing every problem at once."""
+def validate(raw: Any, source: str = "parameters", base_dir: Path | None = None, check_weights: bool = True) -> RunParams:
+    """Validate a raw mapping. Raises :class:`ParamsError` listing every problem at once.
+    ``check_weights=False``: do not require the model's and captioner's weights on this machine
+    (planning a run before the machine that has them)."""
     if not isinstance(raw, dict):
         raise ParamsError([Problem("<root>", raw, "a mapping of sections (run, model, dataset, ...)")], source)
     raw = json.loads(json.dumps(raw, default=str))
@@ -843,7 +846,7 @@ def validate(raw: Any, source: str = "parameters", base_dir: Path | None = None)
     for name in raw:
         if name not in RunParams.model_fields:
             problems.append(Problem(name, raw[name], f"unknown section; allowed: {', '.join(RunParams.model_fields)}"))
-    problems.extend(_cross_field_problems(sections))
+    problems.extend(_cross_field_problems(sections, check_weights))
     if problems:
         raise ParamsError(problems, source)
     return RunParams.model_validate(raw)
@@ -862,8 +865,8 @@ def read_yaml(path: Path) -> Any:
         raise ParamsError([Problem("params file", str(path), f"not valid YAML: {exc}")], str(path)) from None
 
 
-def load(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> RunParams:
-    """Load a params YAML, apply ``--set`` style overrides, resolve paths, validate."""
+def load(path: str | Path, overrides: dict[str, Any] | list[str] | None = None, check_weights: bool = True) -> RunParams:
+    """Load a params YAML, apply ``--set`` style overrides, resolve paths, validate (see :func:`validate`)."""
     path = Path(path)
     raw = read_yaml(path)
     problems: list[Problem] = []
@@ -878,7 +881,7 @@ def load(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) 
             problems.extend(exc.problems)
     if problems:
         raise ParamsError(problems, "--set")
-    return validate(raw, source=str(path), base_dir=path.resolve().parent)
+    return validate(raw, source=str(path), base_dir=path.resolve().parent, check_weights=check_weights)
 
 
 def dump_yaml(params: RunParams) -> str:

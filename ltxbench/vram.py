@@ -120,7 +120,8 @@ def model_dims(model: P.ModelSection) -> ModelDims:
     return dims_from_transformer(transformer)
 
 
-def _tokens(params: P.RunParams) -> tuple[int, int, int]:
+def step_tokens(params: P.RunParams) -> tuple[int, int, int]:
+    """(video, audio, text) tokens of one training clip at the curate settings (widest 16:9 bucket)."""
     c = params.curate
     short = c.resolution
     long = int(round(short * 16 / 9 / 32)) * 32  # the widest common bucket (16:9)
@@ -138,7 +139,7 @@ def estimate(params: P.RunParams, dims: ModelDims, gpu_total: float | None = Non
     from . import lora
 
     t = params.train
-    tv, ta, tt = tokens or _tokens(params)
+    tv, ta, tt = tokens or step_tokens(params)
     weight_bytes = 2 if params.model.dtype in ("bfloat16", "float16") else 4
     linear_params = sum(o * i for o, i in dims.linear_shapes.values())
     if t.base_quantization != "none":  # Linear weights in 1 byte (+ one fp32 scale per output row); the rest as loaded
