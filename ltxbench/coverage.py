@@ -22,7 +22,9 @@ Gap thresholds (constants below, documented in runs/README.md):
   ``BACKGROUND_MAX_LEVEL_DIFF`` = 1.5 of 16 levels on average (on tests/data/tears_of_steel_10s.mp4,
   clips of one shot differ by 0.7-1.1, clips of different shots by 1.9 or more);
 * head angle, expression, framing, lighting: a bin with no accepted clip, or a single value for
-  every clip, is named once at least one clip has the score measured.
+  every clip, is named once at least one clip has the score measured;
+* style: accepted clips of both photoreal footage and stylised animation ("style mix", see
+  :mod:`ltxbench.clipscore.style`): a character LoRA trained on both blends the two looks.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     "expression": ("neutral", "smiling", "talking"),
     "lighting": ("dark", "normal", "bright"),
     "framing": ("close_up", "medium", "wide"),
+    "style": ("photoreal", "stylised"),
 }
 TITLES = {"yaw_bin": "head angle", "expression": "expression", "lighting": "lighting", "framing": "framing",
-          "source_kind": "source kind"}
+          "style": "style", "source_kind": "source kind"}
 _YAW_GAP = {"front": "no frontal shots", "three_quarter": "no three-quarter views", "profile": "no profile shots"}
 _FRAMING_WORDS = {"close_up": "close-ups", "medium": "medium shots", "wide": "wide shots"}
 
@@ -175,6 +178,10 @@ def gaps(cov: dict[str, Any]) -> list[str]:
     framing = [k for k, v in _known(cov["accepted_by_framing"]).items() if v]
     if len(framing) == 1:
         out.append(f"all clips are {_FRAMING_WORDS.get(framing[0], framing[0])}")
+    styles = _known(cov["accepted_by_style"])
+    if styles.get("photoreal") and styles.get("stylised"):
+        out.append(f"style mix: {styles['photoreal']} photoreal and {styles['stylised']} stylised (animation) clips; "
+                   "a LoRA trained on both blends the looks: keep one style, or caption the style in every clip")
     groups, with_key = cov["background_groups"], n - cov["background_unknown"]
     if groups is not None and with_key >= MIN_BACKGROUNDS and groups < MIN_BACKGROUNDS:
         out.append(f"one background only ({with_key} clips)" if groups == 1
@@ -213,7 +220,7 @@ def coverage_report(records: list[dict[str, Any]], params: Any | None = None) ->
 # Figure
 # ---------------------------------------------------------------------------------------
 
-_COLUMNS = ("yaw_bin", "expression", "lighting", "framing", "source_kind", "reasons")
+_COLUMNS = ("yaw_bin", "expression", "lighting", "framing", "style", "source_kind", "reasons")
 _GREEN, _GREY, _RED, _GAP = "#2e7d32", "#9e9e9e", "#c62828", "#c62828"
 
 

@@ -193,6 +193,12 @@ class CurateSection(Strict):
     """Head yaw (absolute degrees) below which a face is ``front``; the test photos measure 2-20 degrees."""
     yaw_profile_min_deg: Annotated[float, Field(gt=0.0, le=90.0)] = 60.0
     """Head yaw (absolute degrees) from which a face is ``profile``; between the two: ``three_quarter``."""
+    style_flat_min: Annotated[float, Field(ge=0.0, le=1.0)] = 0.35
+    """Share of smooth pixels from which a clip may be ``stylised`` animation (``scores.style``,
+    :mod:`ltxbench.clipscore.style`): live action measures 0.07-0.20, the bundled animation 0.46-0.76."""
+    style_noise_max: Annotated[float, Field(ge=0.0, le=255.0)] = 0.22
+    """Grain on those smooth pixels (grey levels) up to which a clip is ``stylised``: animation
+    0.09-0.17, live action 0.28-0.68, photos 0.52-0.96. A mix of both styles is a coverage gap."""
     smile_min: Annotated[float, Field(ge=-1.0, le=2.0)] = 0.25
     """``scores.smile`` from which a face counts as smiling (a broad smile measures ~0.38, relaxed mouths 0.06-0.12)."""
     expression_frames: Annotated[int, Field(ge=0, le=32)] = 8

@@ -125,6 +125,8 @@ def test_template_uses_angle_expression_and_audio_only_when_measured():
     assert template_caption(current) == "a medium shot of a person in three-quarter view, soft lighting, video footage, with sound"
     photo = {"source_kind": "image", "camera_motion": "zoom", "scores": {"framing": "close_up", "audio_present": False}}
     assert template_caption(photo) == "a close-up shot of a person, natural lighting, still photograph with a slow zoom"
+    animated = {**current, "scores": {**current["scores"], "style": "stylised"}}  # curate's style cue names the look
+    assert template_caption(animated) == "a medium shot of a person in three-quarter view, soft lighting, animation, with sound"
 
 
 # ---------------------------------------------------------------------------------------

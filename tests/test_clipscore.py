@@ -155,6 +155,27 @@ def test_background_key_ignores_the_face_and_sees_the_scene(photos):
     assert duplicates.background_key(photos["biden_1"][0], photos["biden_1"][1].box) != key
 
 
+def test_style_tells_the_animated_excerpt_from_live_action_and_photos():
+    from ltxbench.clipscore import style
+
+    verdicts, cues = {}, {}
+    for name in ("tears_of_steel_10s.mp4", "sintel_10s.mp4"):
+        path = DATA / name
+        frames = video.read_frames(path, video.sample_indices(video.probe(path).num_frames, 12))
+        cues[name] = style.clip_style_cues(frames)
+        verdicts[name] = style.style_of(*cues[name], CFG.style_flat_min, CFG.style_noise_max)
+    assert verdicts == {"tears_of_steel_10s.mp4": "photoreal", "sintel_10s.mp4": "stylised"}
+    (live_flat, live_noise), (anim_flat, anim_noise) = cues["tears_of_steel_10s.mp4"], cues["sintel_10s.mp4"]
+    assert anim_flat > 2 * live_flat and live_noise > 2 * anim_noise  # both cues separate them, by a margin
+    for name in ("obama_1.jpg", "obama_2.jpg", "obama_3.jpg", "biden_1.jpg"):  # a plain backdrop keeps its grain
+        flat, noise = style.style_cues(video.read_image(DATA / name))
+        assert style.style_of(flat, noise, CFG.style_flat_min, CFG.style_noise_max) == "photoreal", name
+    # the cues do not depend on the source's size: the same frame at half size reads alike
+    frame = video.read_frames(DATA / "sintel_10s.mp4", [60])[0]
+    half = frame[::2, ::2]
+    assert style.style_cues(half)[0] == pytest.approx(style.style_cues(frame)[0], abs=0.1)
+
+
 def _clip(frame: np.ndarray, n: int = 2, source: np.ndarray | None = None) -> ClipFrames:
     return ClipFrames(np.stack([frame] * n), source_frame=frame if source is None else source, still=True)
 
@@ -167,6 +188,7 @@ def test_score_clip_accepts_the_character_and_fills_every_score(photos, analyzer
     assert s["expression"] == "smiling" and s["framing"] in ("close_up", "medium") and s["mouth_motion"] == 0.0
     assert s["lighting"] in ("dark", "normal", "bright") and 1000 < s["color_temp_k"] < 20000
     assert len(s["dup_key"]) == 16 and len(s["background_key"]) == 48
+    assert s["style"] == "photoreal" and 0 <= s["flat_share"] <= 1 and s["flat_noise"] > CFG.style_noise_max
 
 
 def test_a_face_goes_to_the_character_it_matches_and_no_match_is_wrong_identity(photos, analyzer, refs):

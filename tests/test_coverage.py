@@ -86,6 +86,18 @@ def test_photo_share_and_missing_bins(curated):
     assert not any("lighting" in g or "all clips are" in g or "fewer than" in g for g in gaps)
 
 
+def test_a_mix_of_photoreal_and_animated_clips_is_a_gap_and_one_style_is_not(curated):
+    mixed = _variants(_accepted(curated), 12, source_kind="video", style=["photoreal"] * 3 + ["stylised"])
+    cov = coverage.coverage_report(mixed)["characters"]["obama"]
+    assert cov["accepted_by_style"] == {"photoreal": 9, "stylised": 3, "unknown": 0}
+    assert any(g.startswith("style mix: 9 photoreal and 3 stylised (animation) clips") for g in cov["gaps"])
+    for one in ("photoreal", "stylised"):
+        same = _variants(_accepted(curated), 12, source_kind="video", style=one)
+        assert not any("style mix" in g for g in coverage.coverage_report(same)["characters"]["obama"]["gaps"])
+    old = _variants(_accepted(curated), 12, source_kind="video", style=[None, "stylised"])  # older manifests: unknown
+    assert not any("style mix" in g for g in coverage.coverage_report(old)["characters"]["obama"]["gaps"])
+
+
 def test_no_accepted_clips_and_a_character_without_clips(curated):
     run, records = curated
     rejected = [dict(r, status="rejected") for r in records]

@@ -3,8 +3,9 @@
 It says only what the scores measured, in one fixed order so captions of one character stay
 consistent: framing (``scores.framing``, else from the face height), head angle
 (``scores.yaw_bin``), expression (``scores.expression``), lighting (``scores.lighting``, else from
-the brightness), camera (photo pan/zoom or video) and, for videos, sound (``scores.audio_present``;
-``has_audio`` in older manifests). A score that curate did not record is left out, never
+the brightness), camera (photo pan/zoom or video, "animation" for a ``scores.style`` of
+``stylised``, so a mixed dataset tells the LoRA which look is which) and, for videos, sound
+(``scores.audio_present``; ``has_audio`` in older manifests). A score that curate did not record is left out, never
 guessed. It never describes the face: that is for the pixels to teach.
 """
 
@@ -64,6 +65,8 @@ def template_caption(record: dict[str, Any]) -> str:
     if record.get("source_kind") == "image":
         motion = "slow zoom" if record.get("camera_motion") == "zoom" else "slow camera pan"
         parts.append(f"still photograph with a {motion}")
+    elif s.get("style") == "stylised":
+        parts.append("animation")
     else:
         parts.append("video footage")
     audio = _has_audio(record)

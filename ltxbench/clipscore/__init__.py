@@ -13,6 +13,7 @@ module             measures
 ``framing``        close_up / medium / wide from the face height
 ``sharpness``      focus (normalised Laplacian variance) and motion-blur anisotropy of the face
 ``compression``    8x8 blockiness at the source resolution
+``style``          photoreal footage or stylised animation (smooth surfaces without grain)
 ``duplicates``     DCT hash for near-duplicates, colour layout of the background
 ``reasons``        the reason codes and their sentences
 =================  ==========================================================================

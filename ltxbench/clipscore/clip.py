@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import params as P
 from ..faces import Face, FaceAnalyzer, IdentityScale
-from . import compression, duplicates, expression, framing, lighting, pose, sharpness
+from . import compression, duplicates, expression, framing, lighting, pose, sharpness, style
 from .identity import Match, match_characters
 from .reasons import Reason
 
@@ -143,6 +143,7 @@ def _burst_motion(mine: list[tuple[int, Face]], frames: ClipFrames, analyzer: Fa
 def _frame_scores(sampled: np.ndarray, source_frame: np.ndarray, face_box: list[float] | None,
                   cfg: P.CurateSection) -> dict[str, Any]:
     bright, contrast = lighting.brightness_contrast(sampled)
+    flat, noise = style.clip_style_cues(sampled)
     middle = sampled[len(sampled) // 2]
     box_px = None
     if face_box is not None:
@@ -151,6 +152,8 @@ def _frame_scores(sampled: np.ndarray, source_frame: np.ndarray, face_box: list[
     return {
         "brightness": _r(bright), "contrast": _r(contrast), "color_temp_k": _r(lighting.color_temperature_k(sampled), 0),
         "lighting": lighting.lighting_band(bright, cfg.dark_below, cfg.bright_above),
+        "flat_share": _r(flat), "flat_noise": _r(noise, 3),
+        "style": style.style_of(flat, noise, cfg.style_flat_min, cfg.style_noise_max),
         "blockiness": _r(compression.blockiness(source_frame), 3),
         "dup_key": duplicates.dct_hash(sampled), "dup_group": None,
         "background_key": duplicates.background_key(middle, box_px),
