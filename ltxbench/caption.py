@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import caption_edits, progress, runs
 from . import params as P
-from . import progress, runs
 from .captioning import (
     ExportResult, LintSettings, backend_label, export_dataset, lint_records, make_captioner, token_counter,
     trigger_problems, with_trigger,
@@ -44,7 +44,7 @@ log = logging.getLogger("ltxbench")
 __all__ = ["CaptionResult", "caption", "export", "framing_of", "lighting_of", "lint_caption", "relint",
            "template_caption", "with_trigger"]
 
-EDITOR_SOURCE = "editor"
+EDITOR_SOURCE = caption_edits.EDITOR_SOURCE
 """``caption_source`` of captions saved from the editor widget: kept by reruns unless forced."""
 
 CHECKPOINT_SECONDS = 20.0
@@ -135,6 +135,7 @@ def caption(run: Run, force: bool | None = None) -> CaptionResult:
     label = backend_label(cfg)
     todo = [r for r in records if needs_caption(r, label, force)]
     kept = sum(1 for r in records if r.get("status") == "accepted") - len(todo)
+    replaced = [r["id"] for r in todo if r.get("caption_source") == EDITOR_SOURCE]  # only with caption.force
     if todo:
         captioner = make_captioner(cfg, run.path("dataset"))
         last_save = time.monotonic()
@@ -151,6 +152,9 @@ def caption(run: Run, force: bool | None = None) -> CaptionResult:
                 last_save = time.monotonic()
     relint(run, records)
     runs.write_jsonl(path, records)
+    if replaced and caption_edits.forget(run, replaced):
+        log.warning("caption: caption.force replaced %d hand-written caption(s) (%s); they are dropped from %s",
+                    len(replaced), ", ".join(replaced[:5]), caption_edits.EDITS)
     unit = token_counter(run.params.model.source).note
     log.info("caption: %d written, %d kept; lengths in %s", len(todo), kept, unit)
     return CaptionResult(records, path, label, len(todo), kept, unit)

@@ -13,7 +13,9 @@ For every character and every media file:
   compression, a near-duplicate key, and the source's audio;
 * near-duplicates after the first accepted clip of their group are rejected (``duplicate``);
 * with ``curate.head_crops``, every accepted clip with a face also yields a square head crop clip;
-* stored manual decisions (``dataset/overrides.json``) are re-applied, then coverage is written.
+* stored manual decisions (``dataset/overrides.json``) are re-applied, the captions of unchanged
+  clips and every hand-written caption (``dataset/caption_edits.json``, :mod:`ltxbench.caption_edits`)
+  are carried over, then coverage is written.
 
 Outputs in ``RUN_DIR/dataset/``: ``manifest.jsonl`` (one record per clip, rejected ones too, see
 runs/README.md), ``clips/<id>.mp4`` (+ ``.wav`` when the source has audio) for accepted clips,
@@ -394,9 +396,10 @@ def _save_thumb(run: Run, clip_id: str, frame: np.ndarray) -> str:
 
 def curate(run: Run) -> CurateResult:
     """Run the curate stage on ``run`` and write ``dataset/`` (see module docstring)."""
-    from . import coverage, faces, overrides
+    from . import caption_edits, coverage, faces, overrides
 
     cfg = run.params.curate
+    caption_edits.load(run)  # a damaged edits file is an error before minutes of scoring, not after
     analyzer = faces.FaceAnalyzer(shape68=True, embedder=face_embedder(cfg))
     refs = {c.name: faces.reference_embeddings(c.references, analyzer=analyzer) for c in run.params.dataset.characters}
     sources: list[Source] = []
@@ -417,9 +420,22 @@ def curate(run: Run) -> CurateResult:
         records = _with_head_crops(run, records, cfg)
     records = overrides.apply_overrides(run, records)
     manifest = run.path(MANIFEST)
+    caption_edits.restore(run, records, _previous_manifest(manifest))  # re-curating keeps every caption
     runs.write_jsonl(manifest, records)
     report, figure = coverage.write_coverage(run, records)
     return CurateResult(records, report, manifest, figure)
+
+
+def _previous_manifest(path: Path) -> list[dict[str, Any]]:
+    """The manifest this run replaces (its captions are carried over), ``[]`` when none or unreadable."""
+    if not path.is_file():
+        return []
+    try:
+        return runs.read_jsonl(path)
+    except (OSError, ValueError) as exc:
+        log.warning("curate: the previous manifest %s cannot be read (%s): its captions are not carried over; "
+                    "hand-written ones come back from dataset/caption_edits.json", path, exc)
+        return []
 
 
 def face_embedder(cfg: P.CurateSection) -> Any:

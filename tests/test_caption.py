@@ -341,6 +341,56 @@ def test_editor_badges_follow_typing_and_save_round_trips_through_the_manifest(c
     assert rerun[cid]["caption"] == on_disk[cid]["caption"]  # the stage keeps hand edits unless forced
 
 
+def test_a_hand_written_caption_survives_re_curating_recaptioning_and_export(curated, tmp_path):
+    from ltxbench.ui import CaptionEditor
+
+    run = _copy(curated, tmp_path)
+    caption.caption(run)
+    editor = CaptionEditor(run)
+    cid, typed = "obama-obama-2-000", "obmx speaks at a podium, medium shot, warm stage light"
+    editor.boxes[cid].value = typed
+    editor.save_button.click()  # the widget's real save path
+    assert json.loads(run.path("dataset", "caption_edits.json").read_text())[cid]["caption"] == typed
+    template_of_other = {r["id"]: r["caption"] for r in runs.read_jsonl(run.path("dataset", "manifest.jsonl"))}["biden-biden-1-000"]
+    curate.curate(run)  # what Run All in 01 does: the manifest is rebuilt from scratch
+    after = {r["id"]: r for r in runs.read_jsonl(run.path("dataset", "manifest.jsonl"))}
+    assert after[cid]["caption"] == typed and after[cid]["caption_source"] == "editor"
+    assert after["biden-biden-1-000"]["caption"] == template_of_other  # an unchanged clip keeps its caption too
+    result = caption.caption(run)
+    assert {r["id"]: r["caption"] for r in result.accepted}[cid] == typed and result.kept == 1
+    exported = caption.export(run)
+    with open(exported.csv_path, newline="", encoding="utf-8") as fh:
+        assert typed in {row["caption"] for row in csv.DictReader(fh)}
+    # only an explicit force replaces it, and then the stored edit goes too (a later curate must not revive it)
+    forced = {r["id"]: r for r in caption.caption(run, force=True).accepted}
+    assert forced[cid]["caption"] != typed and forced[cid]["caption_source"] == "template"
+    assert cid not in json.loads(run.path("dataset", "caption_edits.json").read_text())
+
+
+def test_a_stored_edit_whose_clip_is_gone_is_kept_and_reported(curated, tmp_path, caplog):
+    from ltxbench import caption_edits
+
+    run = _copy(curated, tmp_path)
+    records = runs.read_jsonl(run.path("dataset", "manifest.jsonl"))
+    caption_edits.store(run, {"obama-obama-2-000": "obmx at a desk"}, records)
+    edits = json.loads(run.path("dataset", "caption_edits.json").read_text())
+    edits["obama-gone-000"] = {**edits["obama-obama-2-000"], "caption": "obmx on a boat"}
+    edits["obama-obama-3-000"] = {**edits["obama-obama-2-000"], "caption": "obmx, other cut", "start_frame": 48}
+    run.path("dataset", "caption_edits.json").write_text(json.dumps(edits))
+    with caplog.at_level("WARNING", logger="ltxbench"):
+        curate.curate(run)
+    by_id = {r["id"]: r for r in runs.read_jsonl(run.path("dataset", "manifest.jsonl"))}
+    assert by_id["obama-obama-2-000"]["caption"] == "obmx at a desk"
+    assert by_id["obama-obama-3-000"].get("caption_source") != "editor"  # a differently cut clip does not get it
+    assert "hand-written caption of obama-gone-000 kept in dataset/caption_edits.json, but no such clip now" in caplog.text
+    assert "obama-obama-3-000 kept in dataset/caption_edits.json, but the clip is now cut differently" in caplog.text
+    assert set(json.loads(run.path("dataset", "caption_edits.json").read_text())) == set(edits)  # nothing dropped
+    run.path("dataset", "caption_edits.json").write_text("{not json")
+    with pytest.raises(ValueError, match="caption_edits.json: not valid JSON"):
+        curate.curate(run)
+    assert runs.read_jsonl(run.path("dataset", "manifest.jsonl"))  # the manifest was not touched
+
+
 def test_export_reads_back_as_the_ltx_trainer_dataset(curated, tmp_path):
     run = _copy(curated, tmp_path)
     caption.caption(run)

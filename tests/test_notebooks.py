@@ -28,6 +28,10 @@ def test_notebook_is_thin_and_stored_without_outputs(path):
         tree = ast.parse(cell.source)
         defs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.For, ast.While, ast.If))]
         assert not defs, f"logic in a notebook cell of {path.name}: {cell.source!r}"
+        bound = {alias.asname or alias.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                 for alias in n.names} | {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                                          for t in n.targets if isinstance(t, ast.Name)}
+        assert "display" not in bound, f"{path.name} shadows IPython's display(): {cell.source!r}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -207,3 +207,21 @@ def test_refused_write_in_finds_the_errno_line_of_a_stage_error():
              "OSError: [Errno 28] No space left on device: 'runs/demo/dataset/clips/a.mp4'\n")
     assert cli.refused_write_in(error) == "[Errno 28] No space left on device: 'runs/demo/dataset/clips/a.mp4'"
     assert cli.refused_write_in("ValueError: bad caption") is None
+
+
+def test_a_caption_typed_in_the_editor_survives_ltxbench_run_curate_caption_force(tmp_path):
+    from ltxbench import runs
+    from ltxbench.ui import CaptionEditor
+
+    params_file = small_params(tmp_path)
+    run_dir = tmp_path / "run"
+    args = ["run", str(params_file), "--run-dir", str(run_dir), "--stages", "curate,caption", "--quiet"]
+    assert cli.main(args) == 0
+    editor = CaptionEditor(runs.open_run(run_dir))
+    clip_id = next(iter(editor.boxes))
+    typed = "obmx laughs on a sunny balcony, medium shot"
+    editor.boxes[clip_id].value = typed
+    editor.save()
+    assert cli.main(args + ["--force"]) == 0  # both stages redone through their notebooks
+    record = next(r for r in runs.read_jsonl(run_dir / "dataset" / "manifest.jsonl") if r["id"] == clip_id)
+    assert (record["caption"], record["caption_source"]) == (typed, "editor")

@@ -18,3 +18,9 @@ def test_monitor_keeps_rows_updates_the_label_and_draws():
     ax = fig.axes[0]
     assert len(ax.lines) == 3  # loss, smoothed, one stage boundary
     assert list(ax.lines[0].get_xdata()) == [1, 2, 3, 4, 5]
+    # drawn every 2 steps into the Image widget as PNG bytes (a pyplot-free figure in an Output only
+    # ever showed its repr text under the inline backend)
+    drawn = mon.image.value
+    assert drawn[:8] == b"\x89PNG\r\n\x1a\n" and len(drawn) > 5000
+    mon(_row(6, "video"))
+    assert mon.image.value != drawn

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import caption as stage
-from .. import runs
+from .. import caption_edits, runs
 from ..captioning import LintSettings, lint_one, token_counter, write_sidecars
 from ..curate import MANIFEST, load_manifest
 from ..runs import Run
@@ -132,6 +132,8 @@ class CaptionEditor:
     def save(self) -> Path:
         """Write the edited captions into the manifest, relinted; edits by others to other clips are kept."""
         on_disk = load_manifest(self.run)
+        # the edits file first: it outlives re-runs of curate, which rebuild the manifest (caption_edits)
+        caption_edits.store(self.run, {cid: self.by_id[cid]["caption"] for cid in self.edited if cid in self.by_id}, on_disk)
         for r in on_disk:
             if r["id"] in self.edited and r["id"] in self.by_id:
                 r["caption"] = self.by_id[r["id"]]["caption"]

@@ -1,8 +1,10 @@
 """A live loss plot for the train notebook: pass an instance as ``train.train(run, on_step=monitor)``.
 
-It redraws every ``every`` steps into an ipywidgets ``Output`` (the raw loss faint, the smoothed
-loss bold, stage boundaries dotted). Outside Jupyter the widget simply is not shown; training is
-unaffected either way.
+It redraws every ``every`` steps (the raw loss faint, the smoothed loss bold, stage boundaries
+dotted) as PNG bytes into an ipywidgets ``Image``: the figures are built without pyplot, which the
+inline backend would never render (an ``Output`` showed the text ``<Figure size 700x300 with 1
+Axes>``), and bytes draw the same in JupyterLab, Voilà and any frontend. Outside Jupyter the widget
+simply is not shown; training is unaffected either way.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ class LossMonitor:
         self.every = max(1, every)
         self.title = title
         self.rows: list[dict[str, Any]] = []
-        self.output = widgets.Output()
+        self.image = widgets.Image(format="png")
         self.label = widgets.HTML("waiting for the first step…")
-        self.widget = widgets.VBox([self.label, self.output])
+        self.widget = widgets.VBox([self.label, self.image])
 
     def __call__(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
@@ -47,15 +49,17 @@ class LossMonitor:
         fig.tight_layout()
         return fig
 
-    def redraw(self) -> None:
-        from IPython.display import display
+    def png(self) -> bytes:
+        """The current figure as PNG bytes (what the widget shows)."""
+        import io
 
-        if not self.rows:
-            return
-        fig = self.figure()
-        with self.output:
-            self.output.clear_output(wait=True)
-            display(fig)
+        buf = io.BytesIO()
+        self.figure().savefig(buf, dpi=100, format="png")
+        return buf.getvalue()
+
+    def redraw(self) -> None:
+        if self.rows:
+            self.image.value = self.png()
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
