@@ -394,9 +394,30 @@ def _save_thumb(run: Run, clip_id: str, frame: np.ndarray) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def curate(run: Run) -> CurateResult:
-    """Run the curate stage on ``run`` and write ``dataset/`` (see module docstring)."""
+def load_result(run: Run) -> CurateResult:
+    """The outputs of a finished curate stage, read from ``dataset/`` (nothing is scored)."""
+    import json
+
+    manifest = run.path(MANIFEST)
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest} not found: run the curate stage first")
+    cov_path, png = run.path("dataset", "coverage.json"), run.path("dataset", "coverage.png")
+    report = json.loads(cov_path.read_text(encoding="utf-8")) if cov_path.is_file() else {}
+    return CurateResult(runs.read_jsonl(manifest), report, manifest, png if png.is_file() else None)
+
+
+def curate(run: Run, reuse: bool = False) -> CurateResult:
+    """Run the curate stage on ``run`` and write ``dataset/`` (see module docstring).
+
+    ``reuse=True`` (what the notebook does) returns the stage's outputs as they are when run.json
+    records it completed with these parameters, so opening the curation grid on a finished run
+    takes seconds, not a re-curate; the pipeline's own execution of the stage always runs it."""
     from . import caption_edits, coverage, faces, overrides
+
+    if reuse and runs.stage_is_current(run, "curate") and run.path(MANIFEST).is_file():
+        log.info("curate: completed with these parameters (run.json): showing its outputs; "
+                 "curate.curate(run) runs it again")
+        return load_result(run)
 
     cfg = run.params.curate
     caption_edits.load(run)  # a damaged edits file is an error before minutes of scoring, not after

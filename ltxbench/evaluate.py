@@ -128,9 +128,33 @@ class EvaluateResult:
 # ---------------------------------------------------------------------------------------
 
 
-def evaluate(run: Run) -> EvaluateResult:
-    """Generate (or read ``evaluate.videos_from``) and score; see the module docstring."""
+def load_result(eval_dir: Path) -> EvaluateResult:
+    """The outputs of a finished evaluate stage, read from ``eval/`` (nothing is generated or scored)."""
+    best_path = eval_dir / "best_checkpoint.json"
+    if not best_path.is_file():
+        raise FileNotFoundError(f"{best_path} not found: run the evaluate stage first")
+
+    def read(name: str, default: Any) -> Any:
+        path = eval_dir / name
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else default
+
+    figures = {p.stem: p for p in sorted(eval_dir.glob("*.png"))}
+    return EvaluateResult(eval_dir, read("best_checkpoint.json", {}), read("skipped.json", []), read("notes.json", []),
+                          figures, read("diagnosis.json", {}))
+
+
+def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
+    """Generate (or read ``evaluate.videos_from``) and score; see the module docstring.
+
+    ``reuse=True`` (what the notebook does) returns the stage's outputs as they are when run.json
+    records it completed with these parameters, so the dashboard on a finished run opens in seconds
+    instead of after a re-score; the pipeline's own execution of the stage always runs it."""
     from . import faces
+
+    if reuse and runs.stage_is_current(run, "evaluate") and run.path("eval", "best_checkpoint.json").is_file():
+        log.info("evaluate: completed with these parameters (run.json): showing its outputs; "
+                 "evaluate.evaluate(run) runs it again")
+        return load_result(run.path("eval"))
 
     cfg = run.params.evaluate
     characters = run.params.dataset.characters

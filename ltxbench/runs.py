@@ -333,6 +333,14 @@ def overall_status(stages: dict[str, dict[str, Any]]) -> str:
     return "pending"
 
 
+def stage_is_current(run: Run, stage: str) -> bool:
+    """Whether run.json records ``stage`` as completed with the run's present parameters (the
+    pipeline's own resume test). While the pipeline executes a stage its record says ``running``,
+    so a notebook asking this from inside that execution always gets False and runs the stage."""
+    record = read_run_json(run.dir).get("stages", {}).get(stage, {})
+    return record.get("status") == "completed" and record.get("fingerprint") == run.params.stage_fingerprint(stage)
+
+
 def update_stage(run_dir: Path, stage: str, **fields: Any) -> dict[str, Any]:
     state = read_run_json(run_dir)
     stages = state.setdefault("stages", {})

@@ -126,6 +126,21 @@ def test_best_checkpoint_rule_eliminates_and_picks_as_documented(scored):
     assert "not applied" in best["rules"]["clip"]
 
 
+def test_a_finished_evaluation_is_shown_from_its_files_and_rerun_only_when_not_current(scored):
+    result, _, _ = scored
+    run = runs.open_run(result.eval_dir.parent)
+    metrics = result.metrics_path
+    runs.update_stage(run.dir, "evaluate", status="completed", fingerprint=run.params.stage_fingerprint("evaluate"))
+    before = metrics.stat().st_mtime_ns
+    shown = evaluate.evaluate(run, reuse=True)  # what the notebook's cell does on a finished run
+    assert metrics.stat().st_mtime_ns == before  # nothing re-scored
+    assert shown.best == result.best and shown.diagnosis == result.diagnosis and shown.notes == result.notes
+    assert set(result.figures) <= set(shown.figures) and shown.table().equals(result.table())
+    runs.update_stage(run.dir, "evaluate", fingerprint="another parameter set")
+    assert not runs.stage_is_current(run, "evaluate")
+    assert evaluate.evaluate(run, reuse=True).best == result.best and metrics.stat().st_mtime_ns != before  # scored again
+
+
 def test_rule_thresholds_come_from_the_parameters(scored):
     _, metrics, summary = scored
     rows = [{**r, "step": int(r["step"]), "seed": int(r["seed"]), "value": float(r["value"])} for r in metrics]

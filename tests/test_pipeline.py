@@ -225,3 +225,13 @@ def test_a_caption_typed_in_the_editor_survives_ltxbench_run_curate_caption_forc
     assert cli.main(args + ["--force"]) == 0  # both stages redone through their notebooks
     record = next(r for r in runs.read_jsonl(run_dir / "dataset" / "manifest.jsonl") if r["id"] == clip_id)
     assert (record["caption"], record["caption_source"]) == (typed, "editor")
+    # the notebook's curate cell on this finished run shows the outputs as they are: nothing re-scored
+    from ltxbench import curate
+
+    manifest = run_dir / "dataset" / "manifest.jsonl"
+    before = manifest.stat().st_mtime_ns
+    shown = curate.curate(runs.open_run(run_dir), reuse=True)
+    assert manifest.stat().st_mtime_ns == before and shown.coverage["characters"]
+    assert next(r for r in shown.records if r["id"] == clip_id)["caption"] == typed
+    runs.update_stage(run_dir, "curate", status="running")  # as while the pipeline executes the notebook
+    assert not runs.stage_is_current(runs.open_run(run_dir), "curate")
