@@ -22,7 +22,6 @@ asked to replace.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -40,13 +39,10 @@ _SAME_CLIP = ("source", "start_frame", "num_frames", "variant")
 def load(run: Run) -> dict[str, dict[str, Any]]:
     """The stored hand-written captions by clip id; ``{}`` when none were saved."""
     path = run.path(EDITS)
-    if not path.is_file():
+    data = runs.read_json_object(path, "every hand-written caption")
+    if data is None:
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc}); fix it, or delete it to drop every hand-written caption") from None
-    if not isinstance(data, dict) or not all(isinstance(e, dict) and isinstance(e.get("caption"), str) for e in data.values()):
+    if not all(isinstance(e, dict) and isinstance(e.get("caption"), str) for e in data.values()):
         raise ValueError(f"{path}: expected {{clip id: {{caption: text, ...}}}}; fix it, or delete it to drop every "
                          "hand-written caption")
     return data

@@ -38,17 +38,10 @@ class OverrideError(ValueError):
 
 def load_overrides(run: Run) -> dict[str, dict[str, Any]]:
     """The stored overrides by clip id; ``{}`` when none were ever set."""
-    import json
-
     path = run.path(OVERRIDES)
-    if not path.is_file():
+    data = runs.read_json_object(path, "every manual decision")
+    if data is None:
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc}); fix or delete it to drop every manual decision") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected an object {{clip id: override}}, found {type(data).__name__}")
     for clip_id, entry in data.items():
         if not isinstance(entry, dict) or entry.get("status") not in STATUSES:
             raise ValueError(f"{path}: override of {clip_id!r} needs a status of {' or '.join(STATUSES)}, found {entry!r}")

@@ -150,6 +150,20 @@ def parse_jsonl(text: str, source: str | Path) -> list[Any]:
     return out
 
 
+def read_json_object(path: Path, what: str) -> dict[str, Any] | None:
+    """A JSON object file a person may edit by hand (``what`` names what deleting it drops):
+    None when the file does not exist; a ValueError saying how to recover when it is not an object."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); fix it, or delete it to drop {what}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}; fix it, or delete it to drop {what}")
+    return data
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return parse_jsonl(Path(path).read_text(encoding="utf-8"), path)
 

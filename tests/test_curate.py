@@ -22,7 +22,7 @@ REQUIRED = {"id", "character", "found_in", "source", "source_kind", "source_fps"
             "auto_status", "status", "override", "reasons", "reason_details", "scores", "caption", "lint"}
 SCORES = {"frames_sampled", "face_rate", "match_rate", "face_height", "identity_backend", "identity_distance", "identity_similarity",
           "face_box", "yaw_deg", "yaw_bin", "smile", "mouth_motion", "expression", "brightness", "contrast",
-          "color_temp_k", "lighting", "framing", "sharpness", "motion_blur", "blockiness", "dup_key", "dup_group",
+          "color_temp_k", "lighting", "flat_share", "flat_noise", "style", "framing", "sharpness", "motion_blur", "blockiness", "dup_key", "dup_group",
           "background_key", "audio_present", "speech_ratio", "loudness_lufs", "audio_flag", "audio_usable"}
 
 
