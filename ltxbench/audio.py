@@ -252,18 +252,26 @@ def _vad() -> Any:
     return _vad_model
 
 
-def speech_ratio(mono_16k: np.ndarray) -> float | None:
-    """Share of a 16 kHz mono signal ``[T]`` that silero-vad marks as speech (its default
-    threshold 0.5, speech segments >= 250 ms); ``None`` for a span under one 32 ms window."""
+def speech_timestamps(mono_16k: np.ndarray) -> list[tuple[int, int]]:
+    """silero-vad's speech segments of a 16 kHz mono signal ``[T]`` as ``(start, end)`` sample
+    indices (its default threshold 0.5, segments >= 250 ms); ``[]`` under one 32 ms window."""
     import torch
     from silero_vad import get_speech_timestamps
 
     if mono_16k.size < 512:
-        return None
+        return []
     tensor = torch.from_numpy(np.ascontiguousarray(mono_16k, dtype=np.float32))
     with _vad_lock, torch.inference_mode():
         segments = get_speech_timestamps(tensor, _vad(), sampling_rate=VAD_RATE)
-    voiced = sum(seg["end"] - seg["start"] for seg in segments)
+    return [(int(seg["start"]), int(seg["end"])) for seg in segments]
+
+
+def speech_ratio(mono_16k: np.ndarray) -> float | None:
+    """Share of a 16 kHz mono signal ``[T]`` that silero-vad marks as speech; ``None`` for a span
+    under one 32 ms window."""
+    if mono_16k.size < 512:
+        return None
+    voiced = sum(end - start for start, end in speech_timestamps(mono_16k))
     return float(min(1.0, voiced / mono_16k.size))
 
 

@@ -23,6 +23,9 @@ Gap thresholds (constants below, documented in runs/README.md):
   clips of one shot differ by 0.7-1.1, clips of different shots by 1.9 or more);
 * head angle, expression, framing, lighting: a bin with no accepted clip, or a single value for
   every clip, is named once at least one clip has the score measured;
+* voice: ``accepted_own_voice`` counts accepted clips whose speech is the character's own
+  (``voice_similarity`` >= 0.5, one speaker) and usable (``audio_usable``); null when no clip has a
+  voice score (no reference voices, or no speech); 0 is a gap;
 * style: accepted clips of both photoreal footage and stylised animation ("style mix", see
   :mod:`ltxbench.clipscore.style`): a character LoRA trained on both blends the two looks.
 """
@@ -59,7 +62,7 @@ _YAW_GAP = {"front": "no frontal shots", "three_quarter": "no three-quarter view
 _FRAMING_WORDS = {"close_up": "close-ups", "medium": "medium shots", "wide": "wide shots"}
 
 REASON_CODES = ("unreadable", "too_short", "low_resolution", "no_face", "face_too_small", "wrong_identity",
-                "character_absent", "blurry", "compressed", "duplicate")
+                "character_absent", "blurry", "compressed", "duplicate", "wrong_voice", "several_speakers")
 # Manifests written before reasons were codes hold sentences; these prefixes map them to codes.
 _LEGACY_REASONS = (
     ("unreadable source", "unreadable"), ("source too small", "low_resolution"), ("shot ", "too_short"),
@@ -145,6 +148,10 @@ def character_coverage(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for key, order in CATEGORIES.items():
         out[f"accepted_by_{key}"] = _counts(acc, key, order)
+    voiced = [r for r in acc if isinstance(_scores(r).get("voice_similarity"), (int, float))]
+    # the guides: speech is worth training on only when it is clean and the character's own
+    out["accepted_own_voice"] = sum(1 for r in voiced if _scores(r)["voice_similarity"] >= 0.5
+                                    and not _scores(r).get("several_speakers") and _scores(r).get("audio_usable")) if voiced else None
     out["background_groups"] = background_groups(keys) if keys else None
     out["background_unknown"] = len(acc) - len(keys)
     out["gaps"] = gaps(out)
@@ -178,6 +185,8 @@ def gaps(cov: dict[str, Any]) -> list[str]:
     framing = [k for k, v in _known(cov["accepted_by_framing"]).items() if v]
     if len(framing) == 1:
         out.append(f"all clips are {_FRAMING_WORDS.get(framing[0], framing[0])}")
+    if cov.get("accepted_own_voice") == 0:
+        out.append("no clip with the character's own clean voice (an audio LoRA cannot learn the voice)")
     styles = _known(cov["accepted_by_style"])
     if styles.get("photoreal") and styles.get("stylised"):
         out.append(f"style mix: {styles['photoreal']} photoreal and {styles['stylised']} stylised (animation) clips; "

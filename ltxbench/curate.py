@@ -423,6 +423,7 @@ def curate(run: Run, reuse: bool = False) -> CurateResult:
     caption_edits.load(run)  # a damaged edits file is an error before minutes of scoring, not after
     analyzer = faces.FaceAnalyzer(shape68=True, embedder=face_embedder(cfg))
     refs = {c.name: faces.reference_embeddings(c.references, analyzer=analyzer) for c in run.params.dataset.characters}
+    _check_reference_voices(run, cfg)  # a voice file without speech is an error now, not a clip "unreadable" later
     sources: list[Source] = []
     for char in run.params.dataset.characters:
         seen_stems: Counter[str] = Counter()
@@ -445,6 +446,15 @@ def curate(run: Run, reuse: bool = False) -> CurateResult:
     runs.write_jsonl(manifest, records)
     report, figure = coverage.write_coverage(run, records)
     return CurateResult(records, report, manifest, figure)
+
+
+def _check_reference_voices(run: Run, cfg: P.CurateSection) -> None:
+    from . import voice
+
+    model = str(cfg.voice_model) if cfg.voice_model is not None else None
+    for ch in run.params.dataset.characters:
+        if ch.voices:
+            voice.cached_references(tuple(str(v) for v in ch.voices), cfg.voice_backend, model, cfg.voice_threshold)
 
 
 def _previous_manifest(path: Path) -> list[dict[str, Any]]:
@@ -577,8 +587,34 @@ def _score_candidate(run: Run, cand: Candidate, cfg: P.CurateSection, image: np.
         audio_scores = _audio_scores(cand, info, cfg)
     scored = score_clip(frames, analyzer, refs, cand.character, cfg)
     cand.reasons.extend(scored.reasons)
+    voice_scores: dict[str, Any] = {}
+    if image is None and audio_scores.get("speech_ratio"):
+        voice_scores = _voice_scores(run, cand, cfg, scored.character)
     thumb = _save_thumb(run, cand.id, frames.sampled[len(frames.sampled) // 2])
-    return _record(cand, cfg, scored.scores | audio_scores, thumb, character=scored.character)
+    return _record(cand, cfg, scored.scores | audio_scores | voice_scores, thumb, character=scored.character)
+
+
+def _voice_scores(run: Run, cand: Candidate, cfg: P.CurateSection, character: str) -> dict[str, Any]:
+    """Whose voice speaks in the clip (:mod:`ltxbench.voice`), when the character has reference
+    voices; adds ``wrong_voice`` / ``several_speakers`` to the candidate's reasons."""
+    from . import voice
+
+    ch = next((c for c in run.params.dataset.characters if c.name == character), None)
+    if ch is None or not ch.voices:
+        return {}
+    model = str(cfg.voice_model) if cfg.voice_model is not None else None
+    encoder = voice.cached_encoder(cfg.voice_backend, model, cfg.voice_threshold)
+    refs = voice.cached_references(tuple(str(v) for v in ch.voices), cfg.voice_backend, model, cfg.voice_threshold)
+    mono = voice.read_mono_16k(cand.source, cand.start_frame / cand.source_info.fps, cfg.clip_frames / cfg.fps)
+    scores = voice.clip_voice(mono, refs, encoder) if mono is not None else {}
+    sim = scores.get("voice_similarity")
+    if sim is not None and sim < cfg.min_voice_similarity:
+        cand.reasons.append(Reason("wrong_voice", f"the speech is not {character}'s voice: voice similarity {sim:.2f} < "
+                                                  f"curate.min_voice_similarity {cfg.min_voice_similarity} ({cfg.voice_backend})"))
+    if scores.get("several_speakers"):
+        cand.reasons.append(Reason("several_speakers", f"two voices speak in the clip: the least alike 2-s windows measure "
+                                                       f"{scores['voice_min_window_cosine']:.2f} < {encoder.several_speakers_cosine}"))
+    return {**scores, "voice_backend": cfg.voice_backend}
 
 
 def _audio_scores(cand: Candidate, info: Any, cfg: P.CurateSection) -> dict[str, Any]:

@@ -134,7 +134,29 @@ def diagnose(summary: list[dict[str, Any]], best: dict[str, Any], copies: dict[s
     _drift_rule(table, ckpt, out)
     _leakage_rules(table, ckpt, best.get("thresholds", {}), out)
     _worse_than_base_rules(table, ckpt, best.get("thresholds", {}), out)
+    _voice_rule(table, ckpt, out)
     return out
+
+
+def _voice_rule(table: _Table, ckpt: str, out: Diagnosis) -> None:
+    mine = table.get(ckpt, "voice_similarity")
+    if mine is None:
+        out.not_checked.append({"code": "voice", "why": "voice_similarity not measured (no reference voices, or no "
+                                "speech in the generated sound)"})
+        return
+    if mine["mean"] >= SAME_PERSON:
+        out.passed.append({"code": "voice", "detail": f"voice similarity {mine['mean']:.3f} >= {SAME_PERSON}"})
+        return
+    base = table.get(BASE, "voice_similarity")
+    evidence = [table.evidence(ckpt, "voice_similarity", f"below the same-speaker line {SAME_PERSON}")]
+    if base is not None:
+        evidence.append(table.evidence(BASE, "voice_similarity"))
+    out.findings.append(Finding(
+        "voice", "The voice is not the character's", ckpt, evidence,
+        "Train the sound on the character's own clean speech: clips where only they speak (curate coverage "
+        "accepted_own_voice; wrong_voice and several_speakers clips are rejected), an audio stage with "
+        "audio_loss_weight > 0, and check in train/metrics.csv that the audio loss has converged (audio learns "
+        "faster than video, then stalls)."))
 
 
 def _curve_rules(table: _Table, out: Diagnosis) -> None:

@@ -94,8 +94,10 @@ def check_stg_blocks(pipe: Any, cfg: P.EvaluateSection) -> None:
                          f"choose blocks in range or set evaluate.stg_scale: 0")
 
 
-def generate_video(pipe: Any, prompt: str, seed: int, settings: dict[str, Any]) -> np.ndarray:
-    """One video as uint8 ``[F,H,W,3]``, from a CPU generator seeded with ``seed`` (device-independent)."""
+def generate_video(pipe: Any, prompt: str, seed: int, settings: dict[str, Any]) -> tuple[np.ndarray, tuple[np.ndarray, int] | None]:
+    """One video as uint8 ``[F,H,W,3]``, from a CPU generator seeded with ``seed`` (device-independent),
+    and its generated sound ``(samples [C,T], rate)`` (the vocoder's), or None when there is none
+    or it is not finite (the video is still written; its voice then is not measured)."""
     import torch
 
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -104,7 +106,15 @@ def generate_video(pipe: Any, prompt: str, seed: int, settings: dict[str, Any]) 
     if not np.isfinite(frames).all():  # would silently become a black or noise video after the uint8 cast
         raise FloatingPointError(f"the pipeline returned NaN/inf frames for {prompt!r} (seed {seed}, "
                                  f"{settings.get('num_inference_steps')} steps); check the sampler settings and model.dtype")
-    return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    sound = None
+    audio = getattr(out, "audio", None)
+    vocoder = getattr(pipe, "vocoder", None)
+    if audio is not None and vocoder is not None:
+        samples = np.asarray(audio[0].float().cpu() if hasattr(audio[0], "float") else audio[0], dtype=np.float32)
+        samples = samples.reshape(-1, samples.shape[-1])[:2]
+        if samples.size and np.isfinite(samples).all():
+            sound = (samples, int(vocoder.config.output_sampling_rate))
+    return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8), sound
 
 
 def screen_checkpoints(paths: list[Path], version: str, base: Any) -> tuple[list[Path], list[dict[str, Any]]]:
@@ -171,7 +181,8 @@ def sample_provenance(lora_sha256: str | None, base_id: str, text: str, seed: in
     model, the prompt text, the seed and the sampler settings. A video is reused only when all agree."""
     blob = json.dumps(settings, sort_keys=True, default=str)
     return {"lora_sha256": lora_sha256, "base": base_id, "prompt": text, "seed": seed,
-            "settings_sha256": hashlib.sha256(blob.encode()).hexdigest()}
+            "settings_sha256": hashlib.sha256(blob.encode()).hexdigest(),
+            "sound": True}  # the generated sound is muxed in (older, silent samples are made again)
 
 
 def _reusable(path: Path, wanted: dict[str, Any]) -> bool:
@@ -209,8 +220,8 @@ def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Pat
     loaded: str | None = None
     for sample, text, lora_path, wanted in progress.bar(todo, desc="generate", unit="video"):
         loaded = _swap_lora(pipe, loaded, sample.checkpoint, lora_path)
-        frames = generate_video(pipe, text, sample.seed, settings)
-        video.write_mp4(sample.path, frames, fps=cfg.frame_rate)
+        frames, sound = generate_video(pipe, text, sample.seed, settings)
+        video.write_mp4(sample.path, frames, fps=cfg.frame_rate, audio=sound)
         runs.atomic_write_json(provenance_path(sample.path), wanted)
     _swap_lora(pipe, loaded, BASE, None)
     return len(todo)

@@ -7,6 +7,9 @@
 * ``bleed.png`` (several characters): mean similarity of each prompted character's faces to
   every character's references; the diagonal should dominate;
 * ``leakage_motion.png``: face without the trigger, and motion relative to base, per step;
+* ``voice_curve.png`` (when a sample has sound): voice similarity to the reference voices per step
+  (mean, 95% band, base dashed, 0.5 = same speaker), leakage of the voice without the trigger, and
+  the share of the sound that is speech;
 * ``identity_by_angle.png``: where identity breaks: identity per head angle (front, three-quarter,
   profile) per step, and a prompt x checkpoint table of identity (mean over seeds).
 """
@@ -38,6 +41,11 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
            "identity_by_angle": plot_identity_by_angle(summary, scores.rows, eval_dir / "identity_by_angle.png")}
     if scores.bleed_rows:
         out["bleed"] = plot_bleed(scores.bleed_rows, eval_dir / "bleed.png")
+    voice_path = eval_dir / "voice_curve.png"
+    if any(s["metric"] in ("voice_similarity", "speech_found_rate") for s in summary):
+        out["voice_curve"] = plot_voice_curve(summary, best, voice_path)
+    elif voice_path.is_file():
+        voice_path.unlink()  # an old curve must not pass for this evaluation's
     wanted = set()
     for ckpt in sorted({v.checkpoint for v in videos if v.checkpoint != BASE}):
         path = plot_grid(videos, ckpt, eval_dir / f"grid_{ckpt}.png", best_checkpoint=best.get("checkpoint"))
@@ -289,4 +297,46 @@ def plot_identity_by_angle(summary: list[dict[str, Any]], rows: list[dict[str, A
     else:
         _no_data(ax2, "no face found in any video:\nno identity per prompt")
     ax2.set_title("Identity per prompt (mean over seeds; — = no face)\nbelow 0.5 (red) = somebody else", fontsize=10)
+    return figures.save_figure(fig, out)
+
+
+def plot_voice_curve(summary: list[dict[str, Any]], best: dict[str, Any], out: Path) -> Path:
+    """Voice similarity (and its leakage) per step beside the speech-found rate; see the module docstring."""
+    from .eval_select import SAME_PERSON
+
+    fig, (ax1, ax2) = figures.new_figure(2, (12, 4))
+    drawn = False
+    for metric, colour, label in (("voice_similarity", "tab:blue", "with the trigger"),
+                                  ("leakage_voice_similarity", "tab:purple", "without the trigger (leakage)")):
+        pts, base = _series(summary, metric)
+        if pts:
+            steps = [s["step"] for s in pts]
+            ax1.plot(steps, [s["mean"] for s in pts], marker="o", color=colour, label=label)
+            ax1.fill_between(steps, [s["ci_low"] for s in pts], [s["ci_high"] for s in pts], color=colour, alpha=0.15)
+            drawn = True
+        if base is not None:
+            ax1.axhline(base["mean"], color=colour, linestyle="--", linewidth=0.9, label=f"base, {label} {base['mean']:.2f}")
+            drawn = True
+    if best.get("checkpoint"):
+        at = next((s for s in _series(summary, "voice_similarity")[0] if s["checkpoint"] == best["checkpoint"]), None)
+        if at is not None:
+            ax1.plot([at["step"]], [at["mean"]], **BEST_STYLE)
+    ax1.axhline(SAME_PERSON, color="black", linestyle=":", linewidth=0.9, label="same-speaker threshold 0.5")
+    if not drawn:
+        _no_data(ax1, "no voice score: no sample has 1 s of speech,\nor no character has reference voices")
+    ax1.set_ylim(0, 1)
+    ax1.set_title("Voice similarity to the reference voices\n(0.5 = the speaker model's same-speaker threshold)", fontsize=10)
+    ax1.set_xlabel("training step")
+    ax1.set_ylabel("voice similarity")
+    ax1.legend(loc="best", fontsize=7)
+    pts, base = _series(summary, "speech_found_rate")
+    if pts:
+        ax2.plot([s["step"] for s in pts], [s["mean"] for s in pts], marker="o", color="tab:green", label="LoRA checkpoints")
+    if base is not None:
+        ax2.axhline(base["mean"], color="black", linestyle="--", label="base model")
+    ax2.set_ylim(-0.02, 1.02)
+    ax2.set_title("Speech found (share of the generated sound that is speech)", fontsize=10)
+    ax2.set_xlabel("training step")
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend(loc="best", fontsize=7)
     return figures.save_figure(fig, out)

@@ -73,6 +73,9 @@ class Scorer:
     """Processes for :func:`analyze_video` (0: auto, min(2, CPU cores); 1: this process)."""
     arc: Any = None
     """``(faces.ArcFaceEmbedder, {character: [R,512] reference embeddings})`` for ``facesim_arc``, or None."""
+    voice: Any = None
+    """``(voice.VoiceEncoder, {character: [R,D] reference voice embeddings})`` for the voice metrics, or
+    None (no character has reference voices): then only ``speech_found_rate`` is written."""
     yaw_limits: tuple[float, float] = (25.0, 60.0)
     """``(front below, profile from)`` absolute yaw in degrees: ``curate.yaw_front_max_deg`` and
     ``curate.yaw_profile_min_deg``, so "profile" means the same in the dataset's coverage and here."""
@@ -260,7 +263,46 @@ def score_videos(videos: list[SampleVideo], scorer: Scorer) -> Scores:
         thumbs.setdefault((v.checkpoint, v.step, info.character, v.seed), {})[v.prompt_id] = analysis.thumb
     _motion_ratios(videos, motion_of, out.rows)
     _diversity(thumbs, len(scorer.refs), out.rows)
+    out.rows.extend(voice_rows(videos, scorer))
     return out
+
+
+def voice_rows(videos: list[SampleVideo], scorer: Scorer) -> list[dict[str, Any]]:
+    """The generated sound's metrics, in this process (silero-vad and the speaker encoder use torch,
+    which the scoring workers never import). Per video with a sound track: ``speech_found_rate``
+    (share of the sound silero-vad marks as speech); with the trigger and the character's reference
+    voices: ``voice_similarity`` (under 1 s of speech: not written) and ``voice_drift`` (two 2-s
+    windows of speech or more); without the trigger: ``leakage_voice_similarity`` against each
+    character whose prompt it is the neutral form of."""
+    from . import audio, voice
+
+    rows: list[dict[str, Any]] = []
+    encoder, refs = scorer.voice if scorer.voice is not None else (None, {})
+    for v in videos:
+        mono = voice.read_mono_16k(v.path)
+        if mono is None or mono.size < 512:
+            continue
+        ratio = audio.speech_ratio(mono)
+        owners = ([scorer.prompts[v.prompt_id].character] if v.trigger
+                  else [info.character for info in scorer.prompts.values() if info.neutral_id == v.prompt_id])
+        pids = [v.prompt_id] if v.trigger else [pid for pid, info in scorer.prompts.items() if info.neutral_id == v.prompt_id]
+        if v.trigger and ratio is not None:
+            rows.append(_row(v, v.prompt_id, "speech_found_rate", ratio))
+        if encoder is None or not ratio:
+            continue
+        emb = encoder.embed(mono)
+        if emb is None:
+            continue
+        for pid, character in zip(pids, owners):
+            if character not in refs:
+                continue
+            sim = encoder.similarity(voice.nearest_cosine(emb, refs[character]))
+            rows.append(_row(v, pid, "voice_similarity" if v.trigger else "leakage_voice_similarity", sim))
+        if v.trigger:
+            found = voice.consistency(encoder.windows(mono))
+            if found is not None:
+                rows.append(_row(v, v.prompt_id, "voice_drift", found["voice_drift"]))
+    return rows
 
 
 def _motion_ratios(videos: list[SampleVideo], motion_of: dict[tuple[str, str, int], float], rows: list[dict[str, Any]]) -> None:

@@ -10,10 +10,12 @@ Best checkpoint (documented in runs/README.md; every elimination is written with
 2. **motion**: mean ``motion_ratio`` at least ``evaluate.min_motion_ratio`` (below: "stiffer than base");
 3. **prompt adherence**: mean ``clip_score`` at least the base model's - ``evaluate.clip_tolerance``;
 4. **copy**: no video flagged by :func:`ltxbench.eval_metrics.overfit.is_copy`;
-5. **identity**: mean ``identity_similarity`` at least :data:`SAME_PERSON` (0.5: dlib's
+5. **voice** (only when the LoRA was trained on sound and voices were measured): mean
+   ``voice_similarity`` at least 0.5, the speaker backend's same-speaker line;
+6. **identity**: mean ``identity_similarity`` at least :data:`SAME_PERSON` (0.5: dlib's
    same-person distance 0.6 on the similarity scale). Below it the faces are somebody else's, and
    a "best" checkpoint that renders somebody else is worse than no verdict;
-6. of the checkpoints left, the highest mean ``identity_similarity``; any earlier checkpoint whose
+7. of the checkpoints left, the highest mean ``identity_similarity``; any earlier checkpoint whose
    95% interval reaches that mean is a tie the measurement cannot separate, and the earliest of
    them is picked (less training, less to overfit), which the reason says.
 
@@ -41,10 +43,12 @@ class Rules:
     leakage_tolerance: float = 0.05
     min_motion_ratio: float = 0.8
     clip_tolerance: float = 0.02
+    audio_trained: bool = False
+    """The LoRA was trained on sound (an audio loss weight above 0): its voice must be the character's too."""
 
     @classmethod
-    def from_params(cls, cfg: Any) -> "Rules":
-        return cls(cfg.leakage_tolerance, cfg.min_motion_ratio, cfg.clip_tolerance)
+    def from_params(cls, cfg: Any, audio_trained: bool = False) -> "Rules":
+        return cls(cfg.leakage_tolerance, cfg.min_motion_ratio, cfg.clip_tolerance, audio_trained)
 
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -133,6 +137,16 @@ def pick_best(summary: list[dict[str, Any]], rows: list[dict[str, Any]], rules: 
     for c, videos in copies.items():
         if c in steps and c != BASE:
             eliminated[c].append(f"copy: {len(videos)} video(s) copy a training frame ({', '.join(videos[:3])})")
+    voices = _means(summary, "voice_similarity")
+    if not rules.audio_trained:
+        applied["voice"] = "not applied: the LoRA was not trained on sound (no audio loss weight)"
+    elif not voices:
+        applied["voice"] = "not applied: no voice_similarity measured (no reference voices, or no speech in the samples)"
+    else:
+        applied["voice"] = f"voice_similarity >= {SAME_PERSON} (the speaker backend's same-speaker line)"
+        for c in checkpoints:
+            if c in voices and voices[c] < SAME_PERSON:
+                eliminated[c].append(f"voice: {voices[c]:.3f} < {SAME_PERSON}, the voice is not the character's")
     applied["identity"] = f"identity_similarity >= {SAME_PERSON} (dlib's same-person line)"
     for c in checkpoints:
         if c not in ident:

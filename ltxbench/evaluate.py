@@ -175,8 +175,9 @@ def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
     scorer = Scorer(None if cfg.face_upsample is None else faces.FaceAnalyzer(upsample=cfg.face_upsample), refs, prompts, cfg.face_frames,
                     _training_frames(run, analyzer, notes), _clip_scorer(cfg, notes), workers=cfg.workers,
                     arc=_arc_scorer(cfg, characters, analyzer, notes),
+                    voice=voice_scorer(run.params.curate, {c.name: list(c.voices) for c in characters}, notes),
                     yaw_limits=(run.params.curate.yaw_front_max_deg, run.params.curate.yaw_profile_min_deg))
-    return _score_and_write(run.path("eval"), videos, scorer, Rules.from_params(cfg), notes, skipped,
+    return _score_and_write(run.path("eval"), videos, scorer, Rules.from_params(cfg, trains_audio(run.params.train)), notes, skipped,
                             tiny_model=run.params.model.source == "tiny" and cfg.videos_from is None,
                             coverage_gaps=_coverage_gaps(run))
 
@@ -238,7 +239,7 @@ def _made_differently(old: dict[str, Any], new: dict[str, Any]) -> bool:
 def score_folder(root: str | Path, references: dict[str, list[str | Path]] | list[str | Path], out_dir: str | Path,
                  *, prompts: dict[str, str] | None = None, steps: dict[str, int] | None = None, face_frames: int = 16,
                  rules: Rules = Rules(), clip: Any = None, training: Any = None, face_upsample: int | None = None,
-                 workers: int = 0) -> EvaluateResult:
+                 workers: int = 0, voices: dict[str, list[str | Path]] | list[str | Path] | None = None) -> EvaluateResult:
     """Score a folder of videos made elsewhere, without a run (no model is loaded).
 
     ``root/<checkpoint>/<prompt_id>_s<seed>.mp4`` (and ``-notrigger`` leakage videos; ``base`` is the
@@ -247,7 +248,9 @@ def score_folder(root: str | Path, references: dict[str, list[str | Path]] | lis
     with (needs ``clip``, an ``eval_metrics.adherence.ClipScorer``); ``steps``: training step per
     folder name where the name has none; ``training``: an ``eval_metrics.overfit.TrainingFrames``
     for the copy check (none: not measured); ``face_upsample`` and ``workers`` as
-    ``evaluate.face_upsample`` / ``evaluate.workers``. Writes the ``eval/`` files into ``out_dir``.
+    ``evaluate.face_upsample`` / ``evaluate.workers``; ``voices``: reference voices (audio files or
+    videos of the character speaking), a list for one character or ``{character: files}``, for the
+    voice metrics (Resemblyzer). Writes the ``eval/`` files into ``out_dir``.
     """
     from . import faces
 
@@ -261,7 +264,9 @@ def score_folder(root: str | Path, references: dict[str, list[str | Path]] | lis
     if training is None:
         notes.append("train_copy_similarity not measured: no training frames given")
     infos = prompts_from_videos(videos, list(refs), prompts)
-    scorer = Scorer(None if face_upsample is None else faces.FaceAnalyzer(upsample=face_upsample), refs, infos, face_frames, training, clip, workers=workers)
+    by_voice = voices if isinstance(voices, dict) else ({next(iter(refs)): list(voices)} if voices else {})
+    scorer = Scorer(None if face_upsample is None else faces.FaceAnalyzer(upsample=face_upsample), refs, infos, face_frames,
+                    training, clip, workers=workers, voice=voice_scorer(P.CurateSection(), by_voice, notes))
     return _score_and_write(Path(out_dir), videos, scorer, rules, notes, [])
 
 
@@ -272,6 +277,7 @@ def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, 
     from .eval_select import copy_flags
 
     scores = score_videos(videos, scorer)
+    _voice_notes(scores.rows, scorer, notes)
     _write_csv(eval_dir / "metrics.csv", METRIC_FIELDS, scores.rows)
     if scores.bleed:
         _write_csv(eval_dir / "bleed.csv", BLEED_FIELDS, scores.bleed)
@@ -382,6 +388,38 @@ def _arc_scorer(cfg: P.EvaluateSection, characters: list[P.CharacterSection], an
     embedder = faces.ArcFaceEmbedder(cfg.arcface_model)
     refs = {ch.name: arc_reference_embeddings(ch.references, embedder, analyzer) for ch in characters}
     return embedder, refs
+
+
+def trains_audio(train: P.TrainSection) -> bool:
+    """Whether the LoRA learnt sound: an audio loss weight above 0 in the recipe or one of its stages."""
+    if train.stages:
+        return any(st.audio_loss_weight > 0 for st in train.stages)
+    return train.audio_loss_weight > 0
+
+
+def voice_scorer(curate_cfg: P.CurateSection, voices: dict[str, list[Any]], notes: list[str]) -> Any:
+    """``(VoiceEncoder, {character: reference voice embeddings})`` for the characters that have
+    reference voices (``dataset.characters[].voices``, the curate stage's speaker backend), or None
+    with a note."""
+    wanted = {name: paths for name, paths in voices.items() if paths}
+    if not wanted:
+        notes.append("voice_similarity not measured: no character has reference voices (dataset.characters[].voices)")
+        return None
+    from . import voice
+
+    model = str(curate_cfg.voice_model) if curate_cfg.voice_model is not None else None
+    encoder = voice.VoiceEncoder.load(curate_cfg.voice_backend, model, curate_cfg.voice_threshold)
+    return encoder, {name: voice.reference_voices(paths, encoder) for name, paths in wanted.items()}
+
+
+def _voice_notes(rows: list[dict[str, Any]], scorer: Scorer, notes: list[str]) -> None:
+    """Say why the voice was not measured when it was not (no sound, no speech)."""
+    measured = {r["metric"] for r in rows}
+    if "speech_found_rate" not in measured:
+        notes.append("voice not measured: no generated video has a sound track")
+    elif scorer.voice is not None and "voice_similarity" not in measured:
+        notes.append("voice_similarity not measured: no generated video has 1 s of speech (silero-vad); the sound "
+                     "is there but nobody speaks")
 
 
 def _clip_scorer(cfg: P.EvaluateSection, notes: list[str]) -> Any:

@@ -102,10 +102,22 @@ def _check_media(path: Path) -> Path:
     return path
 
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus")  # = voice.AUDIO_SUFFIXES (no torch import here)
+
+
+def _check_voice(path: Path) -> Path:
+    if not path.is_file():
+        raise ValueError("file not found")
+    if path.suffix.lower() not in AUDIO_SUFFIXES + VIDEO_SUFFIXES:
+        raise ValueError(f"unsupported file type; audio {', '.join(AUDIO_SUFFIXES)} or videos {', '.join(VIDEO_SUFFIXES)}")
+    return path
+
+
 Frames8k1 = Annotated[int, AfterValidator(_check_8k_plus_1)]
 Side32 = Annotated[int, AfterValidator(_check_multiple_of_32)]
 PhotoPath = Annotated[Path, AfterValidator(_check_photo)]
 MediaPath = Annotated[Path, AfterValidator(_check_media)]
+VoicePath = Annotated[Path, AfterValidator(_check_voice)]
 
 
 class RunSection(Strict):
@@ -144,6 +156,11 @@ class CharacterSection(Strict):
     """Reference photos of the character (jpg/png/webp); identity is measured against them."""
     media: Annotated[list[MediaPath], Field(min_length=1)]
     """Raw material: video files, photos, or folders holding them."""
+    voices: list[VoicePath] = []
+    """Recordings of the character's own voice (audio files, or videos of them speaking), a few
+    seconds of speech each. Empty: no voice is checked. With them, curate scores every clip with
+    speech against them (``scores.voice_similarity``; ``wrong_voice`` when someone else speaks) and
+    evaluate scores the generated sound (:mod:`ltxbench.voice`)."""
 
 
 class DatasetSection(Strict):
@@ -226,6 +243,18 @@ class CurateSection(Strict):
     workers: Annotated[int, Field(ge=0, le=64)] = 0
     """Processes that score clips in parallel (dlib is single-threaded); 0: auto, min(2, CPU count);
     1: in the calling process. The manifest is identical for any value."""
+    voice_backend: Literal["resemblyzer", "wavlm"] = "resemblyzer"
+    """Speaker embedding for the characters' ``voices``: ``resemblyzer`` (shipped in its wheel,
+    offline, 256-D) or ``wavlm`` (a WavLM x-vector model folder the user supplies in ``voice_model``)."""
+    voice_model: Path | None = None
+    """The WavLM x-vector folder (e.g. a download of microsoft/wavlm-base-plus-sv) for ``voice_backend:
+    wavlm``; never downloaded. A relative path is relative to the params file."""
+    voice_threshold: Annotated[float, Field(gt=-1.0, lt=1.0)] | None = None
+    """Same-speaker cosine threshold (0.5 on the voice_similarity scale); None: the backend's
+    (resemblyzer 0.78, measured on LibriSpeech; wavlm 0.86, its model card's example)."""
+    min_voice_similarity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    """Clips whose speech scores below this ``voice_similarity`` to the character's voices are
+    rejected as ``wrong_voice`` (0.5: the backend's same-speaker threshold)."""
 
     @field_validator("arcface_model")
     @classmethod
@@ -699,6 +728,12 @@ def _cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = 
                 reason = reference_photo_problem(ref)
                 if reason:
                     problems.append(Problem(f"dataset.characters.{i}.references.{j}", str(ref), reason))
+    cur = sections.get("curate")
+    if isinstance(cur, CurateSection) and cur.voice_backend == "wavlm" and check_weights:
+        if cur.voice_model is None or not (Path(cur.voice_model) / "config.json").is_file():
+            problems.append(Problem("curate.voice_model", str(cur.voice_model),
+                                    "voice_backend wavlm needs a WavLM x-vector model folder with config.json (never "
+                                    "downloaded; e.g. `hf download microsoft/wavlm-base-plus-sv --local-dir DIR`)"))
     c = sections.get("caption")
     if isinstance(c, CaptionSection) and check_weights:
         from .captioning import caption_problems  # a VLM backend's weights must exist before anything runs
@@ -815,8 +850,11 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             items = ch.get(key)
             if isinstance(items, list):
                 ch[key] = [str((base / str(item)).resolve()) if not Path(str(item)).is_absolute() else str(item) for item in items]
+    for ch in (raw.get("dataset") or {}).get("characters") or []:
+        if isinstance(ch, dict) and isinstance(ch.get("voices"), list):
+            ch["voices"] = [str((base / str(v)).resolve()) if not Path(str(v)).is_absolute() else str(v) for v in ch["voices"]]
     for section, key in (("caption", "user_file"), ("evaluate", "videos_from"), ("curate", "arcface_model"),
-                         ("evaluate", "arcface_model")):
+                         ("evaluate", "arcface_model"), ("curate", "voice_model")):
         values = raw.get(section)
         if isinstance(values, dict) and isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
             values[key] = str((base / values[key]).resolve())

@@ -50,7 +50,8 @@ from .train_data import (ClipSampler, TrainingDataError, check_audio_stages, cli
 log = logging.getLogger("ltxbench")
 
 METRICS_FIELDS = ("stage", "step", "loss", "loss_smoothed", "lr", "grad_norm", "step_time", "samples_per_s",
-                  "peak_memory_mb", "sigma", "clip", "character", "audio_loss", "prior_loss")
+                  "peak_memory_mb", "sigma", "clip", "character", "audio_loss", "prior_loss",
+                  "video_loss", "video_loss_smoothed", "audio_loss_smoothed")
 SMOOTHING = 0.9  # exponential moving average of the loss, for the log and the plot
 
 
@@ -343,6 +344,9 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     acc.wait_for_everyone()
     writer = SummaryWriter(str(run.path("train", "tb")), purge_step=start_step + 1) if acc.is_main_process else None
     smoothed = rows[-1]["loss_smoothed"] if rows else None
+    # per modality (issue: audio learns faster than video, then stalls): EMAs resumed from the history
+    video_smoothed = rows[-1].get("video_loss_smoothed") if rows else None
+    audio_smoothed = next((r["audio_loss_smoothed"] for r in reversed(rows) if r.get("audio_loss_smoothed") is not None), None)
     started = time.time()
     step = start_step
     transformer.train()
@@ -360,21 +364,22 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 optimizer.zero_grad(set_to_none=True)
-                losses, audio_losses, prior_losses, drawn = [], [], [], []
+                losses, audio_losses, prior_losses, video_losses, drawn = [], [], [], [], []
                 for b in range(cfg.batch_size):
                     g = sample_generator(seed, step, acc.process_index * cfg.batch_size + b)
                     clip = sampler.draw(g)
-                    loss, sigma, audio_loss = _clip_loss(pipe, latents[clip["id"]], texts[clip["id"]], g, st, cfg, device,
-                                                         audio.get(clip["id"]) if st.audio_loss_weight > 0 else None,
-                                                         clip_fps(clip))
+                    loss, sigma, audio_loss, video_mse = _clip_loss(pipe, latents[clip["id"]], texts[clip["id"]], g, st, cfg,
+                                                                    device, audio.get(clip["id"]) if st.audio_loss_weight > 0 else None,
+                                                                    clip_fps(clip))
                     (loss / cfg.batch_size).backward()
                     losses.append(loss.detach())
+                    video_losses.append(video_mse)
                     if audio_loss is not None:
                         audio_losses.append(audio_loss)
                     drawn.append((clip, sigma))
                     if stage_priors:  # the same step also keeps one trigger-free base video as the base renders it
                         prior = stage_priors[int(torch.randint(len(stage_priors), (1,), generator=g))]
-                        p_loss, _, _ = _clip_loss(pipe, prior.latents, prior.text, g, st, cfg, device, None,
+                        p_loss, *_ = _clip_loss(pipe, prior.latents, prior.text, g, st, cfg, device, None,
                                                   run.params.evaluate.frame_rate)
                         (cfg.prior_preservation.loss_weight * p_loss / cfg.batch_size).backward()
                         prior_losses.append(p_loss.detach())
@@ -391,8 +396,9 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                 # norm and audio loss come back together, after the backward pass is queued, not once per value.
                 fetched = torch.cat([step_loss.float(), grad_norm.reshape(1).float().to(step_loss.device),
                                      torch.stack(audio_losses).mean().reshape(1) if audio_losses else step_loss.new_zeros(1),
-                                     torch.stack(prior_losses).mean().reshape(1) if prior_losses else step_loss.new_zeros(1)]).tolist()
-                loss_val, grad_norm, audio_val, prior_val = fetched
+                                     torch.stack(prior_losses).mean().reshape(1) if prior_losses else step_loss.new_zeros(1),
+                                     torch.stack(video_losses).mean().reshape(1)]).tolist()
+                loss_val, grad_norm, audio_val, prior_val, video_val = fetched
                 if not math.isfinite(loss_val):  # before optimizer.step: the weights stay those of the last good step
                     last = lora.list_checkpoints(ckpt_dir)
                     raise FloatingPointError(
@@ -401,6 +407,9 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                         f"Last good checkpoint: {last[-1] if last else 'none'}. Lower train.learning_rate or check the clip.")
                 optimizer.step()
                 smoothed = loss_val if smoothed is None else SMOOTHING * smoothed + (1 - SMOOTHING) * loss_val
+                video_smoothed = video_val if video_smoothed is None else SMOOTHING * video_smoothed + (1 - SMOOTHING) * video_val
+                if audio_losses:
+                    audio_smoothed = audio_val if audio_smoothed is None else SMOOTHING * audio_smoothed + (1 - SMOOTHING) * audio_val
                 dt = time.time() - t0
                 row = {"stage": st.name, "step": step, "loss": round(loss_val, 6), "loss_smoothed": round(smoothed, 6),
                        "lr": lr, "grad_norm": round(grad_norm, 6), "step_time": round(dt, 4),
@@ -408,11 +417,14 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                        "peak_memory_mb": round(_peak_memory_mb(device), 1), "sigma": round(drawn[0][1], 5),
                        "clip": ";".join(c["id"] for c, _ in drawn), "character": ";".join(c["character"] for c, _ in drawn),
                        "audio_loss": round(audio_val, 6) if audio_losses else None,
-                       "prior_loss": round(prior_val, 6) if prior_losses else None}
+                       "prior_loss": round(prior_val, 6) if prior_losses else None,
+                       "video_loss": round(video_val, 6), "video_loss_smoothed": round(video_smoothed, 6),
+                       "audio_loss_smoothed": round(audio_smoothed, 6) if audio_losses else None}
                 rows.append(row)
                 bar.update(1)
                 if writer is not None:
-                    for key in ("loss", "loss_smoothed", "lr", "grad_norm", "step_time", "peak_memory_mb", "audio_loss", "prior_loss"):
+                    for key in ("loss", "loss_smoothed", "lr", "grad_norm", "step_time", "peak_memory_mb", "audio_loss", "prior_loss",
+                                "video_loss", "video_loss_smoothed", "audio_loss_smoothed"):
                         if row[key] is not None:
                             writer.add_scalar(f"train/{key}", row[key], step)
                 if on_step is not None and acc.is_main_process:
@@ -453,6 +465,7 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     summary["prior_preservation"] = {"samples": cfg.prior_preservation.samples, "loss_weight": cfg.prior_preservation.loss_weight,
                                      "captions": sorted({p.caption for group in priors.values() for p in group}),
                                      "figure": "train/prior.png" if priors else None}
+    summary["modalities"] = modality_note(rows)
     figure = run.path("train", "loss.png")
     if acc.is_main_process:
         runs.atomic_write_json(run.path("train", "summary.json"), summary)
@@ -510,13 +523,14 @@ def _clip_loss(pipe: Any, x0: Any, cond: dict[str, Any], generator: Any, stage: 
         out = ltx.transformer_forward(pipe, x_t, a_t, {k: v.to(device) for k, v in cond.items()}, sigma,
                                       frame_rate=fps, generator=generator, return_audio=audio is not None)
     pred = out.video if audio is not None else out
-    loss = stage.video_loss_weight * torch.nn.functional.mse_loss(pred.float(), ltx.velocity_target(x0, noise).float())
+    video_mse = torch.nn.functional.mse_loss(pred.float(), ltx.velocity_target(x0, noise).float())
+    loss = stage.video_loss_weight * video_mse
     if audio is None:
-        return loss, sigma, None
+        return loss, sigma, None, video_mse.detach()
     err = (out.audio.float() - ltx.velocity_target(a0, a_noise).float()).square()  # [1, 8, L, 16]
     weights = a_mask.view(1, 1, -1, 1)
     audio_loss = (err * weights).sum() / (weights.sum() * err.shape[1] * err.shape[3]).clamp(min=1.0)
-    return loss + stage.audio_loss_weight * audio_loss, sigma, audio_loss.detach()
+    return loss + stage.audio_loss_weight * audio_loss, sigma, audio_loss.detach(), video_mse.detach()
 
 
 def _checkpoint(run: Run, lora_state: dict[str, Any], optim_state: dict[str, Any], step: int, stage_index: int,
@@ -573,6 +587,38 @@ def _write_metrics(run: Run, rows: list[dict[str, Any]]) -> Path:
     return runs.atomic_write_text(run.path("train", "metrics.csv"), buf.getvalue())
 
 
+PLATEAU_WINDOW = 0.2
+"""Share of the steps compared at the end of training: the last 20% against the 20% before."""
+AUDIO_FLAT = 0.02
+VIDEO_FALLING = 0.05
+
+
+def modality_note(rows: list[dict[str, Any]]) -> str | None:
+    """A note when the audio loss has flattened while the video loss still falls: the smoothed
+    audio loss changed by under 2% between the last two fifths of the audio steps while the
+    smoothed video loss fell by more than 5% (audio trains faster than video: the guides' advice is
+    to check its convergence apart, and stop or lower its weight once it is flat). None otherwise."""
+    audio = [(r["step"], r["audio_loss_smoothed"]) for r in rows if r.get("audio_loss_smoothed") is not None]
+    n = int(len(audio) * PLATEAU_WINDOW)
+    if n < 5:
+        return None
+    steps = {s for s, _ in audio}
+    video = [r["video_loss_smoothed"] for r in rows if r["step"] in steps and r.get("video_loss_smoothed") is not None]
+    if len(video) != len(audio):
+        return None
+
+    def change(values: list[float]) -> float:
+        before, last = float(sum(values[-2 * n:-n]) / n), float(sum(values[-n:]) / n)
+        return (last - before) / max(abs(before), 1e-12)
+
+    a, v = change([x for _, x in audio]), change(video)
+    if abs(a) < AUDIO_FLAT and v < -VIDEO_FALLING:
+        return (f"the audio loss has flattened ({a:+.1%} over the last {n} audio steps) while the video loss still falls "
+                f"({v:+.1%}): the sound has learnt what it will; consider ending the audio stage earlier or lowering "
+                "its audio_loss_weight, and judge the voice in the evaluation")
+    return None
+
+
 def plot_loss(rows: list[dict[str, Any]], out: Path) -> Path:
     import numpy as np
 
@@ -581,6 +627,11 @@ def plot_loss(rows: list[dict[str, Any]], out: Path) -> Path:
         steps = np.array([r["step"] for r in rows])
         ax.plot(steps, [r["loss"] for r in rows], color="tab:blue", alpha=0.35, label="loss")
         ax.plot(steps, [r["loss_smoothed"] for r in rows], color="tab:blue", label=f"smoothed (EMA {SMOOTHING})")
+        audio = [(r["step"], r["audio_loss_smoothed"]) for r in rows if r.get("audio_loss_smoothed") is not None]
+        if audio:  # apart: audio and video converge at different speeds
+            ax.plot(steps, [r.get("video_loss_smoothed") for r in rows], color="tab:green", linewidth=0.9,
+                    label="video MSE (smoothed)")
+            ax.plot(*zip(*audio), color="tab:red", linewidth=0.9, label="audio MSE (smoothed)")
         prior = [(r["step"], r["prior_loss"]) for r in rows if r.get("prior_loss") is not None]
         if prior:  # the loss on the base's own trigger-free videos: rising means the LoRA changes what it should keep
             ax.plot(*zip(*prior), color="tab:orange", alpha=0.6, linewidth=0.8, label="prior loss (base videos, no trigger)")

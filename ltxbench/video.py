@@ -596,8 +596,11 @@ def _check_clip(frames: np.ndarray) -> None:
         raise ValueError(f"H.264 yuv420p needs even width and height, got {w}x{h}; crop or resize first")
 
 
-def write_mp4(path: PathLike, frames: np.ndarray, fps: float, crf: int = 18) -> Path:
-    """Encode ``frames`` ``[F,H,W,3]`` uint8 RGB as H.264 yuv420p (BT.709) mp4 at ``fps``.
+def write_mp4(path: PathLike, frames: np.ndarray, fps: float, crf: int = 18,
+              audio: tuple[np.ndarray, int] | None = None) -> Path:
+    """Encode ``frames`` ``[F,H,W,3]`` uint8 RGB as H.264 yuv420p (BT.709) mp4 at ``fps``, with
+    ``audio`` = ``(samples [C,T] or [T] float in [-1, 1], sample rate)`` as an AAC track when given
+    (the generated sound of a sample, so its voice can be scored).
 
     Written to a temporary file in the target folder and moved into place with ``durable.replace_durably`` (fsynced, then renamed),
     so readers never see a half-written file. ``crf`` is x264's quality (0 lossless .. 51 worst;
@@ -610,12 +613,19 @@ def write_mp4(path: PathLike, frames: np.ndarray, fps: float, crf: int = 18) -> 
         raise ValueError(f"fps must be a positive number, got {fps}")
     if not 0 <= crf <= 51:
         raise ValueError(f"crf must be in 0..51, got {crf}")
+    if audio is not None:
+        samples = np.asarray(audio[0], dtype=np.float32)
+        samples = samples[None] if samples.ndim == 1 else samples
+        if samples.ndim != 2 or samples.shape[0] not in (1, 2) or not np.isfinite(samples).all() or audio[1] <= 0:
+            raise ValueError(f"audio must be finite [C,T] samples with 1 or 2 channels and a positive rate, got "
+                             f"shape {samples.shape} at {audio[1]} Hz")
+        audio = (np.clip(samples, -1.0, 1.0), int(audio[1]))
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp.mp4")
     os.close(fd)
     try:
-        _encode_h264(av, Path(tmp_name), frames, fps, crf)
+        _encode_h264(av, Path(tmp_name), frames, fps, crf, audio)
         replace_durably(tmp_name, target)
     except av.error.FFmpegError as exc:
         Path(tmp_name).unlink(missing_ok=True)
@@ -627,7 +637,8 @@ def write_mp4(path: PathLike, frames: np.ndarray, fps: float, crf: int = 18) -> 
     return target
 
 
-def _encode_h264(av: Any, path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
+def _encode_h264(av: Any, path: Path, frames: np.ndarray, fps: float, crf: int,
+                 audio: tuple[np.ndarray, int] | None = None) -> None:
     rate = Fraction(fps).limit_denominator(1001)  # 23.976 -> 2997/125, 24000/1001 stays exact
     _, height, width = frames.shape[:3]
     # faststart puts the index first so browsers and notebooks can play while loading.
@@ -637,6 +648,9 @@ def _encode_h264(av: Any, path: Path, frames: np.ndarray, fps: float, crf: int) 
         # Tag BT.709 limited range and convert with the same matrix: untagged files are read
         # as BT.601 by some players and BT.709 by others, shifting colours.
         stream.color_primaries, stream.color_trc, stream.colorspace, stream.color_range = 1, 1, 1, 1
+        sound = None
+        if audio is not None:  # every stream is added before the first packet is muxed
+            sound = container.add_stream("aac", rate=audio[1], layout="mono" if audio[0].shape[0] == 1 else "stereo")
         for frame in frames:
             rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             yuv = rgb.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
@@ -644,3 +658,18 @@ def _encode_h264(av: Any, path: Path, frames: np.ndarray, fps: float, crf: int) 
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+        if sound is not None:
+            _encode_aac(av, container, sound, *audio)
+
+
+def _encode_aac(av: Any, container: Any, stream: Any, samples: np.ndarray, rate: int) -> None:
+    layout = "mono" if samples.shape[0] == 1 else "stereo"
+    planar = np.ascontiguousarray(samples, dtype=np.float32)
+    step = 1024  # AAC frame size
+    for k in range(0, planar.shape[1], step):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, k:k + step]), format="fltp", layout=layout)
+        frame.sample_rate, frame.pts = rate, k
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -54,3 +55,33 @@ def curated_photos_run(tmp: Path, **curate_cfg) -> Path:
 @pytest.fixture
 def params_file(tmp_path: Path) -> Path:
     return small_params(tmp_path)
+
+
+def mux_video(path: Path, frames: np.ndarray, fps: int, samples: np.ndarray | None, rate: int,
+         container: str = "mp4", acodec: str = "aac", audio_start_s: float = 0.0) -> Path:
+    """A video file with ``frames`` (H.264) and, when given, mono ``samples`` as its audio track,
+    starting ``audio_start_s`` into the video."""
+    import av
+
+    with av.open(str(path), "w", format=container) as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        a = None
+        if samples is not None:
+            a = out.add_stream(acodec, rate=rate, layout="mono")
+        for f in frames:
+            for packet in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                out.mux(packet)
+        for packet in v.encode(None):
+            out.mux(packet)
+        if a is not None:
+            pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
+            step = 1024
+            for k in range(0, pcm.size, step):
+                frame = av.AudioFrame.from_ndarray(pcm[None, k:k + step], format="s16", layout="mono")
+                frame.sample_rate, frame.pts = rate, k + int(round(audio_start_s * rate))
+                for packet in a.encode(frame):
+                    out.mux(packet)
+            for packet in a.encode(None):
+                out.mux(packet)
+    return path

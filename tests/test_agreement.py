@@ -113,7 +113,7 @@ def fit(pipe, clip: Clip, params, steps: int, lr: float) -> list[float]:
     for step in range(1, steps + 1):
         for group in optimizer.param_groups:
             group["lr"] = train.lr_at(step, steps, lr, 50, "cosine")
-        loss, _, _ = train._clip_loss(pipe, clip.video, clip.cond, train.sample_generator(0, step, 0), stage, cfg,
+        loss, *_ = train._clip_loss(pipe, clip.video, clip.cond, train.sample_generator(0, step, 0), stage, cfg,
                                       torch.device("cpu"))
         optimizer.zero_grad()
         loss.backward()

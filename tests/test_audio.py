@@ -11,39 +11,11 @@ import pytest
 
 from ltxbench import audio, video
 
+from conftest import mux_video
+
 DATA = Path(__file__).resolve().parent / "data"
 SPEECH = DATA / "speech_en.wav"  # 7.0 s: 0.5 s silence, 6 s of espeak-ng speech, 0.5 s silence
 TOS = DATA / "tears_of_steel_10s.mp4"
-
-
-def _mux(path: Path, frames: np.ndarray, fps: int, samples: np.ndarray | None, rate: int,
-         container: str = "mp4", acodec: str = "aac", audio_start_s: float = 0.0) -> Path:
-    """A video file with ``frames`` (H.264) and, when given, mono ``samples`` as its audio track,
-    starting ``audio_start_s`` into the video."""
-    import av
-
-    with av.open(str(path), "w", format=container) as out:
-        v = out.add_stream("libx264", rate=fps)
-        v.width, v.height, v.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        a = None
-        if samples is not None:
-            a = out.add_stream(acodec, rate=rate, layout="mono")
-        for f in frames:
-            for packet in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                out.mux(packet)
-        for packet in v.encode(None):
-            out.mux(packet)
-        if a is not None:
-            pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
-            step = 1024
-            for k in range(0, pcm.size, step):
-                frame = av.AudioFrame.from_ndarray(pcm[None, k:k + step], format="s16", layout="mono")
-                frame.sample_rate, frame.pts = rate, k + int(round(audio_start_s * rate))
-                for packet in a.encode(frame):
-                    out.mux(packet)
-            for packet in a.encode(None):
-                out.mux(packet)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +30,7 @@ def speech() -> np.ndarray:
 @pytest.fixture(scope="module")
 def talking_video(tmp_path_factory: pytest.TempPathFactory, speech: np.ndarray) -> Path:
     frames = np.stack([video.resize_crop(f, 160, 96) for f in video.read_frames(TOS, range(0, 168))])
-    return _mux(tmp_path_factory.mktemp("mux") / "talking.mp4", frames, 24, speech, 16_000)
+    return mux_video(tmp_path_factory.mktemp("mux") / "talking.mp4", frames, 24, speech, 16_000)
 
 
 def test_speech_is_found(speech: np.ndarray):
@@ -134,7 +106,7 @@ def test_read_span_from_muxed_video(talking_video: Path, speech: np.ndarray):
 
 def test_audio_that_starts_late_stays_in_sync(tmp_path: Path, speech: np.ndarray):
     frames = np.zeros((72, 64, 64, 3), np.uint8)
-    path = _mux(tmp_path / "late.mp4", frames, 24, speech[:32_000], 16_000, audio_start_s=1.0)
+    path = mux_video(tmp_path / "late.mp4", frames, 24, speech[:32_000], 16_000, audio_start_s=1.0)
     read = audio.read_audio(path, 0.5, 2.0)
     assert read is not None and read[0].shape == (1, 32_000)
     span = read[0][0]

@@ -287,6 +287,12 @@ def test_audio_stage_learns_the_clip_sound_and_masks_clips_without_it(tmp_path, 
     audio_losses = [r["audio_loss"] for r in with_sound]
     assert all(math.isfinite(a) for a in audio_losses)
     assert result.summary["cache"]["audio_misses"] == 1
+    # per modality, video and audio apart (the loss is their weighted sum)
+    assert all(math.isfinite(r["video_loss"]) and math.isfinite(r["video_loss_smoothed"]) for r in rows)
+    for r in with_sound:
+        assert r["loss"] == pytest.approx(r["video_loss"] + r["audio_loss"], rel=1e-4)
+    assert all(math.isfinite(r["audio_loss_smoothed"]) for r in with_sound)
+    assert "modalities" in result.summary
 
     # σ changes every step, so compare the audio loss on the same 6 fixed (σ, noise) draws before and after.
     from peft import LoraConfig
@@ -371,3 +377,13 @@ def test_prior_preservation_trains_on_the_bases_own_trigger_free_videos(tmp_path
 
     again = train.train(run, force=True)
     assert again.summary["cache"]["prior_hits"] == 2 and again.summary["cache"].get("prior_misses", 0) == 0
+
+
+def test_a_flat_audio_loss_beside_a_falling_video_loss_is_noted():
+    steps = range(1, 101)
+    flat = [{"step": i, "audio_loss_smoothed": 0.30 + 0.001 * (i % 2), "video_loss_smoothed": 1.0 - 0.006 * i} for i in steps]
+    note = train.modality_note(flat)
+    assert note is not None and note.startswith("the audio loss has flattened")
+    both_fall = [{**r, "audio_loss_smoothed": 0.6 - 0.004 * r["step"]} for r in flat]
+    assert train.modality_note(both_fall) is None
+    assert train.modality_note([{"step": 1, "video_loss_smoothed": 1.0, "audio_loss_smoothed": None}]) is None  # no audio

@@ -136,6 +136,8 @@ class EvalDashboard:
                   w.HTML("<h4>Leakage and motion</h4>"), self._image("leakage_motion.png")]
         if (self.eval_dir / "bleed.png").is_file():
             panels += [w.HTML("<h4>Bleed between characters</h4>"), self._image("bleed.png")]
+        if (self.eval_dir / "voice_curve.png").is_file():
+            panels += [w.HTML("<h4>Voice across checkpoints</h4>"), self._image("voice_curve.png")]
         self.widget = w.VBox([self.header, *panels])
         start = self.best.get("checkpoint") if self.best.get("checkpoint") in self.checkpoints else None
         if start is None and self.checkpoints:

@@ -39,6 +39,10 @@ class LossMonitor:
         steps = [r["step"] for r in self.rows]
         ax.plot(steps, [r["loss"] for r in self.rows], color="tab:blue", alpha=0.35, label="loss")
         ax.plot(steps, [r["loss_smoothed"] for r in self.rows], color="tab:blue", label="smoothed")
+        audio = [(r["step"], r["audio_loss_smoothed"]) for r in self.rows if r.get("audio_loss_smoothed") is not None]
+        if audio:  # video and audio apart: they converge at different speeds
+            ax.plot(steps, [r.get("video_loss_smoothed") for r in self.rows], color="tab:green", linewidth=0.9, label="video")
+            ax.plot(*zip(*audio), color="tab:red", linewidth=0.9, label="audio")
         for prev, r in zip(self.rows, self.rows[1:]):
             if r["stage"] != prev["stage"]:
                 ax.axvline(r["step"] - 0.5, color="gray", linestyle=":")
