@@ -7,6 +7,7 @@
 * ``bleed.png`` (several characters): mean similarity of each prompted character's faces to
   every character's references; the diagonal should dominate;
 * ``leakage_motion.png``: face without the trigger, and motion relative to base, per step;
+* ``voice_bleed.png`` (several characters with reference voices): the same matrix for the voices;
 * ``voice_curve.png`` (when a sample has sound): voice similarity to the reference voices per step
   (mean, 95% band, base dashed, 0.5 = same speaker), leakage of the voice without the trigger, and
   the share of the sound that is speech;
@@ -41,6 +42,11 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
            "identity_by_angle": plot_identity_by_angle(summary, scores.rows, eval_dir / "identity_by_angle.png")}
     if scores.bleed_rows:
         out["bleed"] = plot_bleed(scores.bleed_rows, eval_dir / "bleed.png")
+    if getattr(scores, "voice_bleed_rows", None):
+        out["voice_bleed"] = plot_bleed(scores.voice_bleed_rows, eval_dir / "voice_bleed.png",
+                                        what="voice", column="similarity to this character's reference voices")
+    elif (eval_dir / "voice_bleed.png").is_file():
+        (eval_dir / "voice_bleed.png").unlink()  # an old matrix must not pass for this evaluation's
     voice_path = eval_dir / "voice_curve.png"
     if any(s["metric"] in ("voice_similarity", "speech_found_rate") for s in summary):
         out["voice_curve"] = plot_voice_curve(summary, best, voice_path)
@@ -173,7 +179,8 @@ def plot_grid(videos: list[SampleVideo], checkpoint: str, out: Path, best_checkp
     return figures.save_figure(fig, out)
 
 
-def plot_bleed(bleed_rows: list[dict[str, Any]], out: Path) -> Path:
+def plot_bleed(bleed_rows: list[dict[str, Any]], out: Path, what: str = "face",
+               column: str = "similarity to this character's references") -> Path:
     from .eval_metrics.bleed import bleed_matrix
 
     names, matrix = bleed_matrix(bleed_rows)
@@ -185,9 +192,10 @@ def plot_bleed(bleed_rows: list[dict[str, Any]], out: Path) -> Path:
             ax.text(j, i, text, ha="center", va="center", color="white" if not np.isnan(matrix[i, j]) and matrix[i, j] < 0.6 else "black")
     ax.set_xticks(range(len(names)), names)
     ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("similarity to this character's references")
+    ax.set_xlabel(column)
     ax.set_ylabel("prompted character")
-    ax.set_title("Bleed between characters (LoRA checkpoints)\ndiagonal should dominate; — = no face", fontsize=10)
+    ax.set_title(f"Bleed between characters' {what}s (LoRA checkpoints)\ndiagonal should dominate; — = no {'face' if what == 'face' else 'speech'}",
+                 fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046)
     return figures.save_figure(fig, out)
 

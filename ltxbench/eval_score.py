@@ -88,6 +88,8 @@ class Scores:
     """Tidy per-character similarities: checkpoint, step, prompt_id, seed, target, character, similarity."""
     bleed_rows: list[dict[str, Any]] = field(default_factory=list)
     """eval_metrics.bleed rows, for bleed_matrix (LoRA checkpoints only)."""
+    voice_bleed_rows: list[dict[str, Any]] = field(default_factory=list)
+    """The same rows for the voice (several characters with reference voices; LoRA checkpoints only)."""
 
 
 def _row(v: SampleVideo, prompt_id: str, metric: str, value: float) -> dict[str, Any]:
@@ -263,20 +265,24 @@ def score_videos(videos: list[SampleVideo], scorer: Scorer) -> Scores:
         thumbs.setdefault((v.checkpoint, v.step, info.character, v.seed), {})[v.prompt_id] = analysis.thumb
     _motion_ratios(videos, motion_of, out.rows)
     _diversity(thumbs, len(scorer.refs), out.rows)
-    out.rows.extend(voice_rows(videos, scorer))
+    rows, out.voice_bleed_rows = voice_rows(videos, scorer)
+    out.rows.extend(rows)
     return out
 
 
-def voice_rows(videos: list[SampleVideo], scorer: Scorer) -> list[dict[str, Any]]:
+def voice_rows(videos: list[SampleVideo], scorer: Scorer) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The generated sound's metrics, in this process (silero-vad and the speaker encoder use torch,
     which the scoring workers never import). Per video with a sound track: ``speech_found_rate``
     (share of the sound silero-vad marks as speech); with the trigger and the character's reference
     voices: ``voice_similarity`` (under 1 s of speech: not written) and ``voice_drift`` (two 2-s
     windows of speech or more); without the trigger: ``leakage_voice_similarity`` against each
-    character whose prompt it is the neutral form of."""
+    character whose prompt it is the neutral form of. With several characters' voices:
+    ``voice_bleed_margin`` (the prompted character's voice similarity minus the strongest other's)
+    and the bleed rows for the voice bleed matrix."""
     from . import audio, voice
 
     rows: list[dict[str, Any]] = []
+    bleed: list[dict[str, Any]] = []
     encoder, refs = scorer.voice if scorer.voice is not None else (None, {})
     for v in videos:
         mono = voice.read_mono_16k(v.path)
@@ -302,7 +308,14 @@ def voice_rows(videos: list[SampleVideo], scorer: Scorer) -> list[dict[str, Any]
             found = voice.consistency(encoder.windows(mono))
             if found is not None:
                 rows.append(_row(v, v.prompt_id, "voice_drift", found["voice_drift"]))
-    return rows
+            target = owners[0]
+            if len(refs) > 1 and target in refs:
+                sims = {name: encoder.similarity(voice.nearest_cosine(emb, r)) for name, r in refs.items()}
+                margin = sims[target] - max(val for name, val in sims.items() if name != target)
+                rows.append(_row(v, v.prompt_id, "voice_bleed_margin", margin))
+                if v.checkpoint != BASE:
+                    bleed.append({"target": target, "similarity": sims, "margin": margin})
+    return rows, bleed
 
 
 def _motion_ratios(videos: list[SampleVideo], motion_of: dict[tuple[str, str, int], float], rows: list[dict[str, Any]]) -> None:

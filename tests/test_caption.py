@@ -337,6 +337,7 @@ def test_editor_badges_follow_typing_and_save_round_trips_through_the_manifest(c
     assert CaptionEditor(run).boxes[cid].value == on_disk[cid]["caption"]  # a fresh editor reads it back
     paths = editor.export_sidecars()
     assert run.path("dataset", "clips", f"{cid}.txt").read_text() == on_disk[cid]["caption"] and len(paths) == 3
+    assert on_disk[cid]["caption"] in run.path("dataset", "dataset.csv").read_text()  # the csv is refreshed too
     rerun = {r["id"]: r for r in caption.caption(run).accepted}
     assert rerun[cid]["caption"] == on_disk[cid]["caption"]  # the stage keeps hand edits unless forced
 

@@ -158,3 +158,22 @@ def test_evaluate_scores_the_generated_voice_and_an_audio_lora_must_speak_as_the
     assert silent.best["rules"]["voice"].startswith("not applied: the LoRA was not trained on sound")
     no_refs = evaluate.score_folder(root, [DATA / "obama_1.jpg"], tmp_path / "eval3", face_frames=4)
     assert any("no character has reference voices" in n for n in no_refs.notes)
+
+
+def test_with_several_characters_the_voices_get_a_bleed_margin_and_matrix(tmp_path, utterances):
+    from ltxbench import evaluate
+
+    speech = {k: voice.speech_only(v)[:5 * voice.RATE] for k, v in utterances.items()}
+    face = {n: video.image_to_clip(video.read_image(DATA / n), 128, 128, 120, motion="pan", amount=0.05)
+            for n in ("obama_2.jpg", "biden_1.jpg")}
+    root = tmp_path / "videos"
+    for name, photo, utt in (("obama-talk_s0", "obama_2.jpg", "1688-142285-0000"), ("biden-talk_s0", "biden_1.jpg", "1998-15444-0000")):
+        (root / "step_000100").mkdir(parents=True, exist_ok=True)
+        video.write_mp4(root / "step_000100" / f"{name}.mp4", face[photo], 24, audio=(speech[utt], voice.RATE))
+    refs = {"obama": [DATA / "obama_1.jpg"], "biden": [DATA / "biden_1.jpg"]}
+    voices = {"obama": [SPEECH[1]], "biden": [DATA / "speech" / "1998-15444-0001.flac"]}
+    result = evaluate.score_folder(root, refs, tmp_path / "eval", face_frames=4, voices=voices)
+    margins = {r["prompt_id"]: float(r["value"]) for r in __import__("csv").DictReader(open(result.metrics_path))
+               if r["metric"] == "voice_bleed_margin"}
+    assert margins["obama-talk"] > 0 and margins["biden-talk"] > 0  # each speaks in their own voice, not the other's
+    assert result.figure("voice_bleed").stat().st_size > 5000

@@ -149,11 +149,16 @@ class CaptionEditor:
         return path
 
     def export_sidecars(self) -> list[Path]:
-        """Save pending edits, then write ``clips/<id>.txt`` for every captioned accepted clip."""
+        """Save pending edits, then write ``clips/<id>.txt`` for every captioned accepted clip and
+        refresh ``dataset.csv`` / ``dataset.jsonl`` (:func:`ltxbench.caption.export`), so no exported
+        file keeps an old caption."""
         if self.edited:
             self.save()
         paths = write_sidecars(self.records, self.run.path("dataset"))
-        self.status.value = f"wrote {len(paths)} sidecar .txt file(s) next to the clips in {html.escape(str(self.run.path('dataset', 'clips')))}"
+        exported = stage.export(self.run)
+        self.status.value = (f"wrote {len(paths)} sidecar .txt file(s) next to the clips in "
+                             f"{html.escape(str(self.run.path('dataset', 'clips')))} and refreshed "
+                             f"{html.escape(str(exported.csv_path))} ({exported.clips} clips)")
         return paths
 
     # -- view ------------------------------------------------------------------------------

@@ -138,6 +138,8 @@ class EvalDashboard:
             panels += [w.HTML("<h4>Bleed between characters</h4>"), self._image("bleed.png")]
         if (self.eval_dir / "voice_curve.png").is_file():
             panels += [w.HTML("<h4>Voice across checkpoints</h4>"), self._image("voice_curve.png")]
+        if (self.eval_dir / "voice_bleed.png").is_file():
+            panels += [w.HTML("<h4>Bleed between characters' voices</h4>"), self._image("voice_bleed.png")]
         self.widget = w.VBox([self.header, *panels])
         start = self.best.get("checkpoint") if self.best.get("checkpoint") in self.checkpoints else None
         if start is None and self.checkpoints:
