@@ -827,6 +827,9 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
                 + _download_hint(version, location if located.kind == "local" else None)
             ) from exc
         check_pipeline_version(pipe, version, source)
+    # one bar per denoising loop is noise in a run's record (32 of them in an evaluation notebook):
+    # the stages show their own bars, one per video
+    pipe.set_progress_bar_config(disable=True)
     return pipe.to(target)
 
 

@@ -154,6 +154,7 @@ def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool, for
             os.environ["LTXBENCH_QUIET"] = "1"  # the kernel inherits it: progress bars off
         if force:
             os.environ["LTXBENCH_FORCE"] = "1"  # the stage starts over rather than resuming
+        os.environ["LTXBENCH_RECORD"] = "1"  # widgets leave static copies in the record (ltxbench.ui.record)
         pm.execute_notebook(
             str(template), str(out),
             parameters={"run_dir": str(run_dir), "params_file": None},
@@ -174,6 +175,7 @@ def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool, for
         runs.reraise_naming(out, exc)  # papermill's own notebook write fails unnamed when the disk refuses it
     finally:
         os.environ.pop("LTXBENCH_FORCE", None)
+        os.environ.pop("LTXBENCH_RECORD", None)
         if quiet:
             if env_before is None:
                 os.environ.pop("LTXBENCH_QUIET", None)

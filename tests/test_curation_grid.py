@@ -95,3 +95,17 @@ def test_accepting_a_rejected_clip_from_the_grid_writes_its_clip(run):
     grid.toggles[BROKEN].value = "accepted"  # no clip can be cut from an unreadable file
     assert "could not be written" in grid.message.value
     assert grid.toggles[BROKEN].value == "rejected" and _on_disk(run, BROKEN)["status"] == "rejected"
+
+
+def test_the_grid_and_the_caption_editor_leave_static_copies_for_the_record(run, monkeypatch):
+    from ltxbench import caption
+    from ltxbench.ui import CaptionEditor
+
+    monkeypatch.setenv("LTXBENCH_RECORD", "1")  # as while the pipeline executes 01 and 02
+    grid = CurationGrid(run)._repr_mimebundle_()
+    assert set(grid) == {"text/html", "text/plain"}
+    assert grid["text/html"].count("<tr>") == len(CurationGrid(run).records) and "data:image/jpeg;base64" in grid["text/html"]
+    assert grid["text/plain"].startswith("CurationGrid(")
+    caption.caption(run)
+    editor = CaptionEditor(run)._repr_mimebundle_()
+    assert set(editor) == {"text/html", "text/plain"} and "obmx" in editor["text/html"]

@@ -181,6 +181,26 @@ def test_dashboard_headless(scored):
         dash.select("step_999999")
 
 
+def test_widgets_leave_a_static_copy_for_the_record(scored, monkeypatch):
+    """In the pipeline's execution (LTXBENCH_RECORD=1) the dashboards display HTML with their figures
+    embedded, which any notebook viewer shows without a kernel; interactively the live view too."""
+    from ltxbench.ui import EvalDashboard
+    from ltxbench.ui.train_monitor import LossMonitor
+
+    result, _, _ = scored
+    monkeypatch.delenv("LTXBENCH_RECORD", raising=False)
+    live = EvalDashboard(result.eval_dir.parent)._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in live and "<img" in live["text/html"]
+    monkeypatch.setenv("LTXBENCH_RECORD", "1")
+    recorded = EvalDashboard(result.eval_dir.parent)._repr_mimebundle_()
+    assert set(recorded) == {"text/html", "text/plain"}
+    html_text = recorded["text/html"]
+    assert html_text.count("<img") >= 4 and "Diagnosis of" in html_text and "Best checkpoint: step_000100" in html_text
+    assert recorded["text/plain"].startswith("EvalDashboard(") and "VBox" not in recorded["text/plain"]
+    monitor = LossMonitor()._repr_mimebundle_()
+    assert set(monitor) == {"text/html", "text/plain"} and "train/loss.png" in monitor["text/html"]
+
+
 def test_score_folder_without_a_run(tmp_path, face_crops):
     root = tmp_path / "videos"
     video.write_mp4(root / "base" / "talk_s0.mp4", _clip(face_crops, "biden_1.jpg"), fps=24)

@@ -30,6 +30,13 @@ def test_pipeline_end_to_end_through_papermill(tmp_path, params_file):
         assert rec["status"] == "completed" and rec["started"] and rec["ended"] and rec["duration_s"] >= 0
         nb = run_dir / "notebooks" / name
         assert nb.is_file() and not _error_outputs(nb)
+        # the record reads without a kernel: static copies instead of dead widgets, no per-loop bars
+        outputs = [o for c in nbformat.read(nb, as_version=4).cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs), name
+    evaluate_nb = nbformat.read(run_dir / "notebooks" / pipeline.NOTEBOOKS["evaluate"], as_version=4)
+    shown = [o.get("data", {}).get("text/html", "") for c in evaluate_nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert any("Diagnosis of" in h and "<img" in h for h in shown)  # the dashboard's static copy
+    assert (run_dir / "eval" / "diagnosis.json").is_file()
 
     manifest = [json.loads(line) for line in (run_dir / "dataset" / "manifest.jsonl").read_text().splitlines()]
     by_source = {r["source"].rsplit("/", 1)[1]: r for r in manifest}

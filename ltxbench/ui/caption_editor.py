@@ -197,8 +197,19 @@ class CaptionEditor:
         return w.HBox([preview, w.VBox([title, box, badges], layout=w.Layout(width="100%"))],
                       layout=w.Layout(border="1px solid #ddd", padding="4px", margin="2px 0"))
 
+    def static_html(self) -> str:
+        """Every accepted clip's caption, where it came from and its lint, as HTML: the run's record
+        without a kernel."""
+        rows = [f"<tr><td><b>{html.escape(r['id'])}</b></td><td>{html.escape(r.get('caption') or '')}</td>"
+                f"<td>{html.escape(str(r.get('caption_source') or ''))}</td><td>{badges_html(self.lint(r['id']))}</td></tr>"
+                for r in self.accepted]
+        return (f"<p>{html.escape(repr(self))}</p><table><tr><th>clip</th><th>caption</th><th>source</th><th>lint</th></tr>"
+                f"{''.join(rows)}</table>")
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        from .record import bundle
+
+        return bundle(self.widget, self.static_html(), repr(self), **kwargs)
 
     def __repr__(self) -> str:
         return f"CaptionEditor({len(self.accepted)} clips, {len(self.edited)} unsaved edit(s); run {self.run.dir})"

@@ -116,10 +116,10 @@ def status_html(record: dict[str, Any]) -> str:
 class CurationGrid:
     """Review and overrule curate's decisions; display it as the last expression of a cell."""
 
-    def __init__(self, run: Run, page_size: int = 12, columns: int = 3, animated: bool = True):
+    def __init__(self, run: Run | str | Path, page_size: int = 12, columns: int = 3, animated: bool = True):
         import ipywidgets as w  # lazily: the stages never need a UI library
 
-        self.run = run
+        self.run = run if isinstance(run, Run) else runs.open_run(run)
         self.page_size = page_size
         self.animated = animated
         self.page = 0
@@ -130,7 +130,7 @@ class CurationGrid:
         self.reset_buttons: dict[str, Any] = {}
         self._syncing = False  # set while the code itself moves a toggle, so its observer stays quiet
 
-        names = list(dict.fromkeys([c.name for c in run.params.dataset.characters] + [r["character"] for r in self.records]))
+        names = list(dict.fromkeys([c.name for c in self.run.params.dataset.characters] + [r["character"] for r in self.records]))
         codes = sorted({coverage.reason_code(x) for r in self.records for x in r.get("reasons") or []})
         self.character = w.Dropdown(options=(ALL, *names), value=ALL, description="character")
         self.status_filter = w.Dropdown(options=STATUS_FILTERS, value=ALL, description="status")
@@ -313,8 +313,29 @@ class CurationGrid:
         self.status_labels[clip_id].value = status_html(record)
         self.reset_buttons[clip_id].disabled = not record.get("override")
 
+    STATIC_ROWS = 200
+
+    def static_html(self) -> str:
+        """Every clip (thumbnail, decision, reasons, key scores) and the coverage figure, as HTML: the
+        run's record without a kernel."""
+        from .record import img
+
+        rows = []
+        for r in self.records[:self.STATIC_ROWS]:
+            thumb = self.run.path("dataset", r["thumb"]) if r.get("thumb") else None
+            picture = img(thumb.read_bytes(), "image/jpeg", width=96, alt=r["id"]) if thumb is not None and thumb.is_file() else ""
+            rows.append(f"<tr><td>{picture}</td><td><b>{html.escape(r['id'])}</b><br>{html.escape(r['character'])}</td>"
+                        f"<td>{status_html(r)}</td><td>{reasons_html(r)}</td><td>{scores_html(r)}</td></tr>")
+        more = (f"<p><i>{len(self.records) - self.STATIC_ROWS} more clips in dataset/manifest.jsonl</i></p>"
+                if len(self.records) > self.STATIC_ROWS else "")
+        coverage_png = self.run.path("dataset", "coverage.png")
+        return (f"<p>{html.escape(repr(self))}</p><table>{''.join(rows)}</table>{more}"
+                + (img(coverage_png.read_bytes(), alt="coverage") if coverage_png.is_file() else ""))
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        from .record import bundle
+
+        return bundle(self.widget, self.static_html(), repr(self), **kwargs)
 
     def __repr__(self) -> str:
         n_acc = sum(1 for r in self.records if r["status"] == "accepted")

@@ -212,7 +212,25 @@ class EvalDashboard:
                               + note)
         return self.grid_bytes
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    STATIC_FIGURES = ("identity_curve.png", "identity_by_angle.png", "leakage_motion.png", "bleed.png",
+                      "voice_curve.png", "voice_bleed.png")
 
-        display(self.widget)
+    def static_html(self) -> str:
+        """What the dashboard shows, as HTML with the figures embedded: the run's record without a kernel."""
+        from .record import img
+
+        parts = [self._header_html(), self.diagnosis_panel.value]
+        for name in self.STATIC_FIGURES:
+            path = self.eval_dir / name
+            if path.is_file():
+                parts.append(img(path.read_bytes(), alt=name))
+        if self.current is not None and self.grid_bytes:
+            parts.append(f"<h4>{html.escape(self.current)} vs base (same prompt and seed per row)</h4>"
+                         + img(self.grid_bytes, "image/gif" if self._mode == "animated" else "image/png", alt="grid"))
+        return "".join(f"<div>{p}</div>" for p in parts)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        from .record import bundle
+
+        best = self.best.get("checkpoint") or "none"
+        return bundle(self.widget, self.static_html(), f"EvalDashboard({self.eval_dir}; best checkpoint: {best})", **kwargs)

@@ -65,7 +65,10 @@ class LossMonitor:
         if self.rows:
             self.image.value = self.png()
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        from .record import bundle, img
 
-        display(self.widget)
+        static = (f"<p>{self.label.value}</p>" + img(self.png() if self.rows else None, alt="loss")
+                  + ("<p><i>live loss plot: drawn while training in an interactive session; the record shows "
+                     "train/loss.png below</i></p>" if not self.rows else ""))
+        return bundle(self.widget, static, f"LossMonitor({len(self.rows)} steps)", **kwargs)
