@@ -122,15 +122,17 @@ class EvalDashboard:
         self.diagnosis_panel = w.HTML(diagnosis_html(self.diagnosis))
         self.curve = self._image("identity_curve.png")
         self.slider = w.SelectionSlider(options=self.checkpoints or ["(none)"], description="checkpoint",
-                                        continuous_update=False, layout=w.Layout(width="70%"))
-        self.mode_toggle = w.ToggleButtons(options=MODES, value="frames", description="show")
+                                        continuous_update=False, layout=w.Layout(width="55%"))
+        self.mode_toggle = w.ToggleButtons(options=MODES, value="frames", description="show",
+                                           style={"button_width": "80px"}, layout=w.Layout(margin="0 0 0 32px"))
         self.caption = w.HTML()
         self.grid = w.Image(format="png")
         self.slider.observe(lambda change: self.select(change["new"]), names="value")
         self.mode_toggle.observe(lambda change: setattr(self, "mode", change["new"]), names="value")
         panels = [self.diagnosis_panel, w.HTML("<h4>Identity across checkpoints</h4>"), self.curve,
                   w.HTML("<h4>Checkpoint vs base (same prompt and seed per row)</h4>"),
-                  w.HBox([self.slider, self.mode_toggle]), self.caption, self.grid,
+                  w.HBox([self.slider, self.mode_toggle], layout=w.Layout(align_items="center", grid_gap="32px")),
+                  self.caption, self.grid,
                   w.HTML("<h4>Where identity breaks: per head angle and per prompt</h4>"),
                   self._image("identity_by_angle.png"),
                   w.HTML("<h4>Leakage and motion</h4>"), self._image("leakage_motion.png")]
