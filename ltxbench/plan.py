@@ -118,7 +118,7 @@ class Plan:
         lines += [header, "-" * len(header)]
         for g in self.gpus:
             lines.append(f"{g.gpu.name:<16}{g.memory_gib:>10.1f}{g.gpu.memory_gib:>8.1f}  {'yes' if g.fits else 'NO':<5}"
-                         f"{g.step_s:>9.2f}{g.total_h:>8.2f}  "
+                         f"{g.step_s:>9.3g}{g.total_h:>8.3g}  "
                          + ("measured" if g.measured else f"estimate: FLOPs at {ASSUMED_MFU:.0%} MFU, not measured"))
         lines.append("hours are for the configured steps on one GPU, so they are also the GPU-hours")
         lines += [f"warning: {w}" for w in self.warnings]
@@ -147,7 +147,8 @@ def count_dataset(params: P.RunParams, run_dir: Path | None) -> DatasetCount:
     frames_per = params.curate.clip_frames
     manifest = run_dir / "dataset" / "manifest.jsonl" if run_dir is not None else None
     if manifest is not None and manifest.is_file():
-        records = [r for r in runs.read_jsonl(manifest) if r.get("status") == "accepted"]
+        # head crops are cut from clips already counted: they add steps' worth of views, not clips
+        records = [r for r in runs.read_jsonl(manifest) if r.get("status") == "accepted" and r.get("variant") != "head"]
         clips = {n: sum(1 for r in records if r.get("character") == n) for n in names}
         frames = sum(1 if r.get("source_kind") == "image" else frames_per for r in records)
         return DatasetCount(clips, frames, True, f"counted: accepted clips in {manifest}")

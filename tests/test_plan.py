@@ -55,6 +55,7 @@ def test_a_curated_and_trained_run_gives_counted_clips_and_a_measured_step_time(
         {"id": "c1", "status": "accepted", "character": "obama", "source_kind": "image"},
         {"id": "c2", "status": "accepted", "character": "obama", "source_kind": "video"},
         {"id": "c3", "status": "rejected", "character": "obama", "source_kind": "video"},
+        {"id": "c2-head", "status": "accepted", "character": "obama", "source_kind": "video", "variant": "head"},
     ])
     run.path("train").mkdir()
     with open(run.path("train", "metrics.csv"), "w", newline="") as fh:

@@ -124,7 +124,7 @@ class EvalDashboard:
         self.slider = w.SelectionSlider(options=self.checkpoints or ["(none)"], description="checkpoint",
                                         continuous_update=False, layout=w.Layout(width="55%"))
         self.mode_toggle = w.ToggleButtons(options=MODES, value="frames", description="show",
-                                           style={"button_width": "80px"}, layout=w.Layout(margin="0 0 0 32px"))
+                                           style={"button_width": "100px"}, layout=w.Layout(margin="0 0 0 32px"))
         self.caption = w.HTML()
         self.grid = w.Image(format="png")
         self.slider.observe(lambda change: self.select(change["new"]), names="value")
