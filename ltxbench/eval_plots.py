@@ -70,8 +70,12 @@ def _series(summary: list[dict[str, Any]], metric: str) -> tuple[list[dict[str, 
     return pts, base
 
 
-def _no_data(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="tab:red", fontsize=9, wrap=True)
+def _no_data(ax: Any, text: str, width: int = 48) -> None:
+    """A message in the middle of an empty panel, broken into lines that stay inside the axes."""
+    import textwrap
+
+    lines = [textwrap.fill(part, width) for part in text.split("\n")]
+    ax.text(0.5, 0.5, "\n".join(lines), ha="center", va="center", transform=ax.transAxes, color="tab:red", fontsize=8)
 
 
 def plot_identity_curve(summary: list[dict[str, Any]], rows: list[dict[str, Any]], best: dict[str, Any], out: Path) -> Path:
@@ -170,12 +174,13 @@ def plot_grid(videos: list[SampleVideo], checkpoint: str, out: Path, best_checkp
     h, w = image.shape[:2]
     fig, ax = figures.new_figure(1, (min(16, 2 + w / 90), 1.2 + h / 90))
     ax.imshow(image)
-    ax.set_yticks([(GRID_ROW_HEIGHT + 4) * (i + 0.5) for i in range(len(labels))], labels, fontsize=8)
+    # sizes for the figure as a notebook shows it (scaled to ~900 px wide): 8 pt labels read as 6 px there
+    ax.set_yticks([(GRID_ROW_HEIGHT + 4) * (i + 0.5) for i in range(len(labels))], labels, fontsize=12)
     ax.set_xticks([w * 0.25, w * 0.75], [f"base model (no LoRA): {GRID_FRAMES} frames", f"{checkpoint}: {GRID_FRAMES} frames"],
-                  fontsize=9)
+                  fontsize=13)
     ax.tick_params(length=0)
     star = "  ★ best checkpoint" if checkpoint == best_checkpoint else ""
-    ax.set_title(f"{checkpoint} vs base, same prompt and seed per row{star}", fontsize=10)
+    ax.set_title(f"{checkpoint} vs base, same prompt and seed per row{star}", fontsize=14)
     return figures.save_figure(fig, out)
 
 

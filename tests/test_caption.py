@@ -455,3 +455,17 @@ def test_every_template_caption_of_the_demo_fits_its_text_length():
             lengths.append(counter.sequence_length(text))
     assert max(lengths) <= demo.model.max_sequence_length, (max(lengths), demo.model.max_sequence_length)
     assert max(lengths) > 128  # the old demo setting would have cut them: this test can fail
+
+
+def test_typing_a_duplicate_caption_flags_the_other_row_before_saving(curated, tmp_path):
+    from ltxbench.ui import CaptionEditor
+
+    run = _copy(curated, tmp_path)
+    caption.caption(run)
+    editor = CaptionEditor(run, page_size=3)
+    a, b = "obama-obama-2-000", "obama-obama-3-000"
+    editor.boxes[a].value = "obmx speaks at a podium in a blue suit, medium shot"
+    editor.boxes[b].value = "obmx speaks at a podium in a blue suit, medium shot"
+    assert "near_duplicate" in editor.badges[a].value  # the row typed into earlier is refreshed too, no Save needed
+    editor.boxes[b].value = "obmx laughs on a beach at sunset, wide shot"
+    assert "near_duplicate" not in editor.badges[a].value

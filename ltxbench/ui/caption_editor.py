@@ -124,8 +124,9 @@ class CaptionEditor:
         if clip_id in self.boxes and self.boxes[clip_id].value != text:
             self.boxes[clip_id].value = text  # its observer comes back here with no change
         found = self.lint(clip_id)
-        if clip_id in self.badges:
-            self.badges[clip_id].value = badges_html(found)
+        # dataset rules (near-duplicates, wording) involve the other captions too: refresh every row shown
+        for other in self.badges:
+            self.badges[other].value = badges_html(found if other == clip_id else self.lint(other))
         self.status.value = f"{len(self.edited)} unsaved edit(s)"
         return found
 

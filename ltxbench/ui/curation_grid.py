@@ -267,7 +267,10 @@ class CurationGrid:
 
         clip_id = record["id"]
         shown = preview_bytes(self.run, record, self.animated)
-        preview = (w.Image(value=shown[0], format=shown[1], layout=w.Layout(max_width="100%")) if shown
+        # at most its own size (previews are 128 px high: stretched to the card they blurred ~5x, and a
+        # portrait clip made one page thousands of pixels tall)
+        preview = (w.Image(value=shown[0], format=shown[1], layout=w.Layout(max_width="100%", max_height=f"{PREVIEW_HEIGHT * 1.5:.0f}px",
+                                                                             object_fit="contain")) if shown
                    else w.HTML("<i>no preview (no frame could be read)</i>"))
         title = w.HTML(f"<b>{html.escape(clip_id)}</b><br>{html.escape(record['character'])} · "
                        f"{html.escape(str(record.get('source_kind')))}<br>{scores_html(record)}{reasons_html(record)}")
