@@ -109,3 +109,10 @@ def test_the_grid_and_the_caption_editor_leave_static_copies_for_the_record(run,
     caption.caption(run)
     editor = CaptionEditor(run)._repr_mimebundle_()
     assert set(editor) == {"text/html", "text/plain"} and "obmx" in editor["text/html"]
+
+
+def test_a_clip_accepted_by_hand_shows_its_moving_preview_at_once(run):
+    grid = CurationGrid(run, animated=True)
+    assert grid.previews[BIDEN].format == "jpeg"  # rejected by curate: no clip file, so its thumbnail
+    grid.toggle(BIDEN, "accepted")
+    assert grid.previews[BIDEN].format == "gif" and grid.previews[BIDEN].value[:6] == b"GIF89a"

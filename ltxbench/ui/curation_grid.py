@@ -128,6 +128,7 @@ class CurationGrid:
         self.notes: dict[str, Any] = {}
         self.status_labels: dict[str, Any] = {}
         self.reset_buttons: dict[str, Any] = {}
+        self.previews: dict[str, Any] = {}
         self._syncing = False  # set while the code itself moves a toggle, so its observer stays quiet
 
         names = list(dict.fromkeys([c.name for c in self.run.params.dataset.characters] + [r["character"] for r in self.records]))
@@ -283,6 +284,7 @@ class CurationGrid:
         note.observe(lambda change, cid=clip_id: self._on_note(cid, change["new"]), names="value")
         reset.on_click(lambda _, cid=clip_id: self._guarded(self.reset, cid))
         self.toggles[clip_id], self.notes[clip_id], self.status_labels[clip_id], self.reset_buttons[clip_id] = toggle, note, label, reset
+        self.previews[clip_id] = preview
         return w.VBox([preview, title, label, toggle, note, reset],
                       layout=w.Layout(border="1px solid #ddd", padding="4px"))
 
@@ -315,6 +317,11 @@ class CurationGrid:
             self._syncing = False
         self.status_labels[clip_id].value = status_html(record)
         self.reset_buttons[clip_id].disabled = not record.get("override")
+        # accepting a clip curate rejected cuts its clip file: show its moving preview now, not at the next render
+        shown = preview_bytes(self.run, record, self.animated)
+        preview = self.previews.get(clip_id)
+        if shown is not None and preview is not None and hasattr(preview, "format") and preview.value != shown[0]:
+            preview.format, preview.value = shown[1], shown[0]
 
     STATIC_ROWS = 200
 

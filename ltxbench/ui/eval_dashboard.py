@@ -56,7 +56,7 @@ def animated_preview(videos: list[SampleVideo], checkpoint: str, frames: int = P
         strips.append(np.concatenate([left, np.full((frames, PREVIEW_HEIGHT, 8, 3), 255, np.uint8), right], axis=2))
     width = max(s.shape[2] for s in strips)
     strips = [np.pad(s, ((0, 0), (0, 4), (0, width - s.shape[2]), (0, 0)), constant_values=255) for s in strips]
-    movie = np.concatenate(strips, axis=1)
+    movie = _labelled(np.concatenate(strips, axis=1), [label for label, _, _ in rows], checkpoint)
     images = [Image.fromarray(f) for f in movie]
     buf = io.BytesIO()
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=120, loop=0)
@@ -87,6 +87,29 @@ def diagnosis_html(diagnosis: dict[str, Any] | None) -> str:
         parts.append("<b>Passed</b>: " + "; ".join(f"<code>{e(p['code'])}</code> ({e(p['detail'])})"
                                                     for p in diagnosis["passed"]))
     return "".join(parts)
+
+
+LABEL_WIDTH, HEADER_HEIGHT = 96, 20
+
+
+def _labelled(movie: np.ndarray, row_labels: list[str], checkpoint: str) -> np.ndarray:
+    """``movie`` ``[F,H,W,3]`` with a header (base model | checkpoint) and a column of row labels
+    (prompt and seed), drawn once and put beside every frame, as the still grid has them."""
+    from PIL import Image, ImageDraw
+
+    frames, height, width = movie.shape[:3]
+    canvas = Image.new("RGB", (LABEL_WIDTH + width, HEADER_HEIGHT + height), "white")
+    draw = ImageDraw.Draw(canvas)
+    half = (width - 8) // 2
+    draw.text((LABEL_WIDTH + 4, 4), "base model (no LoRA)", fill="black")
+    draw.text((LABEL_WIDTH + half + 12, 4), checkpoint, fill="black")
+    row = height / max(1, len(row_labels))
+    for i, label in enumerate(row_labels):
+        draw.text((4, HEADER_HEIGHT + int(i * row + row / 2) - 6), label, fill="black")
+    layer = np.asarray(canvas).copy()
+    out = np.repeat(layer[None], frames, axis=0)
+    out[:, HEADER_HEIGHT:, LABEL_WIDTH:] = movie
+    return out
 
 
 class EvalDashboard:
