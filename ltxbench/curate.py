@@ -451,10 +451,9 @@ def curate(run: Run, reuse: bool = False) -> CurateResult:
 def _check_reference_voices(run: Run, cfg: P.CurateSection) -> None:
     from . import voice
 
-    model = str(cfg.voice_model) if cfg.voice_model is not None else None
     for ch in run.params.dataset.characters:
         if ch.voices:
-            voice.cached_references(tuple(str(v) for v in ch.voices), cfg.voice_backend, model, cfg.voice_threshold)
+            voice.cached_references(tuple(str(v) for v in ch.voices), *voice.settings(cfg))
 
 
 def _previous_manifest(path: Path) -> list[dict[str, Any]]:
@@ -602,9 +601,8 @@ def _voice_scores(run: Run, cand: Candidate, cfg: P.CurateSection, character: st
     ch = next((c for c in run.params.dataset.characters if c.name == character), None)
     if ch is None or not ch.voices:
         return {}
-    model = str(cfg.voice_model) if cfg.voice_model is not None else None
-    encoder = voice.cached_encoder(cfg.voice_backend, model, cfg.voice_threshold)
-    refs = voice.cached_references(tuple(str(v) for v in ch.voices), cfg.voice_backend, model, cfg.voice_threshold)
+    encoder = voice.cached_encoder(*voice.settings(cfg))
+    refs = voice.cached_references(tuple(str(v) for v in ch.voices), *voice.settings(cfg))
     mono = voice.read_mono_16k(cand.source, cand.start_frame / cand.source_info.fps, cfg.clip_frames / cfg.fps)
     scores = voice.clip_voice(mono, refs, encoder) if mono is not None else {}
     sim = scores.get("voice_similarity")

@@ -114,6 +114,9 @@ def generate_video(pipe: Any, prompt: str, seed: int, settings: dict[str, Any]) 
         samples = samples.reshape(-1, samples.shape[-1])[:2]
         if samples.size and np.isfinite(samples).all():
             sound = (samples, int(vocoder.config.output_sampling_rate))
+        else:
+            log.warning("evaluate: the generated sound for %r (seed %d) is empty or not finite: the video is written "
+                        "without it, so its voice is not measured", prompt, seed)
     return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8), sound
 
 

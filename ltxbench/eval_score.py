@@ -296,7 +296,8 @@ def voice_rows(videos: list[SampleVideo], scorer: Scorer) -> tuple[list[dict[str
             rows.append(_row(v, v.prompt_id, "speech_found_rate", ratio))
         if encoder is None or not ratio:
             continue
-        emb = encoder.embed(mono)
+        speech = voice.speech_only(mono)  # silero-vad once per video, for the embedding and the windows
+        emb = encoder.embed_speech(speech)
         if emb is None:
             continue
         for pid, character in zip(pids, owners):
@@ -305,7 +306,7 @@ def voice_rows(videos: list[SampleVideo], scorer: Scorer) -> tuple[list[dict[str
             sim = encoder.similarity(voice.nearest_cosine(emb, refs[character]))
             rows.append(_row(v, pid, "voice_similarity" if v.trigger else "leakage_voice_similarity", sim))
         if v.trigger:
-            found = voice.consistency(encoder.windows(mono))
+            found = voice.consistency(encoder.speech_windows(speech))
             if found is not None:
                 rows.append(_row(v, v.prompt_id, "voice_drift", found["voice_drift"]))
             target = owners[0]

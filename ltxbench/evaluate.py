@@ -407,8 +407,7 @@ def voice_scorer(curate_cfg: P.CurateSection, voices: dict[str, list[Any]], note
         return None
     from . import voice
 
-    model = str(curate_cfg.voice_model) if curate_cfg.voice_model is not None else None
-    encoder = voice.VoiceEncoder.load(curate_cfg.voice_backend, model, curate_cfg.voice_threshold)
+    encoder = voice.VoiceEncoder.load(*voice.settings(curate_cfg))
     return encoder, {name: voice.reference_voices(paths, encoder) for name, paths in wanted.items()}
 
 

@@ -64,6 +64,8 @@ class DatasetCount:
     measured: bool
     """True: counted from dataset/manifest.jsonl; False: estimated from the source files."""
     how: str
+    unreadable: list[str] = field(default_factory=list)
+    """Source videos that could not be probed (counted as no clips; curate will reject them with the reason)."""
 
 
 @dataclass
@@ -155,7 +157,7 @@ def count_dataset(params: P.RunParams, run_dir: Path | None) -> DatasetCount:
     from . import video
     from .curate import expand_media
 
-    clips, frames = {}, 0
+    clips, frames, unreadable = {}, 0, []
     seconds = frames_per / params.curate.fps
     for ch in params.dataset.characters:
         n = 0
@@ -165,12 +167,13 @@ def count_dataset(params: P.RunParams, run_dir: Path | None) -> DatasetCount:
                 continue
             try:
                 fit = int(video.probe(path).duration_s // seconds)
-            except Exception:  # an unreadable file becomes a rejected record in curate; here it adds nothing
+            except (OSError, ValueError, RuntimeError) as exc:  # curate rejects it with the reason; here it adds nothing
+                unreadable.append(f"{path}: {exc}")
                 fit = 0
             n, frames = n + fit, frames + fit * frames_per
         clips[ch.name] = n
     return DatasetCount(clips, frames, False, "estimated before curate: every photo one clip, every video at most "
-                        f"its length / {seconds:.2f} s (curate rejects some; run curate for the real count)")
+                        f"its length / {seconds:.2f} s (curate rejects some; run curate for the real count)", unreadable)
 
 
 def configured_steps(params: P.RunParams) -> int:
@@ -236,6 +239,7 @@ def _transformer_config(model: P.ModelSection, full_config: Any) -> dict[str, An
 def _warnings(params: P.RunParams, plan: Plan) -> list[str]:
     out = []
     n_clips = sum(plan.dataset.clips.values())
+    out += [f"cannot read {u}: counted as no clips" for u in plan.dataset.unreadable]
     if n_clips == 0:
         out.append("no clips: training cannot start (add media, or run curate to see why clips are rejected)")
     ratio = plan.steps_configured / plan.steps_recommended

@@ -153,7 +153,10 @@ class VoiceEncoder:
     def windows(self, mono_16k: np.ndarray, window_s: float = WINDOW_S) -> list[np.ndarray]:
         """Embeddings of consecutive ``window_s`` windows of the signal's speech (the last partial
         window joins the one before), for several-speaker and drift checks."""
-        speech = speech_only(mono_16k)
+        return self.speech_windows(speech_only(mono_16k), window_s)
+
+    def speech_windows(self, speech: np.ndarray, window_s: float = WINDOW_S) -> list[np.ndarray]:
+        """:meth:`windows` of speech already cut to its voiced part (silero-vad runs once per clip)."""
         step = int(window_s * RATE)
         if speech.size < 2 * step:
             return []
@@ -194,6 +197,12 @@ def reference_voices(paths: Sequence[str | Path], encoder: VoiceEncoder) -> np.n
     return np.stack(out)
 
 
+def settings(curate_cfg: Any) -> tuple[Backend, str | None, float | None]:
+    """``(backend, model path, threshold)`` of the curate section's voice settings, as the caches key them."""
+    model = str(curate_cfg.voice_model) if curate_cfg.voice_model is not None else None
+    return curate_cfg.voice_backend, model, curate_cfg.voice_threshold
+
+
 @functools.lru_cache(maxsize=4)
 def cached_encoder(backend: Backend, model_path: str | None, threshold: float | None) -> VoiceEncoder:
     """One encoder per process and setting (curate's workers each load theirs once)."""
@@ -211,13 +220,14 @@ def clip_voice(mono_16k: np.ndarray, refs: np.ndarray, encoder: VoiceEncoder) ->
     """Voice scores of one clip's sound against a character's reference embeddings:
     ``voice_similarity`` (None under MIN_SPEECH_S of speech), ``voice_min_window_cosine`` and
     ``voice_drift`` (None under two windows of speech), ``several_speakers`` (None when unknown)."""
-    emb = encoder.embed(mono_16k)
+    speech = speech_only(mono_16k)
+    emb = encoder.embed_speech(speech)
     out: dict[str, Any] = {"voice_similarity": None, "voice_min_window_cosine": None, "voice_drift": None,
                            "several_speakers": None}
     if emb is None:
         return out
     out["voice_similarity"] = round(encoder.similarity(nearest_cosine(emb, refs)), 4)
-    found = consistency(encoder.windows(mono_16k))
+    found = consistency(encoder.speech_windows(speech))
     if found is not None:
         out["voice_min_window_cosine"] = round(found["min_window_cosine"], 4)
         out["voice_drift"] = round(found["voice_drift"], 4)
