@@ -63,8 +63,11 @@ class VersionSpec:
     vocoder_class: str
     use_cross_timestep: bool
     """Whether the audio<->video cross-attention modulation uses the *other* modality's sigma
-    (the transformer's ``use_cross_timestep``): trained that way from 2.3 on, legacy ``False``
-    for 2.0. Only matters when audio and video sit at different noise levels."""
+    (the transformer's ``use_cross_timestep``). Only matters when audio and video sit at different
+    noise levels (training, and video-only training's audio at sigma 1). Lightricks' ltx-core 1.0.0
+    always does (``MultiModalTransformerArgsPreprocessor`` reads the cross modality's sigma, for the
+    19B 2.0 model as for 2.3), and ``tests/test_single_file.py`` matches its velocities only with
+    ``True``: diffusers' legacy default ``False`` is not how either model runs."""
     stg_block: int | None = None
     """Block the diffusers docs recommend for spatio-temporal guidance."""
     connector_registers: int | None = 128
@@ -94,7 +97,7 @@ VERSIONS: dict[str, VersionSpec] = {
         transformer_only_keys=("caption_projection", "audio_caption_projection"),
         connector_only_keys=("text_proj_in",),
         vocoder_class="LTX2Vocoder",
-        use_cross_timestep=False,
+        use_cross_timestep=True,
         stg_block=29,
         notes="Gemma-3-12B text encoder; connectors output 3840 wide for both modalities, the "
         "transformer projects them with caption_projection / audio_caption_projection.",

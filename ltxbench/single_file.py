@@ -1,0 +1,338 @@
+"""Official single-file LTX-2 checkpoints (the layout of Lightricks' releases, ltx-core and ComfyUI)
+read into diffusers modules.
+
+An official checkpoint such as ``ltx-2.3-22b-dev.safetensors`` holds every model except the Gemma
+text encoder, under these key prefixes (as ltx-core's loaders filter them):
+
+* ``model.diffusion_model.``: the audio-video transformer, and inside it the text connectors'
+  blocks (``video_embeddings_connector`` / ``audio_embeddings_connector``);
+* ``text_embedding_projection.``: the connectors' input projections (2.0: ``aggregate_embed``;
+  2.3: ``video_aggregate_embed`` / ``audio_aggregate_embed``);
+* ``vae.``, ``audio_vae.``, ``vocoder.``: the video VAE, audio VAE and vocoder.
+
+Its safetensors metadata carries the model configuration (``config``: JSON with a ``transformer``
+section in ltx-core's own field names, which ltx-core's configurators read).
+
+The conversion is written here rather than taken from diffusers 0.42.1, whose single-file map for
+LTX-2 is the 2.0 one: it rewrites the substring ``adaln_single`` and so turns 2.3's
+``prompt_adaln_single`` into a module that does not exist. Module names are converted per path
+component by :mod:`ltxbench.lora_check.names` (the same table LoRA files go through), and every key
+is accounted for: a key no rule maps, or a parameter the diffusers module expects and the file
+lacks, is an error listing them, never silently dropped. ``tests/test_single_file.py`` proves the
+conversion against ltx-core itself: the same weights give the same velocities in ltx-core's
+``LTXModel`` and in diffusers' transformer after this conversion.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from .lora_check import names
+
+if TYPE_CHECKING:
+    import torch
+
+TRANSFORMER_PREFIX = "model.diffusion_model."
+PROJECTION_PREFIX = "text_embedding_projection."
+# The other models a single file holds, by prefix.
+OTHER_PREFIXES: dict[str, str] = {"vae.": "vae", "audio_vae.": "audio_vae", "vocoder.": "vocoder"}
+# Connector blocks live inside diffusion_model in the official layout; diffusers keeps them in
+# their own ``connectors`` component. (``embeddings_connector`` is a video-only model's name.)
+_CONNECTOR_BLOCK_ROOTS = ("video_embeddings_connector.", "audio_embeddings_connector.", "embeddings_connector.")
+
+
+class CheckpointKeyError(ValueError):
+    """Keys of a checkpoint that no conversion rule accounts for, or parameters it lacks."""
+
+
+class CheckpointFormatError(ValueError):
+    """A file that is not an official single-file LTX-2 checkpoint (or lacks what loading needs)."""
+
+
+@dataclass(frozen=True)
+class OfficialCheckpoint:
+    """What a single-file checkpoint's header says, read without loading a tensor."""
+
+    path: Path
+    keys: tuple[str, ...]
+    config: dict[str, Any]
+    """The metadata ``config`` (ltx-core's field names); ``{}`` when the file has none."""
+
+    def component_keys(self) -> dict[str, list[str]]:
+        return split_components(self.keys, self.path.name)
+
+
+def read_checkpoint(path: str | Path) -> OfficialCheckpoint:
+    """Header of an official single-file checkpoint: its keys and its metadata ``config``."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"checkpoint {p} does not exist")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            keys = tuple(f.keys())
+            meta = f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for a damaged header
+        raise CheckpointFormatError(f"{p} is not a readable safetensors file: {exc}") from exc
+    config: dict[str, Any] = {}
+    if "config" in meta:
+        try:
+            config = json.loads(meta["config"])
+        except json.JSONDecodeError as exc:
+            raise CheckpointFormatError(f"{p}: its metadata 'config' is not JSON ({exc})") from exc
+        if not isinstance(config, dict):
+            raise CheckpointFormatError(f"{p}: its metadata 'config' is not a JSON object")
+    return OfficialCheckpoint(p, keys, config)
+
+
+def split_components(keys: Iterable[str], source: str = "the checkpoint") -> dict[str, list[str]]:
+    """Keys by diffusers component: ``transformer``, ``connectors``, ``vae``, ``audio_vae``, ``vocoder``.
+
+    A key under none of the official prefixes is an error naming it: a file that is not an official
+    LTX-2 checkpoint, or a part this version of ltxbench does not know, must not load half-way.
+    """
+    found: dict[str, list[str]] = {"transformer": [], "connectors": [], "vae": [], "audio_vae": [], "vocoder": []}
+    unknown: list[str] = []
+    for key in keys:
+        if key.startswith(TRANSFORMER_PREFIX):
+            rest = key[len(TRANSFORMER_PREFIX):]
+            found["connectors" if rest.startswith(_CONNECTOR_BLOCK_ROOTS) else "transformer"].append(key)
+        elif key.startswith(PROJECTION_PREFIX):
+            found["connectors"].append(key)
+        else:
+            component = next((c for prefix, c in OTHER_PREFIXES.items() if key.startswith(prefix)), None)
+            (found[component] if component else unknown).append(key)
+    if unknown:
+        raise CheckpointKeyError(_listing(f"{source}: {len(unknown)} key(s) outside the official LTX-2 layout "
+                                          f"(model.diffusion_model., text_embedding_projection., vae., audio_vae., "
+                                          f"vocoder.)", unknown))
+    return found
+
+
+def _listing(head: str, keys: Iterable[str], limit: int = 12) -> str:
+    keys = sorted(keys)
+    shown = ", ".join(keys[:limit])
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return f"{head}: {shown}{more}"
+
+
+# ---------------------------------------------------------------------------------------
+# Key names
+# ---------------------------------------------------------------------------------------
+
+
+def diffusers_key(official_key: str) -> tuple[str, str]:
+    """``(component, diffusers parameter name)`` of a transformer or connector key.
+
+    ``model.diffusion_model.prompt_adaln_single.linear.weight`` ->
+    ``("transformer", "prompt_adaln.linear.weight")``;
+    ``text_embedding_projection.video_aggregate_embed.weight`` ->
+    ``("connectors", "video_text_proj_in.weight")``.
+    """
+    if official_key.startswith(TRANSFORMER_PREFIX):
+        return names.to_diffusers(official_key[len(TRANSFORMER_PREFIX):])
+    if official_key.startswith(PROJECTION_PREFIX):
+        return names.to_diffusers(official_key)
+    raise CheckpointKeyError(f"{official_key} is not a transformer or text-connector key")
+
+
+def official_key(component: str, diffusers_name: str) -> str:
+    """The inverse of :func:`diffusers_key` (used to write checkpoints in the official layout)."""
+    original = names.to_original((component, diffusers_name))
+    return original if original.startswith(PROJECTION_PREFIX) else TRANSFORMER_PREFIX + original
+
+
+def convert_state_dict(official: Mapping[str, Any], component: str) -> dict[str, Any]:
+    """Official keys of one component (``transformer`` or ``connectors``) -> diffusers names.
+
+    Two official keys landing on one diffusers name is an error (a rename rule that is too broad).
+    """
+    out: dict[str, Any] = {}
+    for key, value in official.items():
+        found, name = diffusers_key(key)
+        if found != component:
+            raise CheckpointKeyError(f"{key} belongs to {found}, not {component}")
+        if name in out:
+            raise CheckpointKeyError(f"two keys of the checkpoint map to {component}.{name}")
+        out[name] = value
+    return out
+
+
+def check_complete(module: "torch.nn.Module", state: Mapping[str, Any], component: str, source: str) -> None:
+    """Every parameter of ``module`` present in ``state`` with its shape, and nothing left over."""
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unused = [k for k in state if k not in expected]
+    problems = []
+    if unused:
+        problems.append(_listing(f"{len(unused)} key(s) of {source} that no {component} parameter takes "
+                                 f"(a conversion rule is missing)", unused))
+    if missing:
+        problems.append(_listing(f"{len(missing)} {component} parameter(s) that {source} lacks", missing))
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+              if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if shapes:
+        problems.append(_listing(f"{len(shapes)} {component} parameter(s) of another shape (file vs model)", shapes))
+    if problems:
+        raise CheckpointKeyError("; ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------
+# Configs: ltx-core's field names -> diffusers'
+# ---------------------------------------------------------------------------------------
+
+# What every LTX-2 release shares and diffusers' config needs but ltx-core's does not spell out
+# (ltx-core fixes these in code: patchifier, VAE compression, audio latent rate).
+_TRANSFORMER_FIXED: dict[str, Any] = {
+    "patch_size": 1, "patch_size_t": 1, "audio_patch_size": 1, "audio_patch_size_t": 1,
+    "vae_scale_factors": (8, 32, 32), "audio_scale_factor": 4, "audio_sampling_rate": 16000,
+    "audio_hop_length": 160, "activation_fn": "gelu-approximate", "qk_norm": "rms_norm_across_heads",
+    "norm_elementwise_affine": False, "attention_bias": True, "attention_out_bias": True, "causal_offset": 1,
+}
+
+
+def transformer_config(config: Mapping[str, Any], version: str) -> dict[str, Any]:
+    """``LTX2VideoTransformer3DModel`` keyword arguments from a checkpoint's ``config``.
+
+    Defaults are ltx-core's (``LTXModelConfigurator``), so a field the file omits means what it
+    means to ltx-core.
+    """
+    t = config.get("transformer", {})
+    max_pos = list(t.get("positional_embedding_max_pos", [20, 2048, 2048]))
+    gated = bool(t.get("apply_gated_attention", False))
+    adaln = bool(t.get("cross_attention_adaln", False))
+    return {
+        **_TRANSFORMER_FIXED,
+        "in_channels": t.get("in_channels", 128), "out_channels": t.get("out_channels", 128),
+        "num_attention_heads": t.get("num_attention_heads", 32), "attention_head_dim": t.get("attention_head_dim", 128),
+        "cross_attention_dim": t.get("cross_attention_dim", 4096), "num_layers": t.get("num_layers", 48),
+        "audio_in_channels": t.get("audio_in_channels", 128), "audio_out_channels": t.get("audio_out_channels", 128),
+        "audio_num_attention_heads": t.get("audio_num_attention_heads", 32),
+        "audio_attention_head_dim": t.get("audio_attention_head_dim", 64),
+        "audio_cross_attention_dim": t.get("audio_cross_attention_dim", 2048),
+        "norm_eps": t.get("norm_eps", 1e-6),
+        "pos_embed_max_pos": max_pos[0], "base_height": max_pos[1], "base_width": max_pos[2],
+        "audio_pos_embed_max_pos": list(t.get("audio_positional_embedding_max_pos", [20]))[0],
+        "rope_theta": t.get("positional_embedding_theta", 10000.0),
+        "rope_type": t.get("rope_type", "interleaved"),
+        "rope_double_precision": t.get("frequencies_precision", False) == "float64",
+        "timestep_scale_multiplier": t.get("timestep_scale_multiplier", 1000),
+        "cross_attn_timestep_scale_multiplier": t.get("av_ca_timestep_scale_multiplier", 1),
+        "caption_channels": t.get("caption_channels", 3840),
+        # 2.3 moved the caption projection into the text connectors
+        "use_prompt_embeddings": not t.get("caption_proj_before_connector", False),
+        "gated_attn": gated, "audio_gated_attn": gated, "cross_attn_mod": adaln, "audio_cross_attn_mod": adaln,
+        "perturbed_attn": version != "2.0",
+    }
+
+
+def connectors_config(config: Mapping[str, Any], text_hidden_size: int, text_layers: int,
+                      registers: tuple[int | None, int | None]) -> dict[str, Any]:
+    """``LTX2TextConnectors`` keyword arguments from a checkpoint's ``config``, the text encoder's
+    width and depth (the connectors read every hidden state: ``layers + 1`` of them) and the
+    learnable-register counts found in the file (their shapes are the only record of them)."""
+    t = config.get("transformer", {})
+    per_modality = bool(t.get("caption_proj_before_connector", False))
+    heads = t.get("connector_num_attention_heads", 30)
+    head_dim = t.get("connector_attention_head_dim", 128)
+    layers = t.get("connector_num_layers", 2)
+    return {
+        "caption_channels": text_hidden_size, "text_proj_in_factor": text_layers + 1,
+        "video_connector_num_attention_heads": heads, "video_connector_attention_head_dim": head_dim,
+        "video_connector_num_layers": layers, "video_connector_num_learnable_registers": registers[0],
+        "audio_connector_num_attention_heads": t.get("audio_connector_num_attention_heads", heads),
+        "audio_connector_attention_head_dim": t.get("audio_connector_attention_head_dim", head_dim),
+        "audio_connector_num_layers": t.get("audio_connector_num_layers", layers),
+        "audio_connector_num_learnable_registers": registers[1],
+        "video_gated_attn": bool(t.get("connector_apply_gated_attention", False)),
+        "audio_gated_attn": bool(t.get("connector_apply_gated_attention", False)),
+        "rope_type": t.get("rope_type", "interleaved"),
+        "rope_double_precision": t.get("frequencies_precision", False) == "float64",
+        "rope_theta": t.get("positional_embedding_theta", 10000.0),
+        "per_modality_projections": per_modality,
+        "video_hidden_dim": t.get("num_attention_heads", 32) * t.get("attention_head_dim", 128),
+        "audio_hidden_dim": t.get("audio_num_attention_heads", 32) * t.get("audio_attention_head_dim", 64),
+        "proj_bias": per_modality,  # 2.3's per-modality projections carry a bias, 2.0's one does not
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------
+
+
+def detect_version(checkpoint: OfficialCheckpoint) -> str:
+    """The version the transformer's keys say, checked against the metadata config's flags."""
+    from . import ltx
+
+    converted = [diffusers_key(k)[1] for k in checkpoint.component_keys()["transformer"]]
+    by_keys = ltx.detect_version_from_keys(converted)
+    if by_keys is None:
+        raise CheckpointFormatError(
+            f"{checkpoint.path}: its transformer keys match no known LTX-2 version "
+            f"({', '.join(ltx.LOADABLE_VERSIONS)}); is it an LTX-2 checkpoint?")
+    if checkpoint.config:
+        flags = {k: v for k, v in transformer_config(checkpoint.config, by_keys).items()
+                 if k in ltx.VERSIONS[by_keys].transformer_flags}
+        by_config = ltx.detect_version(flags)
+        if by_config != by_keys:
+            raise ltx.VersionMismatchError(
+                f"{checkpoint.path}: its keys are LTX-{by_keys}'s but its metadata config describes "
+                f"{'LTX-' + by_config if by_config else 'no known version'}")
+    return by_keys
+
+
+def _read_tensors(path: Path, keys: Iterable[str], dtype: "torch.dtype | None") -> dict[str, Any]:
+    from safetensors import safe_open
+
+    out = {}
+    with safe_open(str(path), framework="pt") as f:
+        for key in keys:
+            tensor = f.get_tensor(key)
+            out[key] = tensor if dtype is None or not tensor.is_floating_point() else tensor.to(dtype)
+    return out
+
+
+def _build(cls: Any, kwargs: Mapping[str, Any], state: Mapping[str, Any], component: str, source: str) -> Any:
+    import torch
+
+    with torch.device("meta"):
+        module = cls(**kwargs)
+    check_complete(module, state, component, source)
+    module.load_state_dict(state, strict=True, assign=True)
+    return module.eval()
+
+
+def load_transformer(checkpoint: OfficialCheckpoint, version: str, dtype: "torch.dtype | None" = None) -> Any:
+    """The checkpoint's transformer as ``LTX2VideoTransformer3DModel`` (weights in ``dtype``, or
+    as stored)."""
+    from diffusers import LTX2VideoTransformer3DModel
+
+    if not checkpoint.config.get("transformer"):
+        raise CheckpointFormatError(
+            f"{checkpoint.path} has no 'config' metadata with a 'transformer' section: official LTX-2 "
+            "checkpoints carry one (ltx-core reads the model's shape from it), so this file was saved "
+            "by another tool; convert it with that tool to diffusers format instead")
+    keys = checkpoint.component_keys()["transformer"]
+    official = _read_tensors(checkpoint.path, keys, dtype)
+    state = convert_state_dict(official, names.TRANSFORMER)
+    return _build(LTX2VideoTransformer3DModel, transformer_config(checkpoint.config, version), state,
+                  names.TRANSFORMER, checkpoint.path.name)
+
+
+def load_connectors(checkpoint: OfficialCheckpoint, text_hidden_size: int, text_layers: int,
+                    dtype: "torch.dtype | None" = None) -> Any:
+    """The checkpoint's text connectors as ``LTX2TextConnectors``; the text encoder's hidden size
+    and layer count fix the width of their input projection."""
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+
+    keys = checkpoint.component_keys()["connectors"]
+    state = convert_state_dict(_read_tensors(checkpoint.path, keys, dtype), names.CONNECTORS)
+    registers = tuple(state[f"{side}_connector.learnable_registers"].shape[0]
+                      if f"{side}_connector.learnable_registers" in state else None for side in ("video", "audio"))
+    kwargs = connectors_config(checkpoint.config, text_hidden_size, text_layers, registers)  # type: ignore[arg-type]
+    return _build(LTX2TextConnectors, kwargs, state, names.CONNECTORS, checkpoint.path.name)

@@ -1,0 +1,98 @@
+"""Tiny LTX-2 models built by ltx-core (Lightricks' own model code) and written as official
+single-file checkpoints: the reference ltxbench's checkpoint loading is checked against.
+
+The transformer comes from ltx-core's own configurator (``LTXModelConfigurator``), so its module
+names, shapes and forward are the official ones; its config is written into the file's metadata
+under ``config`` exactly as ltx-core reads it back. Sizes are the tiny pipeline's
+(:data:`ltxbench.ltx.TINY_TRANSFORMER`), so one file can stand in for the transformer of a tiny
+pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ltxbench import ltx
+
+# Fields ltx-core's configurator insists on (check_config_value): the released models' values.
+_REQUIRED = dict(
+    dropout=0.0, attention_bias=True, num_vector_embeds=None, activation_fn="gelu-approximate",
+    num_embeds_ada_norm=1000, use_linear_projection=False, only_cross_attention=False,
+    cross_attention_norm=True, double_self_attention=False, upcast_attention=False,
+    standardization_norm="rms_norm", norm_elementwise_affine=False, qk_norm="rms_norm",
+    positional_embedding_type="rope", use_audio_video_cross_attention=True, share_ff=False,
+    av_cross_ada_norm=True, use_middle_indices_grid=True,
+)
+
+
+def tiny_config(version: str) -> dict[str, Any]:
+    """ltx-core ``config`` of a tiny LTX-``version`` (2.0: caption projection in the transformer;
+    2.3: gated attention, prompt modulation, projection in the text connectors)."""
+    t = ltx.TINY_TRANSFORMER
+    inner = t["num_attention_heads"] * t["attention_head_dim"]
+    audio_inner = t["audio_num_attention_heads"] * t["audio_attention_head_dim"]
+    new = version == "2.3"
+    transformer = dict(
+        _REQUIRED,
+        num_attention_heads=t["num_attention_heads"], attention_head_dim=t["attention_head_dim"],
+        num_layers=t["num_layers"], cross_attention_dim=inner,
+        audio_num_attention_heads=t["audio_num_attention_heads"],
+        audio_attention_head_dim=t["audio_attention_head_dim"], audio_cross_attention_dim=audio_inner,
+        rope_type="split", frequencies_precision="float64", av_ca_timestep_scale_multiplier=1000,
+        caption_channels=ltx.TINY_TEXT["hidden_size"], apply_gated_attention=new, cross_attention_adaln=new,
+    )
+    if new:  # the V2 text path: projection before the connector, and nothing else (ltx-core checks)
+        transformer.update(caption_proj_before_connector=True, caption_projection_first_linear=False,
+                           caption_proj_input_norm=False, caption_projection_second_linear=False)
+    return {"transformer": transformer}
+
+
+def tiny_transformer(version: str, seed: int = 0) -> torch.nn.Module:
+    """ltx-core's ``LTXModel`` at tiny sizes with seeded random weights (float32)."""
+    from ltx_core.model.transformer.model_configurator import LTXModelConfigurator
+
+    model = LTXModelConfigurator.from_config(tiny_config(version)).to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, param in sorted(model.named_parameters()):
+            # large enough that every gate, modulation and projection moves the output
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
+    return model.eval()
+
+
+def save_official(path: Path, transformer: torch.nn.Module, version: str,
+                  extra: dict[str, torch.Tensor] | None = None, dtype: torch.dtype | None = None) -> Path:
+    """``transformer``'s weights under ``model.diffusion_model.`` (plus ``extra`` keys as given),
+    with the ltx-core config in the metadata: the official single-file layout."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.diffusion_model.{k}": v.detach().contiguous() for k, v in transformer.state_dict().items()}
+    tensors.update(extra or {})
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+    save_file(tensors, str(path), metadata={"config": json.dumps(tiny_config(version))})
+    return path
+
+
+def core_velocity(model: torch.nn.Module, video_tokens: torch.Tensor, audio_tokens: torch.Tensor,
+                  video_coords: torch.Tensor, audio_coords: torch.Tensor, video_context: torch.Tensor,
+                  audio_context: torch.Tensor, mask: torch.Tensor, video_sigma: float,
+                  audio_sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """ltx-core's velocity for packed tokens, every token at its modality's sigma (as in training)."""
+    from ltx_core.guidance.perturbations import BatchedPerturbationConfig
+    from ltx_core.model.transformer.modality import Modality
+
+    batch = video_tokens.shape[0]
+
+    def modality(tokens, coords, context, sigma):
+        return Modality(latent=tokens, sigma=torch.full((batch,), sigma), positions=coords, context=context,
+                        timesteps=torch.full(tokens.shape[:2], sigma), context_mask=mask)
+
+    with torch.no_grad():
+        return model(modality(video_tokens, video_coords, video_context, video_sigma),
+                     modality(audio_tokens, audio_coords, audio_context, audio_sigma),
+                     BatchedPerturbationConfig.empty(batch))

@@ -1,0 +1,167 @@
+"""Official single-file checkpoints, proven against ltx-core (Lightricks' own model code).
+
+A tiny transformer is built by ltx-core's configurator with seeded random weights and written in
+the official layout (``model.diffusion_model.*``, ltx-core's config in the metadata). ltxbench
+loads it into diffusers' transformer, and both must give the same video and audio velocities for
+the same inputs, with audio and video at different noise levels (so the cross-modal modulation is
+checked too).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ltxbench import lora as L
+from ltxbench import ltx, single_file
+from ltxbench.lora_check import names
+
+import ltx_core_reference as ref
+
+VERSIONS = ("2.0", "2.3")
+
+
+def _velocities(core, loaded, version, seed=3):
+    """(ltxbench's, ltx-core's) packed velocities for the same random latents, text and sigmas."""
+    pipe = ltx.build_tiny_pipeline(version)
+    pipe.transformer = loaded
+    g = torch.Generator().manual_seed(seed)
+    batch, frames, height, width, audio_len, text_len = 1, 2, 2, 3, 5, 7
+    video = torch.randn(batch, 128, frames, height, width, generator=g)
+    audio = torch.randn(batch, 8, audio_len, 16, generator=g)
+    cfg = ref.tiny_config(version)["transformer"]
+    width_v = cfg["cross_attention_dim"] if version == "2.3" else cfg["caption_channels"]
+    width_a = cfg["audio_cross_attention_dim"] if version == "2.3" else cfg["caption_channels"]
+    text_v = torch.randn(batch, text_len, width_v, generator=g)
+    text_a = torch.randn(batch, text_len, width_a, generator=g)
+    mask = torch.ones(batch, text_len, dtype=torch.long)
+    mask[:, -2:] = 0  # padded text tokens must be ignored the same way
+    cond = {"video_embeds": text_v, "audio_embeds": text_a, "attention_mask": mask}
+    video_sigma, audio_sigma = 0.6, 0.25
+    with torch.no_grad():
+        ours = ltx.transformer_forward(pipe, video, audio, cond, torch.tensor([video_sigma]),
+                                       audio_sigma=torch.tensor([audio_sigma]), return_audio=True)
+    video_coords = loaded.rope.prepare_video_coords(batch, frames, height, width, video.device, fps=24.0)
+    audio_coords = loaded.audio_rope.prepare_audio_coords(batch, audio_len, video.device)
+    theirs = ref.core_velocity(core, pipe._pack_latents(video, 1, 1), pipe._pack_audio_latents(audio),
+                               video_coords, audio_coords, text_v, text_a, mask, video_sigma, audio_sigma)
+    return (pipe._pack_latents(ours.video, 1, 1), pipe._pack_audio_latents(ours.audio)), theirs
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_official_checkpoint_gives_ltx_cores_velocities(tmp_path, version):
+    core = ref.tiny_transformer(version)
+    path = ref.save_official(tmp_path / f"ltx-{version}-tiny.safetensors", core, version)
+    checkpoint = single_file.read_checkpoint(path)
+    assert single_file.detect_version(checkpoint) == version
+    loaded = single_file.load_transformer(checkpoint, version)
+    assert ltx.detect_version(loaded.config) == version
+
+    (ours_v, ours_a), (core_v, core_a) = _velocities(core, loaded, version)
+    assert core_v.abs().max() > 1 and core_a.abs().max() > 1  # the check has something to compare
+    torch.testing.assert_close(ours_v, core_v, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours_a, core_a, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("version, rule", [("2.3", "prompt_adaln_single"), ("2.0", "adaln_single")])
+def test_a_missing_key_map_entry_is_an_error_naming_the_keys(tmp_path, monkeypatch, version, rule):
+    path = ref.save_official(tmp_path / "tiny.safetensors", ref.tiny_transformer(version), version)
+    monkeypatch.delitem(names._TOP_LEVEL, rule)
+    with pytest.raises(single_file.CheckpointKeyError) as caught:
+        single_file.load_transformer(single_file.read_checkpoint(path), version)
+    text = str(caught.value)
+    assert f"{rule}.linear.weight" in text and "no transformer parameter takes" in text
+    assert "lacks" in text  # ... and the parameters left without weights
+
+
+def test_diffusers_own_single_file_map_loses_2_3s_prompt_modulation(tmp_path):
+    """Why the conversion is written here: diffusers 0.42.1's LTX-2 converter renames the substring
+    ``adaln_single``, so 2.3's prompt modulation lands on names the model does not have."""
+    from diffusers.loaders.single_file_utils import convert_ltx2_transformer_to_diffusers
+
+    core = ref.tiny_transformer("2.3")
+    official = {f"model.diffusion_model.{k}": v for k, v in core.state_dict().items()}
+    converted = convert_ltx2_transformer_to_diffusers(dict(official))
+    expected = set(single_file.load_transformer(
+        single_file.read_checkpoint(ref.save_official(tmp_path / "t.safetensors", core, "2.3")), "2.3").state_dict())
+    lost = sorted(set(converted) - expected)
+    assert lost and all("prompt" in k for k in lost), lost
+
+
+def test_keys_outside_the_layout_and_unknown_modules_are_errors(tmp_path):
+    core = ref.tiny_transformer("2.3")
+    stray = ref.save_official(tmp_path / "stray.safetensors", core, "2.3", extra={"optimizer.step": torch.zeros(1)})
+    with pytest.raises(single_file.CheckpointKeyError, match=r"outside the official LTX-2 layout .*: optimizer.step"):
+        single_file.read_checkpoint(stray).component_keys()
+    unknown = ref.save_official(tmp_path / "unknown.safetensors", core, "2.3",
+                                extra={"model.diffusion_model.mystery_block.weight": torch.zeros(2)})
+    with pytest.raises(single_file.CheckpointKeyError, match="mystery_block.weight"):
+        single_file.load_transformer(single_file.read_checkpoint(unknown), "2.3")
+
+
+def test_a_file_without_config_or_with_another_versions_config_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    core = ref.tiny_transformer("2.3")
+    bare = tmp_path / "bare.safetensors"
+    save_file({f"model.diffusion_model.{k}": v.contiguous() for k, v in core.state_dict().items()}, str(bare))
+    with pytest.raises(single_file.CheckpointFormatError, match="no 'config' metadata"):
+        single_file.load_transformer(single_file.read_checkpoint(bare), "2.3")
+
+    mixed = tmp_path / "mixed.safetensors"
+    import json
+    save_file({f"model.diffusion_model.{k}": v.contiguous() for k, v in core.state_dict().items()}, str(mixed),
+              metadata={"config": json.dumps(ref.tiny_config("2.0"))})
+    with pytest.raises(ltx.VersionMismatchError, match="keys are LTX-2.3's but its metadata config describes LTX-2.0"):
+        single_file.detect_version(single_file.read_checkpoint(mixed))
+
+
+def test_an_ltxbench_lora_changes_ltx_core_as_it_changes_diffusers(tmp_path):
+    """A LoRA saved by ltxbench, applied by ltx-core's own loader and fusion under ltx-core's module
+    names (what ComfyUI does with ``diffusion_model.*`` keys), moves ltx-core's output as the same
+    adapter moves the diffusers model's."""
+    from ltx_core.loader.fuse_loras import apply_loras
+    from ltx_core.loader.primitives import LoraStateDictWithStrength, StateDict
+    from ltx_core.loader.sd_ops import LTXV_LORA_COMFY_RENAMING_MAP
+    from ltx_core.loader.sft_loader import SafetensorsStateDictLoader
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    version = "2.3"
+    core = ref.tiny_transformer(version)
+    with torch.no_grad():  # weights a bfloat16 fusion (ltx-core fuses in the stored dtype) keeps exactly
+        for p in core.parameters():
+            p.copy_(p.to(torch.bfloat16).float())
+    path = ref.save_official(tmp_path / "base.safetensors", core, version)
+    loaded = single_file.load_transformer(single_file.read_checkpoint(path), version)
+    (base_ours, _), (base_core, _) = _velocities(core, loaded, version)
+
+    rank, alpha = 4, 8.0
+    loaded.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, target_modules=L.TARGET_PRESETS["all_attention"]))
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for name, p in loaded.named_parameters():
+            if "lora_" in name:  # a trained adapter: both matrices non-zero
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    state = get_peft_model_state_dict(loaded)
+    provenance = L.Provenance(version, str(path), rank, alpha, "all_attention", {"ada": "ada"}, 10, "main", "", "")
+    lora_file = L.save_lora(tmp_path / "lora.safetensors", state, provenance)
+    (lora_ours, _), _ = _velocities(core, loaded, version)
+
+    lora_sd = SafetensorsStateDictLoader().load(str(lora_file), LTXV_LORA_COMFY_RENAMING_MAP)
+    model_keys = set(core.state_dict())
+    targets = {k.rsplit(".lora_", 1)[0] + ".weight" for k in lora_sd.sd}
+    assert targets and targets <= model_keys, sorted(targets - model_keys)[:5]  # every pair names an ltx-core module
+    assert len(targets) == len(state) // 2
+
+    base_sd = {k: v.to(torch.bfloat16) for k, v in core.state_dict().items()}
+    fused = apply_loras(StateDict(base_sd, torch.device("cpu"), 0, {torch.bfloat16}),
+                        [LoraStateDictWithStrength(lora_sd, 1.0)], dtype=torch.float32)
+    changed = [k for k in targets if not torch.equal(fused.sd[k], base_sd[k].float())]
+    assert len(changed) == len(targets)
+    core.load_state_dict(fused.sd)
+    _, (lora_core, _) = _velocities(core, loaded, version)
+
+    ours, theirs = lora_ours - base_ours, lora_core - base_core
+    assert ours.norm() > 0.1 * base_ours.norm()  # the adapter does move the output
+    torch.testing.assert_close(theirs, ours, rtol=1e-3, atol=1e-3)
