@@ -57,11 +57,15 @@ class Provenance:
     stage: str
     dataset_sha256: str
     params_sha256: str
+    base_checkpoint: str = ""
+    """The official single-file checkpoint whose transformer the LoRA was trained on (``model.checkpoint``), if any."""
 
     def to_metadata(self) -> dict[str, str]:
         from . import __version__
 
+        extra = {"base_model_checkpoint": self.base_checkpoint} if self.base_checkpoint else {}
         return {
+            **extra,
             "format": "ltxbench-lora/1 (comfyui diffusion_model keys, alpha folded)",
             "ltxbench_version": __version__,
             "base_model_version": self.base_version,

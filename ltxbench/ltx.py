@@ -792,7 +792,8 @@ def check_pipeline_version(pipe: LTX2Pipeline, version: str, source: str = "the 
     )
 
 
-def load_pipeline(version: str, source: str, dtype: str = "float32", device: str = "auto") -> LTX2Pipeline:
+def load_pipeline(version: str, source: str, dtype: str = "float32", device: str = "auto",
+                  checkpoint: str | Path | None = None) -> LTX2Pipeline:
     """The LTX-2 pipeline of ``version`` from ``source``, checked and moved to ``device``.
 
     ``source``: ``"tiny"`` (:func:`build_tiny_pipeline`, seed 0), ``"tiny-pretrained"`` (the
@@ -801,6 +802,9 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
     use ``LTX2Pipeline.from_pretrained(..., local_files_only=True)``: nothing is downloaded.
     Missing or incomplete weights raise :class:`ModelNotFoundError` saying what to download and
     where; weights of another version raise :class:`VersionMismatchError`.
+
+    ``checkpoint``: an official single-file checkpoint whose transformer and text connectors
+    replace ``source``'s (:func:`replace_from_checkpoint`).
     """
     version_spec(version)
     torch_dtype = resolve_dtype(dtype)
@@ -830,10 +834,37 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
                 + _download_hint(version, location if located.kind == "local" else None)
             ) from exc
         check_pipeline_version(pipe, version, source)
+    if checkpoint is not None:
+        replace_from_checkpoint(pipe, version, checkpoint, torch_dtype)
     # one bar per denoising loop is noise in a run's record (32 of them in an evaluation notebook):
     # the stages show their own bars, one per video
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(target)
+
+
+def replace_from_checkpoint(pipe: LTX2Pipeline, version: str, checkpoint: str | Path,
+                            dtype: torch.dtype | None = None) -> LTX2Pipeline:
+    """Put the transformer and text connectors of an official single-file checkpoint into ``pipe``.
+
+    The connectors' input projection reads every hidden state of ``pipe``'s text encoder, so that
+    encoder's width and depth fix its shape; a checkpoint made for another encoder fails here with
+    the shapes named. The new modules take the dtype of the ones they replace unless ``dtype`` is
+    given.
+    """
+    from . import single_file  # the one module that reads official files; it imports this one
+
+    found = single_file.read_checkpoint(checkpoint)
+    shown = single_file.detect_version(found)
+    if shown != version:
+        raise VersionMismatchError(f"{checkpoint} holds LTX-{shown} weights (by its keys) but model.version is {version!r}")
+    target_dtype = dtype or pipe.transformer.dtype
+    text = pipe.text_encoder.config.get_text_config()
+    log.info("loading the transformer and text connectors of LTX-%s from %s", version, checkpoint)
+    pipe.transformer = single_file.load_transformer(found, version, target_dtype)
+    pipe.connectors = single_file.load_connectors(found, text.hidden_size, text.num_hidden_layers, target_dtype)
+    pipe.register_modules(transformer=pipe.transformer, connectors=pipe.connectors)
+    check_pipeline_version(pipe, version, str(checkpoint))
+    return pipe
 
 
 # ---------------------------------------------------------------------------------------

@@ -139,6 +139,13 @@ class ModelSection(Strict):
     source: Annotated[str, Field(min_length=1)] = "tiny"
     """``tiny`` (embedded random-weight pipeline, no download), ``tiny-pretrained`` (the embedded
     miniature trained to draw faces: ``ltxbench.tiny_base``), a local diffusers-format folder, or a hub id such as ``diffusers/LTX-2.3-Diffusers`` already in the local cache."""
+    checkpoint: Path | None = None
+    """An official single-file LTX-2 checkpoint (the layout of Lightricks' releases, ltx-core and
+    ComfyUI's ``models/diffusion_models/``, e.g. ``ltx-2.3-22b-dev.safetensors``, its ``-fp8``
+    variant or the distilled one), bf16 or fp8. Its transformer and text connectors replace
+    ``source``'s; the text encoder, VAEs, vocoder and scheduler still come from ``source``, which
+    must be the same version. Its keys must all convert (:mod:`ltxbench.single_file`); the version
+    its keys show must be ``version``."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """Weight dtype for the frozen base model."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -741,7 +748,7 @@ def _cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = 
         problems.extend(caption_problems(c))
     m = sections.get("model")
     if isinstance(m, ModelSection):
-        from . import ltx  # imports no torch: keeps validation light
+        from . import ltx, single_file  # import no torch: keep validation light
 
         # The connectors replace padding with learnable registers: the text length must divide by their count.
         registers = ltx.TINY_REGISTERS if ltx.is_tiny(m.source) else ltx.version_spec(m.version).connector_registers
@@ -750,6 +757,8 @@ def _cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = 
                                     f"must be a multiple of {registers} (the text connectors' register count for this model)"))
         if m.source != "tiny" and check_weights:
             problems.extend(ltx.source_problems(m.source, m.version))
+        if m.checkpoint is not None and check_weights:
+            problems.extend(single_file.checkpoint_problems(m.checkpoint, m.version))
     return problems
 
 
@@ -859,6 +868,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         if isinstance(values, dict) and isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
             values[key] = str((base / values[key]).resolve())
     model = raw.get("model") or {}
+    checkpoint = model.get("checkpoint") if isinstance(model, dict) else None
+    if isinstance(checkpoint, str) and not Path(checkpoint).expanduser().is_absolute():
+        model["checkpoint"] = str((base / checkpoint).resolve())
     src = model.get("source") if isinstance(model, dict) else None
     if isinstance(src, str) and (src.startswith(".") or src.startswith("/")):
         model["source"] = str((base / src).resolve())

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from . import ltx
 from .lora_check import names
+from .params import Problem
 
 if TYPE_CHECKING:
     import torch
@@ -253,6 +255,9 @@ def connectors_config(config: Mapping[str, Any], text_hidden_size: int, text_lay
         "rope_type": t.get("rope_type", "interleaved"),
         "rope_double_precision": t.get("frequencies_precision", False) == "float64",
         "rope_theta": t.get("positional_embedding_theta", 10000.0),
+        # ltx-core divides token positions by this maximum; diffusers calls it the base length
+        "connector_rope_base_seq_len": list(t.get("connector_positional_embedding_max_pos", [1]))[0],
+        "causal_temporal_positioning": False,
         "per_modality_projections": per_modality,
         "video_hidden_dim": t.get("num_attention_heads", 32) * t.get("attention_head_dim", 128),
         "audio_hidden_dim": t.get("audio_num_attention_heads", 32) * t.get("audio_attention_head_dim", 64),
@@ -267,8 +272,6 @@ def connectors_config(config: Mapping[str, Any], text_hidden_size: int, text_lay
 
 def detect_version(checkpoint: OfficialCheckpoint) -> str:
     """The version the transformer's keys say, checked against the metadata config's flags."""
-    from . import ltx
-
     converted = [diffusers_key(k)[1] for k in checkpoint.component_keys()["transformer"]]
     by_keys = ltx.detect_version_from_keys(converted)
     if by_keys is None:
@@ -286,14 +289,73 @@ def detect_version(checkpoint: OfficialCheckpoint) -> str:
     return by_keys
 
 
+# fp8 checkpoints (ltx-core's scaled layout, e.g. ``ltx-2.3-22b-dev-fp8.safetensors``): a quantized
+# linear keeps ``weight`` in float8_e4m3fn, in the usual [out, in] layout, beside a per-tensor
+# ``weight_scale`` (the real weight is ``weight * weight_scale``, as ltx-core's LoRA fusion
+# dequantizes it) and an ``input_scale`` for TensorRT-LLM's static activation quantization.
+WEIGHT_SCALE = ".weight_scale"
+INPUT_SCALE = ".input_scale"
+
+
+def _fp8_types() -> tuple[Any, ...]:
+    import torch
+
+    return tuple(getattr(torch, name) for name in ("float8_e4m3fn", "float8_e5m2") if hasattr(torch, name))
+
+
+def checkpoint_problems(path: str | Path, version: str) -> list[Problem]:
+    """Problems with ``model.checkpoint`` found from its header alone (no tensor read, no torch
+    model built): missing, unreadable, keys outside the layout, no config, another version."""
+    field = "model.checkpoint"
+    try:
+        checkpoint = read_checkpoint(path)
+        checkpoint.component_keys()
+        found = detect_version(checkpoint)
+    except FileNotFoundError:
+        return [Problem(field, str(path), "file not found")]
+    except (CheckpointFormatError, CheckpointKeyError, ltx.VersionMismatchError) as exc:
+        return [Problem(field, str(path), str(exc))]
+    if not checkpoint.config.get("transformer"):
+        return [Problem(field, str(path), "has no 'config' metadata with a 'transformer' section (official "
+                                          "checkpoints carry one); convert this file to diffusers format instead")]
+    if found != version:
+        return [Problem(field, str(path), f"holds LTX-{found} weights (by its keys) but model.version is {version!r}")]
+    return []
+
+
 def _read_tensors(path: Path, keys: Iterable[str], dtype: "torch.dtype | None") -> dict[str, Any]:
+    """Tensors of ``keys``, fp8 weights dequantized (their scales folded in and dropped).
+
+    ``input_scale`` is read and dropped on purpose: ltxbench computes in bf16/fp32, so the static
+    activation scale a fp8 matmul kernel would use has no role. An fp8 weight without a scale was
+    cast as it was (ltx-core's ``fp8_cast``) and is upcast as it is. A scale without its weight is
+    an error. Dequantized weights come out in ``dtype`` (bfloat16 when none is asked for).
+    """
+    import torch
     from safetensors import safe_open
 
-    out = {}
+    keys = list(keys)
+    wanted = set(keys)
+    fp8 = _fp8_types()
+    out: dict[str, Any] = {}
     with safe_open(str(path), framework="pt") as f:
         for key in keys:
+            if key.endswith((WEIGHT_SCALE, INPUT_SCALE)):
+                owner = key.rsplit(".", 1)[0] + ".weight"
+                if owner not in wanted:
+                    raise CheckpointKeyError(f"{path.name}: {key} scales a weight the file does not have ({owner})")
+                continue
             tensor = f.get_tensor(key)
-            out[key] = tensor if dtype is None or not tensor.is_floating_point() else tensor.to(dtype)
+            if tensor.dtype in fp8:
+                scale_key = key[: -len(".weight")] + WEIGHT_SCALE if key.endswith(".weight") else None
+                # without a scale the weight was cast to fp8 as it was (ltx-core's fp8_cast policy)
+                tensor = tensor.to(torch.float32)
+                if scale_key and scale_key in wanted:
+                    tensor = tensor * f.get_tensor(scale_key).to(torch.float32)
+                tensor = tensor.to(dtype or torch.bfloat16)
+            elif dtype is not None and tensor.is_floating_point():
+                tensor = tensor.to(dtype)
+            out[key] = tensor
     return out
 
 

@@ -276,7 +276,8 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
 
     acc = _accelerator(run.params.model.device)
     device = acc.device if acc.num_processes > 1 else ltx.resolve_device(run.params.model.device)
-    pipe = ltx.load_pipeline(run.params.model.version, run.params.model.source, run.params.model.dtype, "cpu")
+    pipe = ltx.load_pipeline(run.params.model.version, run.params.model.source, run.params.model.dtype, "cpu",
+                             checkpoint=run.params.model.checkpoint)
     encoded = {}
     cache_stats: dict[str, int] = {}
     with acc.main_process_first():  # the main process fills the cache, the others read it
@@ -338,7 +339,8 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
 
     provenance = dict(base_version=run.params.model.version, base_source=run.params.model.source, rank=cfg.rank,
                       alpha=cfg.alpha, targets=cfg.targets, triggers={c.name: c.trigger for c in run.params.dataset.characters},
-                      dataset_sha256=data_sha, params_sha256=run.params.sha256())
+                      dataset_sha256=data_sha, params_sha256=run.params.sha256(),
+                      base_checkpoint=str(run.params.model.checkpoint or ""))
     from torch.utils.tensorboard import SummaryWriter
 
     acc.wait_for_everyone()

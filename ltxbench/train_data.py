@@ -193,6 +193,9 @@ def model_id(run: Run) -> str:
         from . import tiny_base
 
         build = tiny_base.build_id()
+    if m.checkpoint is not None:  # its transformer replaces source's: a file replaced in place is another model
+        info = Path(m.checkpoint).stat()
+        build += f"\x1fcheckpoint={Path(m.checkpoint).resolve()}|{info.st_size}|{info.st_mtime_ns}"
     return f"ltx-{m.version}\x1f{m.source}\x1f{build}"
 
 

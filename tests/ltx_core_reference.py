@@ -48,6 +48,7 @@ def tiny_config(version: str) -> dict[str, Any]:
     if new:  # the V2 text path: projection before the connector, and nothing else (ltx-core checks)
         transformer.update(caption_proj_before_connector=True, caption_projection_first_linear=False,
                            caption_proj_input_norm=False, caption_projection_second_linear=False)
+    transformer.update(text_config_fields(version))
     return {"transformer": transformer}
 
 
@@ -96,3 +97,73 @@ def core_velocity(model: torch.nn.Module, video_tokens: torch.Tensor, audio_toke
         return model(modality(video_tokens, video_coords, video_context, video_sigma),
                      modality(audio_tokens, audio_coords, audio_context, audio_sigma),
                      BatchedPerturbationConfig.empty(batch))
+
+
+# ltx-core's RoPE for the connectors divides positions by this; the value diffusers' connectors
+# call ``connector_rope_base_seq_len`` (4096 in the released configs).
+CONNECTOR_MAX_POS = 4096
+
+
+def tiny_text_processor(version: str, seed: int = 1) -> torch.nn.Module:
+    """ltx-core's ``EmbeddingsProcessor`` (feature extractor + video and audio connectors) at the
+    tiny text encoder's sizes, seeded random weights. Built from ltx-core's classes directly: its
+    configurator hard-codes Gemma-3-12B's width and 128 registers, too big for a tiny model."""
+    from ltx_core.model.transformer.rope import LTXRopeType
+    from ltx_core.text_encoders.gemma.embeddings_connector import Embeddings1DConnector
+    from ltx_core.text_encoders.gemma.embeddings_processor import EmbeddingsProcessor
+    from ltx_core.text_encoders.gemma.feature_extractor import FeatureExtractorV1, FeatureExtractorV2
+
+    t, text = ltx.TINY_TRANSFORMER, ltx.TINY_TEXT
+    flat = text["hidden_size"] * (text["num_hidden_layers"] + 1)
+    new = version == "2.3"
+    torch.manual_seed(seed)
+    if new:
+        extractor = FeatureExtractorV2(
+            video_aggregate_embed=torch.nn.Linear(flat, t["num_attention_heads"] * t["attention_head_dim"]),
+            embedding_dim=text["hidden_size"],
+            audio_aggregate_embed=torch.nn.Linear(flat, t["audio_num_attention_heads"] * t["audio_attention_head_dim"]))
+        video_heads, audio_heads = (t["num_attention_heads"], t["attention_head_dim"]), \
+            (t["audio_num_attention_heads"], t["audio_attention_head_dim"])
+    else:
+        extractor = FeatureExtractorV1(torch.nn.Linear(flat, text["hidden_size"], bias=False), is_av=True)
+        video_heads = audio_heads = (2, text["hidden_size"] // 2)
+
+    def connector(heads):
+        return Embeddings1DConnector(
+            num_attention_heads=heads[0], attention_head_dim=heads[1], num_layers=ltx.TINY_CONNECTOR_LAYERS,
+            num_learnable_registers=ltx.TINY_REGISTERS, positional_embedding_max_pos=[CONNECTOR_MAX_POS],
+            rope_type=LTXRopeType.SPLIT, double_precision_rope=True, apply_gated_attention=new)
+
+    processor = EmbeddingsProcessor(feature_extractor=extractor, video_connector=connector(video_heads),
+                                    audio_connector=connector(audio_heads))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, param in sorted(processor.named_parameters()):
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.2)
+    return processor.eval()
+
+
+def text_config_fields(version: str) -> dict[str, Any]:
+    """The connector fields of the ``transformer`` config that describe :func:`tiny_text_processor`."""
+    heads = (ltx.TINY_TRANSFORMER["num_attention_heads"], ltx.TINY_TRANSFORMER["attention_head_dim"]) \
+        if version == "2.3" else (2, ltx.TINY_TEXT["hidden_size"] // 2)
+    audio = (ltx.TINY_TRANSFORMER["audio_num_attention_heads"], ltx.TINY_TRANSFORMER["audio_attention_head_dim"]) \
+        if version == "2.3" else heads
+    return dict(connector_num_attention_heads=heads[0], connector_attention_head_dim=heads[1],
+                connector_num_layers=ltx.TINY_CONNECTOR_LAYERS, audio_connector_num_attention_heads=audio[0],
+                audio_connector_attention_head_dim=audio[1], audio_connector_num_layers=ltx.TINY_CONNECTOR_LAYERS,
+                connector_apply_gated_attention=version == "2.3",
+                connector_positional_embedding_max_pos=[CONNECTOR_MAX_POS])
+
+
+def official_text_tensors(processor: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The processor's weights under the official single-file names (the inverse of ltx-core's
+    ``EMBEDDINGS_PROCESSOR_KEY_OPS``)."""
+    out = {}
+    for key, value in processor.state_dict().items():
+        head, rest = key.split(".", 1)
+        prefix = {"feature_extractor": "text_embedding_projection.",
+                  "video_connector": "model.diffusion_model.video_embeddings_connector.",
+                  "audio_connector": "model.diffusion_model.audio_embeddings_connector."}[head]
+        out[prefix + rest] = value.detach().contiguous()
+    return out

@@ -165,3 +165,132 @@ def test_an_ltxbench_lora_changes_ltx_core_as_it_changes_diffusers(tmp_path):
     ours, theirs = lora_ours - base_ours, lora_core - base_core
     assert ours.norm() > 0.1 * base_ours.norm()  # the adapter does move the output
     torch.testing.assert_close(theirs, ours, rtol=1e-3, atol=1e-3)
+
+
+def test_an_fp8_checkpoint_loads_as_ltx_core_dequantizes_it(tmp_path):
+    """The fp8 variant: block linears quantized by ltx-core's own per-tensor quantizer, stored as
+    ltx-core's scaled layout (fp8 ``weight`` [out, in], ``weight_scale``, ``input_scale``). Loaded,
+    the model holds ltx-core's dequantization of each weight and gives its velocities."""
+    import ltx_core.loader  # noqa: F401  (ltx-core's quantization package imports cyclically unless the loader is first)
+    from ltx_core.quantization.fp8_scaled_mm import EXCLUDED_LAYER_SUBSTRINGS, quantize_weight_to_fp8_per_tensor
+
+    version = "2.3"
+    core = ref.tiny_transformer(version)
+    state = {k: v.clone() for k, v in core.state_dict().items()}
+    quantized: dict[str, torch.Tensor] = {}
+    for name, module in core.named_modules():
+        # ltx-core leaves block 0 and the last five blocks unquantized; the tiny model has two, so
+        # quantize block 1 by the same rule minus the full-size block list
+        skip = [s for s in EXCLUDED_LAYER_SUBSTRINGS if not s.startswith("transformer_blocks.")]
+        if not isinstance(module, torch.nn.Linear) or not name.startswith("transformer_blocks.1.") or any(
+                s in name for s in skip):
+            continue
+        weight_t, scale = quantize_weight_to_fp8_per_tensor(module.weight.detach())
+        quantized[f"{name}.weight"] = weight_t.t().contiguous()  # the file keeps [out, in]
+        quantized[f"{name}.weight_scale"] = scale
+        quantized[f"{name}.input_scale"] = torch.tensor(1.0)
+        # ltx-core's dequantization (fuse_loras._fuse_delta_with_scaled_fp8), in its in-memory layout
+        state[f"{name}.weight"] = (weight_t.to(torch.float32) * scale).t()
+    assert len(quantized) >= 3 * 20
+    extra = {f"model.diffusion_model.{k}": v for k, v in quantized.items()}
+    path = ref.save_official(tmp_path / "ltx-2.3-tiny-fp8.safetensors", core, version)
+    # rewrite with the fp8 tensors in place of the float ones
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(path))
+    tensors.update(extra)
+    save_file(tensors, str(path), metadata=metadata)
+
+    loaded = single_file.load_transformer(single_file.read_checkpoint(path), version, dtype=torch.float32)
+    mine = loaded.state_dict()
+    some = next(k for k in quantized if k.endswith(".weight"))
+    torch.testing.assert_close(mine[names.to_diffusers(some)[1]], state[some], rtol=0, atol=0)
+    core.load_state_dict(state)  # the reference runs on ltx-core's dequantized weights
+    (ours_v, ours_a), (core_v, core_a) = _velocities(core, loaded, version)
+    torch.testing.assert_close(ours_v, core_v, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours_a, core_a, rtol=1e-4, atol=1e-4)
+
+    orphan = tmp_path / "orphan.safetensors"
+    save_file({**tensors, "model.diffusion_model.transformer_blocks.1.attn1.ghost.weight_scale": torch.tensor(1.0)},
+              str(orphan), metadata=metadata)
+    with pytest.raises(single_file.CheckpointKeyError, match="scales a weight the file does not have"):
+        single_file.load_transformer(single_file.read_checkpoint(orphan), version)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_text_connectors_give_ltx_cores_prompt_embeddings(tmp_path, version):
+    """Gemma hidden states -> per-modality prompt embeddings: ltx-core's ``EmbeddingsProcessor``
+    (feature extractor and both connectors, learnable registers in place of left padding) and the
+    diffusers connectors loaded from the same file agree."""
+    processor = ref.tiny_text_processor(version)
+    path = ref.save_official(tmp_path / "t.safetensors", ref.tiny_transformer(version), version,
+                             extra=ref.official_text_tensors(processor))
+    text = ltx.TINY_TEXT
+    connectors = single_file.load_connectors(single_file.read_checkpoint(path), text["hidden_size"],
+                                             text["num_hidden_layers"])
+    g = torch.Generator().manual_seed(0)
+    hidden = tuple(torch.randn(1, 16, text["hidden_size"], generator=g) for _ in range(text["num_hidden_layers"] + 1))
+    mask = torch.ones(1, 16, dtype=torch.long)
+    mask[0, :5] = 0  # Gemma pads on the left; ltx-core replaces padding for batch size 1 only
+    with torch.no_grad():
+        theirs = processor.process_hidden_states(hidden, mask, padding_side="left")
+        video, audio, out_mask = connectors(torch.stack(hidden, dim=-1).flatten(2, 3), mask, padding_side="left")
+    assert theirs.video_encoding.abs().max() > 1
+    torch.testing.assert_close(video, theirs.video_encoding, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(audio, theirs.audio_encoding, rtol=1e-5, atol=1e-5)
+    assert torch.equal(out_mask.long(), theirs.attention_mask.long())
+
+    # the RoPE length is read from the config: ltx-core's default (1) would give other embeddings
+    wrong = single_file.connectors_config(single_file.read_checkpoint(path).config, text["hidden_size"],
+                                          text["num_hidden_layers"], (ltx.TINY_REGISTERS, ltx.TINY_REGISTERS))
+    assert wrong["connector_rope_base_seq_len"] == ref.CONNECTOR_MAX_POS
+    connectors.video_connector.rope.base_seq_len = 1
+    with torch.no_grad():
+        moved, _, _ = connectors(torch.stack(hidden, dim=-1).flatten(2, 3), mask, padding_side="left")
+    assert not torch.allclose(moved, theirs.video_encoding, atol=1e-3)
+
+
+def _official_file(tmp_path, version="2.3"):
+    return ref.save_official(tmp_path / f"ltx-{version}-tiny-official.safetensors", ref.tiny_transformer(version),
+                             version, extra=ref.official_text_tensors(ref.tiny_text_processor(version)))
+
+
+def test_model_checkpoint_is_checked_before_anything_is_written(tmp_path):
+    from conftest import small_params
+
+    from ltxbench import params as P
+
+    good = _official_file(tmp_path)
+    assert P.load(small_params(tmp_path, model={"checkpoint": str(good)})).model.checkpoint == good
+    older = _official_file(tmp_path, "2.0")
+    with pytest.raises(P.ParamsError) as caught:
+        P.load(small_params(tmp_path, model={"checkpoint": str(older)}))
+    assert "model.checkpoint" in str(caught.value) and "holds LTX-2.0 weights" in str(caught.value)
+    with pytest.raises(P.ParamsError, match="file not found"):
+        P.load(small_params(tmp_path, model={"checkpoint": str(tmp_path / "absent.safetensors")}))
+
+
+def test_a_run_on_an_official_checkpoint_runs_the_four_stages_on_its_weights(tmp_path):
+    import json
+
+    from conftest import small_params
+
+    from ltxbench import pipeline
+
+    file = _official_file(tmp_path)
+    pipe = ltx.load_pipeline("2.3", "tiny", device="cpu", checkpoint=file)
+    core = ref.tiny_transformer("2.3")
+    loaded = pipe.transformer.state_dict()
+    assert all(torch.equal(loaded[names.to_diffusers(k)[1]], v) for k, v in core.state_dict().items())
+
+    run_dir = tmp_path / "run"
+    result = pipeline.run_pipeline(small_params(tmp_path, model={"checkpoint": str(file)}), run_dir=run_dir, quiet=True)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "complete" and result.ran
+    checkpoint = run_dir / "checkpoints" / "lora_step_000004.safetensors"
+    assert L.read_metadata(checkpoint)["base_model_checkpoint"] == str(file)
+    records = [json.loads(p.read_text()) for p in (run_dir / "samples").rglob("*.json")]
+    assert records and all("checkpoint=" in r["base"] for r in records if "base" in r)
+    assert (run_dir / "eval" / "metrics.csv").read_text().count("\n") > 1
