@@ -173,9 +173,15 @@ def _video_candidates(char: str, path: Path, stem: str, cfg: P.CurateSection, in
 
     facts = {"source_fps": info.fps, "source_num_frames": info.num_frames, "source_info": info}
     size = video.bucket_size(info.width, info.height, cfg.resolution)
-    if size is None:
+    # One record for the whole source when no clip of it could train anything: every reason at once.
+    unusable = [_too_small(info.width, info.height, cfg)] if size is None else []
+    if info.fps < cfg.min_source_fps:
+        unusable.append(Reason("low_frame_rate", f"source is {info.fps:.3g} fps, below curate.min_source_fps "
+                                                 f"{cfg.min_source_fps:g}: a clip at curate.fps {cfg.fps} would show "
+                                                 f"each source frame about {cfg.fps / info.fps:.0f} times"))
+    if size is None or unusable:
         return [Candidate(f"{char}-{stem}-000", char, path, "video", 0, [], info.width, info.height, **facts,
-                          reasons=[_too_small(info.width, info.height, cfg)])]
+                          reasons=unusable)]
     width, height = size
     shots = video.shots_from_cuts(detect_cuts(path, cfg), info.num_frames)
     out: list[Candidate] = []
@@ -305,7 +311,7 @@ def _head_frames(record: dict[str, Any], source: Path, cfg: P.CurateSection) -> 
 def render_clip(run: Run, record: dict[str, Any]) -> np.ndarray:
     """Every frame of a record's clip ``[F,H,W,3]`` uint8, recomputed from its source."""
     cfg = run.params.curate
-    if any(code in record["reasons"] for code in ("unreadable", "too_short", "low_resolution")):
+    if any(code in record["reasons"] for code in ("unreadable", "too_short", "low_resolution", "low_frame_rate")):
         details = "; ".join(record.get("reason_details") or record["reasons"])
         raise ValueError(f"{record['id']}: no clip can be cut from this source: {details}")
     source = source_path(record["source"])
