@@ -173,28 +173,44 @@ def _video_candidates(char: str, path: Path, stem: str, cfg: P.CurateSection, in
 
     facts = {"source_fps": info.fps, "source_num_frames": info.num_frames, "source_info": info}
     size = video.bucket_size(info.width, info.height, cfg.resolution)
-    if size is None:
+    # One record for the whole source when no clip of it could train anything: every reason at once.
+    unusable = [_too_small(info.width, info.height, cfg)] if size is None else []
+    if info.fps < cfg.min_source_fps:
+        unusable.append(Reason("low_frame_rate", f"source is {info.fps:.3g} fps, below curate.min_source_fps "
+                                                 f"{cfg.min_source_fps:g}: a clip at curate.fps {cfg.fps} would show "
+                                                 f"each source frame about {cfg.fps / info.fps:.0f} times"))
+    if size is None or unusable:
         return [Candidate(f"{char}-{stem}-000", char, path, "video", 0, [], info.width, info.height, **facts,
-                          reasons=[_too_small(info.width, info.height, cfg)])]
+                          reasons=unusable)]
     width, height = size
     shots = video.shots_from_cuts(detect_cuts(path, cfg), info.num_frames)
-    # Source frames one clip spans at the target fps (a 30 fps source needs more than 24 fps).
-    span = video.source_span(info.fps, cfg.fps, cfg.clip_frames)
     out: list[Candidate] = []
     for shot_start, shot_end in shots:
-        n_clips = (shot_end - shot_start) // span
-        if n_clips == 0:
-            why = Reason("too_short", f"shot {shot_start}-{shot_end} has {shot_end - shot_start} source frames, fewer "
-                                      f"than one clip of curate.clip_frames {cfg.clip_frames} at curate.fps {cfg.fps} "
-                                      f"needs ({span} at {info.fps:g} fps)")
+        # Clips laid end to end by the frames' times (a 30 fps source spans more frames than 24 fps;
+        # a variable-rate one as many as its timestamps say each clip's seconds hold).
+        clips = video.shot_clips(info, cfg.fps, cfg.clip_frames, shot_start, shot_end)
+        if not clips:
             out.append(Candidate(f"{char}-{stem}-{len(out):03d}", char, path, "video", shot_start, [], width, height,
-                                 **facts, reasons=[why]))
+                                 **facts, reasons=[_shot_too_short(info, shot_start, shot_end, cfg)]))
             continue
-        for k in range(n_clips):
-            start = shot_start + k * span
-            indices = video.resample_indices(info.num_frames, info.fps, cfg.fps, start, cfg.clip_frames)
-            out.append(Candidate(f"{char}-{stem}-{len(out):03d}", char, path, "video", start, indices, width, height, **facts))
+        for indices in clips:
+            out.append(Candidate(f"{char}-{stem}-{len(out):03d}", char, path, "video", indices[0], indices, width,
+                                 height, **facts))
     return out
+
+
+def _shot_too_short(info: Any, shot_start: int, shot_end: int, cfg: P.CurateSection) -> Reason:
+    from . import video
+
+    needs = f"curate.clip_frames {cfg.clip_frames} at curate.fps {cfg.fps} needs"
+    if info.frame_times is None:
+        span = video.source_span(info.fps, cfg.fps, cfg.clip_frames)
+        return Reason("too_short", f"shot {shot_start}-{shot_end} has {shot_end - shot_start} source frames, fewer "
+                                   f"than one clip of {needs} ({span} at {info.fps:g} fps)")
+    end_s = info.frame_times[shot_end - 1, 1]
+    return Reason("too_short", f"shot {shot_start}-{shot_end} lasts {end_s - info.time_of(shot_start):.3f} s "
+                               f"({shot_end - shot_start} source frames at a variable rate), shorter than one clip of "
+                               f"{needs} ({cfg.clip_frames / cfg.fps:.3f} s)")
 
 
 def _image_candidate(char: str, path: Path, stem: str, cfg: P.CurateSection, image: np.ndarray) -> Candidate:
@@ -256,7 +272,8 @@ def _render(record: dict[str, Any], source: Path, size: tuple[int, int], cfg: P.
     if info.num_frames != record["source_num_frames"] or abs(info.fps - record["source_fps"]) > 1e-6:
         raise ValueError(f"{record['id']}: the source changed since curate ({info.num_frames} frames at {info.fps:g} fps, "
                          f"the manifest says {record['source_num_frames']} at {record['source_fps']:g}); re-run curate")
-    indices = video.resample_indices(info.num_frames, info.fps, record["fps"], record["start_frame"], record["num_frames"])
+    indices = video.resample_indices(info.num_frames, info.fps, record["fps"], record["start_frame"], record["num_frames"],
+                                     info.frame_times)
     return _video_frames(source, indices, size)
 
 
@@ -294,7 +311,7 @@ def _head_frames(record: dict[str, Any], source: Path, cfg: P.CurateSection) -> 
 def render_clip(run: Run, record: dict[str, Any]) -> np.ndarray:
     """Every frame of a record's clip ``[F,H,W,3]`` uint8, recomputed from its source."""
     cfg = run.params.curate
-    if any(code in record["reasons"] for code in ("unreadable", "too_short", "low_resolution")):
+    if any(code in record["reasons"] for code in ("unreadable", "too_short", "low_resolution", "low_frame_rate")):
         details = "; ".join(record.get("reason_details") or record["reasons"])
         raise ValueError(f"{record['id']}: no clip can be cut from this source: {details}")
     source = source_path(record["source"])
@@ -318,7 +335,9 @@ def write_clip(run: Run, record: dict[str, Any]) -> str:
     video.write_mp4(run.path("dataset", rel), frames, fps=record["fps"])
     # read_audio is None for a source without sound; a track curate found broken is not read again
     if record["source_kind"] == "video" and not (record.get("scores") or {}).get("audio_error"):
-        read = audio.read_audio(source_path(record["source"]), record["start_frame"] / record["source_fps"],
+        source = source_path(record["source"])
+        # the sound of the clip's own seconds: its first frame's time, by timestamp when the rate varies
+        read = audio.read_audio(source, video.probe(source).time_of(record["start_frame"]),
                                 record["num_frames"] / record["fps"])
         if read is not None:
             audio.write_wav(run.path("dataset", f"clips/{record['id']}.wav"), *read)
@@ -350,6 +369,7 @@ def _record(cand: Candidate, cfg: P.CurateSection, scores: dict[str, Any], thumb
         "source_fps": cand.source_fps,
         "source_num_frames": cand.source_num_frames,
         "start_frame": cand.start_frame,
+        "source_span_s": _span_s(cand, cfg),
         "num_frames": cfg.clip_frames,
         "fps": cfg.fps,
         "width": cand.width,
@@ -369,6 +389,15 @@ def _record(cand: Candidate, cfg: P.CurateSection, scores: dict[str, Any], thumb
         "caption": None,
         "lint": [],
     }
+
+
+def _span_s(cand: Candidate, cfg: P.CurateSection) -> list[float] | None:
+    """``[start, end]``: the seconds of the source a video clip shows, from its first frame (a clip
+    of N frames at curate.fps lasts N / fps of real time, at any source rate); None without a clip."""
+    if cand.source_kind != "video" or not cand.source_indices or cand.source_info is None:
+        return None
+    start = cand.source_info.time_of(cand.start_frame)
+    return [round(start, 6), round(start + cfg.clip_frames / cfg.fps, 6)]
 
 
 def _reject(record: dict[str, Any], reason: Reason) -> None:
@@ -603,7 +632,7 @@ def _voice_scores(run: Run, cand: Candidate, cfg: P.CurateSection, character: st
         return {}
     encoder = voice.cached_encoder(*voice.settings(cfg))
     refs = voice.cached_references(tuple(str(v) for v in ch.voices), *voice.settings(cfg))
-    mono = voice.read_mono_16k(cand.source, cand.start_frame / cand.source_info.fps, cfg.clip_frames / cfg.fps)
+    mono = voice.read_mono_16k(cand.source, cand.source_info.time_of(cand.start_frame), cfg.clip_frames / cfg.fps)
     scores = voice.clip_voice(mono, refs, encoder) if mono is not None else {}
     sim = scores.get("voice_similarity")
     if sim is not None and sim < cfg.min_voice_similarity:
@@ -625,7 +654,7 @@ def _audio_scores(cand: Candidate, info: Any, cfg: P.CurateSection) -> dict[str,
     if not info.has_audio:
         return dict.fromkeys(AUDIO_KEYS) | {"audio_present": False, "audio_usable": False}
     try:
-        result = audio.analyze_audio(cand.source, cand.start_frame / info.fps, cfg.clip_frames / cfg.fps)
+        result = audio.analyze_audio(cand.source, info.time_of(cand.start_frame), cfg.clip_frames / cfg.fps)
     except video.MediaError as exc:
         log.warning("%s: audio track unreadable, the clip is scored without it: %s", cand.id, exc)
         return dict.fromkeys(AUDIO_KEYS) | {"audio_present": True, "audio_usable": False, "audio_error": str(exc)}

@@ -181,6 +181,10 @@ class CurateSection(Strict):
     """Frames per clip; must be 8k+1 (LTX's VAE compresses time by 8)."""
     resolution: Annotated[Side32, Field(ge=32, le=2048)] = 512
     """Short side of every clip in pixels (multiple of 32). Smaller sources are rejected, never upscaled."""
+    min_source_fps: Annotated[float, Field(gt=0.0, le=240.0)] = 12.0
+    """Slowest video frame rate (decord's average) that is cut into clips; a slower source is one
+    record rejected as ``low_frame_rate``: at ``fps`` 24 a 1 fps source would make clips of two
+    source frames, each shown 24 times."""
     face_samples: Annotated[int, Field(ge=1, le=64)] = 4
     """Frames sampled evenly across each clip for face scoring."""
     identity_threshold: Annotated[float, Field(gt=0.0, le=2.0)] = 0.6

@@ -36,6 +36,14 @@ Shots
     and a character jumping into frame there (frame 179). Gradual transitions (dissolves,
     fades) are not detected.
 
+Frame rate
+    Clips are resampled to the target fps by time (:func:`resample_indices`, :func:`shot_clips`).
+    A constant-rate source is indexed ``round(k * src_fps / dst_fps)``; a variable-rate one (phone
+    and screen recordings: :func:`probe` reads decord's per-frame timestamps and keeps them in
+    ``VideoInfo.frame_times`` when they stray from ``i / fps`` by over a tenth of a frame) by the
+    nearest frame in time, so a clip of N frames lasts N / fps seconds of real time however the
+    rate varies (``tests/test_video.py`` writes a 12-then-48 fps file with PyAV and checks).
+
 Writing
     :func:`write_mp4` encodes H.264 yuv420p converted and tagged as BT.709 (decord and PyAV
     both honour the tag: saturated colours come back within 2 levels, tested) and replaces the
@@ -53,7 +61,7 @@ import re
 import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -84,6 +92,14 @@ class VideoInfo:
     duration_s: float
     has_audio: bool
     rotation: int  # clockwise degrees (0/90/180/270) that turn stored frames upright
+    frame_times: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """Variable-frame-rate sources only: ``[num_frames, 2]`` float64, each frame's presentation
+    ``[start, end]`` in seconds from the first frame's start (decord's timestamps). ``None`` for a
+    constant rate, where frame ``i`` is at ``i / fps`` (see :func:`constant_rate`)."""
+
+    def time_of(self, index: int) -> float:
+        """Seconds from the first frame to the start of frame ``index``."""
+        return index / self.fps if self.frame_times is None else float(self.frame_times[index, 0])
 
 
 # ---------------------------------------------------------------------------------------
@@ -209,7 +225,7 @@ def _rotation_cw(container: Any, stream: Any) -> int:
     return 0
 
 
-def _open(path: PathLike) -> tuple[Any, VideoInfo]:
+def _open(path: PathLike, times: bool = False) -> tuple[Any, VideoInfo]:
     p = _existing_file(path)
     coded_w, coded_h, rotation, has_audio = _pyav_stream_facts(p)
     reader = _open_decord(p)
@@ -218,8 +234,36 @@ def _open(path: PathLike) -> tuple[Any, VideoInfo]:
     if num_frames < 1 or not fps > 0:
         raise MediaError(f"cannot read video {display_path(p)}: decord finds {num_frames} frames at {fps} fps")
     width, height = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
-    info = VideoInfo(p, fps, num_frames, width, height, num_frames / fps, has_audio, rotation)
+    frame_times = _variable_frame_times(reader, num_frames, fps, p) if times else None
+    info = VideoInfo(p, fps, num_frames, width, height, num_frames / fps, has_audio, rotation, frame_times)
     return reader, info
+
+
+def constant_rate(starts: np.ndarray, fps: float) -> bool:
+    """Whether frame start times ``starts`` (seconds) are those of a constant ``fps``: every frame
+    within a tenth of a frame interval of ``starts[0] + i / fps`` (measured on the bundled clips:
+    within 3e-7 s). Cutting such a source by index or by time takes the same frames, and by index
+    keeps the indices of every manifest written before timestamps were read."""
+    expected = starts[0] + np.arange(len(starts)) / fps
+    return bool(np.abs(starts - expected).max() <= 0.1 / fps)
+
+
+def _variable_frame_times(reader: Any, num_frames: int, fps: float, path: Path) -> np.ndarray | None:
+    """Each frame's ``[start, end]`` from the first frame's start when the rate varies, else None."""
+    try:
+        times = np.asarray(reader.get_frame_timestamp(list(range(num_frames))), dtype=np.float64).reshape(num_frames, 2)
+    except Exception as exc:  # DECORDError: no usable timestamps; the frames are still readable
+        log.warning("%s: decord gives no frame timestamps (%s); clips are cut by frame index at %.3g fps",
+                    display_path(path), _first_line(exc), fps)
+        return None
+    times -= times[0, 0]
+    if num_frames < 2 or constant_rate(times[:, 0], fps):
+        return None
+    if not (np.all(np.diff(times[:, 0]) > 0) and np.all(np.isfinite(times))):
+        log.warning("%s: frame timestamps are not increasing; clips are cut by frame index at %.3g fps "
+                    "(their real duration may differ)", display_path(path), fps)
+        return None
+    return times
 
 
 def probe(path: PathLike) -> VideoInfo:
@@ -227,9 +271,11 @@ def probe(path: PathLike) -> VideoInfo:
 
     ``num_frames`` and ``fps`` come from decord, so they match what :func:`read_frames` indexes;
     the stream size, audio presence and rotation come from PyAV. ``width``/``height`` are the
-    upright size (what :func:`read_frames` returns); ``duration_s`` is ``num_frames / fps``.
+    upright size (what :func:`read_frames` returns); ``duration_s`` is ``num_frames / fps``
+    (``fps`` is the average rate). ``frame_times`` holds each frame's timestamps when the rate
+    varies (phone and screen recordings), so clips can be cut by time.
     """
-    return _open(path)[1]
+    return _open(path, times=True)[1]
 
 
 def _upright(frames: np.ndarray, info: VideoInfo) -> np.ndarray:
@@ -299,18 +345,26 @@ def sample_indices(num_frames: int, n: int) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, num_frames - 1, num=n)})
 
 
-def resample_indices(num_frames: int, src_fps: float, dst_fps: float, start: int, count: int) -> list[int]:
+def resample_indices(num_frames: int, src_fps: float, dst_fps: float, start: int, count: int,
+                     frame_times: np.ndarray | None = None) -> list[int]:
     """Source frame indices for ``count`` frames at ``dst_fps``, starting at source frame ``start``.
 
-    Output frame ``k`` shows the source frame nearest in time: ``start + round(k * src_fps / dst_fps)``
-    (halves round up). E.g. 30 -> 24 fps takes ``0, 1, 3, 4, 5, 6, 8, ...`` (every fifth source
-    frame dropped); 24 -> 30 fps repeats frames. Raises ``ValueError`` when the source has too few
-    frames after ``start``. The span used is ``source_span(src_fps, dst_fps, count)`` frames.
+    Output frame ``k`` shows the source frame nearest in time to ``k / dst_fps`` after frame
+    ``start`` (halves go to the later frame). At a constant rate (``frame_times`` None) that is
+    ``start + round(k * src_fps / dst_fps)``: 30 -> 24 fps takes ``0, 1, 3, 4, 5, 6, 8, ...``
+    (every fifth source frame dropped); 24 -> 30 fps repeats frames. With ``frame_times``
+    (``VideoInfo.frame_times`` of a variable-rate source) the frames are found by their
+    timestamps, so the clip lasts ``count / dst_fps`` seconds of real time however the rate
+    varies. Raises ``ValueError`` when the source has too few frames after ``start`` (a time past
+    the middle of the last frame has none). At a constant rate the span used is
+    ``source_span(src_fps, dst_fps, count)`` frames.
     """
     if not (src_fps > 0 and dst_fps > 0):
         raise ValueError(f"fps must be positive, got src_fps={src_fps}, dst_fps={dst_fps}")
     if count < 0 or start < 0:
         raise ValueError(f"start and count must be >= 0, got start={start}, count={count}")
+    if frame_times is not None:
+        return _nearest_in_time(frame_times, dst_fps, start, count)
     step = src_fps / dst_fps
     # The tiny epsilon keeps exact halves (k * 1.25 = 2.5) from flipping on float noise.
     out = [int(start) + int(math.floor(k * step + 0.5 + 1e-9)) for k in range(count)]
@@ -320,11 +374,56 @@ def resample_indices(num_frames: int, src_fps: float, dst_fps: float, start: int
     return out
 
 
+_TIME_EPS = 1e-6  # s; decord's timestamps are float32 (0.08333334), a tie must not flip on that
+
+
+def _nearest_in_time(frame_times: np.ndarray, dst_fps: float, start: int, count: int) -> list[int]:
+    """:func:`resample_indices` by timestamps: for each output time the nearest frame start."""
+    starts = frame_times[:, 0]
+    n = len(starts)
+    if count == 0:
+        return []
+    if start >= n:
+        raise ValueError(f"source frame {start} does not exist: the source has {n} frames")
+    t = starts[start] + np.arange(count) / dst_fps
+    before = np.clip(np.searchsorted(starts, t + _TIME_EPS, side="right") - 1, 0, n - 1)
+    after = np.minimum(before + 1, n - 1)
+    later = (starts[after] - t) <= (t - starts[before]) + _TIME_EPS
+    out = np.where(later, after, before)
+    last_middle = (starts[-1] + frame_times[-1, 1]) / 2.0
+    if t[-1] >= last_middle - _TIME_EPS:
+        raise ValueError(f"{count} frames at {dst_fps:g} fps from source frame {start} ({starts[start]:.3f} s) last "
+                         f"until {t[-1] + 1 / dst_fps:.3f} s, but the source's last frame ends at "
+                         f"{frame_times[-1, 1]:.3f} s ({n} frames, variable frame rate)")
+    return [int(i) for i in out]
+
+
 def source_span(src_fps: float, dst_fps: float, count: int) -> int:
-    """How many consecutive source frames :func:`resample_indices` covers for ``count`` output frames."""
+    """How many consecutive source frames :func:`resample_indices` covers for ``count`` output
+    frames at a constant rate (a variable-rate clip's span depends on where it starts)."""
     if count <= 0:
         return 0
     return int(math.floor((count - 1) * (src_fps / dst_fps) + 0.5 + 1e-9)) + 1
+
+
+def shot_clips(info: VideoInfo, dst_fps: float, count: int, shot_start: int, shot_end: int) -> list[list[int]]:
+    """The source indices of each clip of ``count`` frames at ``dst_fps`` that fits in the shot
+    ``[shot_start, shot_end)``, laid end to end: a clip starts at the source frame after the last
+    one the previous clip shows. At a constant rate: clips every ``source_span`` frames, as many
+    as ``(shot_end - shot_start) // source_span`` (what curate always cut); with
+    ``info.frame_times`` each lasts ``count / dst_fps`` seconds of real time."""
+    out: list[list[int]] = []
+    start = shot_start
+    while start < shot_end:
+        try:
+            indices = resample_indices(info.num_frames, info.fps, dst_fps, start, count, info.frame_times)
+        except ValueError:  # runs past the end of the source
+            break
+        if not indices or indices[-1] >= shot_end:
+            break
+        out.append(indices)
+        start = indices[-1] + 1
+    return out
 
 
 def bucket_size(src_w: int, src_h: int, short_side: int) -> tuple[int, int] | None:

@@ -85,3 +85,46 @@ def mux_video(path: Path, frames: np.ndarray, fps: int, samples: np.ndarray | No
             for packet in a.encode(None):
                 out.mux(packet)
     return path
+
+
+# -- a variable-frame-rate video whose frames say which they are ---------------------------------
+
+VFR_SIDE, VFR_BITS, VFR_BLOCK = 256, 6, 32  # 6 bits: up to 64 frames; 32-px blocks survive a 4x downscale
+
+
+def write_vfr_mp4(path: Path, times: list[float]) -> Path:
+    """An H.264 mp4 (lossless) whose frame ``i`` is shown at ``times[i]`` seconds: irregular
+    presentation timestamps, as phones and screen recorders write. Each frame is mid grey with its
+    index in binary along the top edge (white block = 1, black = 0, least significant bit first):
+    :func:`vfr_frame_index` reads it back from any frame of the file scaled to any square size. The
+    blocks change too little of the picture for a shot detector to see cuts."""
+    from fractions import Fraction
+
+    import av
+
+    assert len(times) <= 2 ** VFR_BITS
+    tick = Fraction(1, 4800)
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=48, options={"crf": "0", "preset": "ultrafast"})
+        stream.width = stream.height = VFR_SIDE
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = stream.time_base = tick
+        for i, t in enumerate(times):
+            img = np.full((VFR_SIDE, VFR_SIDE, 3), 128, np.uint8)
+            for bit in range(VFR_BITS):
+                img[:VFR_BLOCK, bit * VFR_BLOCK:(bit + 1) * VFR_BLOCK] = 255 if (i >> bit) & 1 else 0
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = int(round(t / tick)), tick
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def vfr_frame_index(frame) -> int:
+    """The source frame index a frame of :func:`write_vfr_mp4` shows (``[H,W,3]``, square, any size)."""
+    scale = frame.shape[1] / VFR_SIDE
+    y = int(VFR_BLOCK * scale / 2)
+    return sum(1 << bit for bit in range(VFR_BITS)
+               if frame[y, int((bit + 0.5) * VFR_BLOCK * scale)].mean() > 128)

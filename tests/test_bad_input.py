@@ -52,6 +52,9 @@ def _build_bad_folder(folder: Path) -> dict[str, tuple[str, str]]:
     _audio_only(folder / "audio_only.webm", "webm", "libopus")
     Image.fromarray(np.full((4, 20_000, 3), 128, np.uint8)).save(folder / "ribbon.png")  # 20000x4
     video.write_mp4(folder / "two_pixels.mp4", np.zeros((30, 2, 2, 3), np.uint8), fps=24)
+    # ten seconds at 1 fps (a time-lapse or a slide show): at 24 fps every frame would be shown 24 times
+    slides = np.stack([video.resize_crop(f, 320, 176) for f in video.read_frames(TOS, list(range(0, 240, 24)))])
+    video.write_mp4(folder / "one_fps.mp4", slides, fps=1)
     fd = os.open(os.fsencode(folder) + b"/" + NON_UTF8, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "wb") as fh:
         fh.write((folder / "one_frame.mp4").read_bytes())
@@ -68,6 +71,7 @@ def _build_bad_folder(folder: Path) -> dict[str, tuple[str, str]]:
         "audio_only.webm": ("unreadable", "no video stream"),
         "ribbon.png": ("low_resolution", "4"),
         "two_pixels.mp4": ("low_resolution", "2"),
+        "one_fps.mp4": ("low_frame_rate", "source is 1 fps, below curate.min_source_fps 12"),
         "bad\\xff.mp4": ("too_short", "frames"),  # readable despite its name: rejected for the true reason
     }
 

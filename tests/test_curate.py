@@ -267,3 +267,30 @@ def test_params_refuse_arcface_without_a_model_and_resolve_its_path(tmp_path, ar
     loaded = P.load(small_params(tmp_path, curate={"face_embedder": "arcface", "arcface_model": "arc.onnx"}))
     assert loaded.curate.arcface_model == (tmp_path / "arc.onnx").resolve()
     assert P.load(small_params(tmp_path)).curate.face_embedder == "dlib"
+
+
+def test_clips_of_a_variable_frame_rate_source_last_their_real_time(tmp_path):
+    """A source at 12 fps for a second, then 48 fps (decord's average: 30): every clip of 9 frames
+    at 24 fps shows 8/24 s between its first and last frame, each frame the source frame nearest
+    its time. Cut by frame index at the average rate, the first clip took 11 frames of the 12 fps
+    part (0.83 s) and the last ones 0.21 s of the 48 fps part."""
+    from conftest import vfr_frame_index, write_vfr_mp4
+
+    times = [i / 12 for i in range(12)] + [1 + i / 48 for i in range(48)]
+    source = write_vfr_mp4(tmp_path / "vfr.mp4", times)
+    params = small_params(tmp_path, curate={"clip_frames": 9, "resolution": 64})
+    raw = yaml.safe_load(params.read_text())
+    raw["dataset"]["characters"][0]["media"] = [str(source)]
+    params.write_text(yaml.safe_dump(raw))
+    run = runs.open_run(tmp_path / "run", params)
+    records = curate.curate(run).records
+    assert [r["start_frame"] for r in records] == [0, 5, 10, 21, 38]
+    for r in records:  # no face in the picture: rejected, but each clip can be rendered and looked at
+        shown = [vfr_frame_index(f) for f in curate.render_clip(run, r)]
+        assert shown[0] == r["start_frame"] and len(shown) == 9
+        assert times[shown[-1]] - times[shown[0]] == pytest.approx(8 / 24, abs=1 / 24), (r["id"], shown)
+        for k, i in enumerate(shown):
+            t = times[shown[0]] + k / 24
+            assert abs(times[i] - t) <= min(abs(x - t) for x in times) + 1e-4, (r["id"], k, i)
+        assert r["source_span_s"] == pytest.approx([times[shown[0]], times[shown[0]] + 9 / 24], abs=1e-5)
+        assert r["source_fps"] == pytest.approx(30.0) and r["reasons"][0] == "no_face"

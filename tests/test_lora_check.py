@@ -549,3 +549,65 @@ def test_a_header_nested_too_deeply_is_a_corrupt_verdict_not_a_crash(tmp_path, c
     assert report.verdict == "corrupt" and "nested too deeply" in report.reasons[0]
     code, out = _cli(str(path), "--base", "2.3", "--json", capsys=capsys)
     assert code == 1 and json.loads(out)["verdict"] == "corrupt"
+
+
+# -- 6. memory ------------------------------------------------------------------------------------
+
+# The child reports VmHWM, the peak resident memory of its own address space (mapped file pages
+# included). Not ru_maxrss: Linux carries the parent's peak into a child across vfork/exec, so
+# every child of this pytest process (1.4 GiB after building the file) read 1440 MiB, big file or small.
+_PEAK_RSS_SCRIPT = """
+import re, sys
+from ltxbench.lora_check import check_lora
+report = check_lora(sys.argv[1], "2.3")
+with open("/proc/self/status") as fh:
+    peak_kib = int(re.search(r"VmHWM:\\s+(\\d+) kB", fh.read()).group(1))
+print(report.verdict, report.integrity["tensors"], len(report.effects), peak_kib * 1024)
+"""
+
+
+def _big_lora(path: Path, blocks: int, rank: int) -> Path:
+    """An LTX-2.3 LoRA in ComfyUI layout on every block's video attention, bf16 (1 MiB a module at rank 64)."""
+    from ltxbench.lora_check.architecture import version_table
+
+    table = version_table("2.3")
+    g = torch.Generator().manual_seed(0)
+    a0, b0 = torch.randn(rank, 4096, generator=g) * 0.01, torch.randn(4096, rank, generator=g) * 0.01
+    sd = {}
+    for i, (block, attn, proj) in enumerate((b, a, p) for b in range(blocks) for a in ("attn1", "attn2")
+                                             for p in ("to_q", "to_k", "to_v", "to_out.0")):
+        target = ("transformer", f"transformer_blocks.{block}.{attn}.{proj}")
+        out_f, in_f = table[target]
+        stem = f"diffusion_model.{names.to_original(target)}"
+        sd[f"{stem}.lora_A.weight"] = (a0[:, :in_f] * (1 + i / 100)).to(torch.bfloat16)
+        sd[f"{stem}.lora_B.weight"] = (b0[:out_f] * (1 - i / 1000)).to(torch.bfloat16)
+    save_file(sd, str(path), metadata={"base_model_version": "2.3"})
+    return path
+
+
+def _peak_rss(path: Path) -> tuple[str, int]:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _PEAK_RSS_SCRIPT, str(path)], capture_output=True, text=True,
+                          timeout=300, check=True)
+    verdict, tensors, effects, peak = done.stdout.split()[-4:]
+    return verdict, int(peak)
+
+
+def test_checking_a_large_lora_reads_one_tensor_at_a_time(tmp_path):
+    """A 288 MiB LoRA (576 tensors of 0.5 MiB) costs the checker far less memory than the file:
+    its peak RSS above the same check of an 8-module file stays under half the file's size.
+    Loading every tensor at once (safetensors.load_file, before) cost the whole file: measured
+    383 MiB extra for a 384 MiB file; reading one tensor at a time, 2 MiB."""
+    big = _big_lora(tmp_path / "big.safetensors", blocks=36, rank=64)
+    small = _big_lora(tmp_path / "small.safetensors", blocks=1, rank=64)
+    size = big.stat().st_size
+    assert size > 300e6
+    verdict_small, base = _peak_rss(small)
+    verdict, peak = _peak_rss(big)
+    assert verdict == verdict_small == "compatible"
+    extra = peak - base
+    print(f"file {size / 2**20:.0f} MiB: peak RSS {peak / 2**20:.0f} MiB, an 8-module file's {base / 2**20:.0f} MiB, "
+          f"extra {extra / 2**20:.0f} MiB = {extra / size:.2f} x the file")
+    assert extra < 0.5 * size

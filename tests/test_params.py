@@ -38,9 +38,10 @@ def test_evaluate_videos_from_resolves_against_the_params_file():
 def test_unknown_keys_and_bad_values_are_all_reported_at_once(params_file):
     with pytest.raises(P.ParamsError) as info:
         P.load(params_file, ["train.stepz=3", "curate.clip_frames=16", "evaluate.width=100",
-                             "model.version=2.1", "bogus.key=1", "train.rank=0"])
+                             "model.version=2.1", "bogus.key=1", "train.rank=0", "curate.min_source_fps=0"])
     fields = {p.field for p in info.value.problems}
-    assert {"train.stepz", "curate.clip_frames", "evaluate.width", "model.version", "bogus"} <= fields
+    assert {"train.stepz", "curate.clip_frames", "evaluate.width", "model.version", "bogus",
+            "curate.min_source_fps"} <= fields
     text = str(info.value)
     assert "unknown key" in text and "8k+1" in text and "multiple of 32" in text
     assert "16" in text and "100" in text  # each problem names the value

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import vfr_frame_index, write_vfr_mp4
 from ltxbench import video
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -183,6 +184,46 @@ def test_resample_indices_errors():
     with pytest.raises(ValueError, match="positive"):
         video.resample_indices(10, 0, 24, 0, 1)
     assert video.resample_indices(11, 30, 24, 0, 9)[-1] == 10  # exactly enough
+
+
+# First second at 12 fps, the next at 48: 60 frames in 2 s, decord's average rate 30 fps.
+VFR_TIMES = [i / 12 for i in range(12)] + [1 + i / 48 for i in range(48)]
+
+
+def test_a_variable_frame_rate_source_is_resampled_by_its_timestamps(tmp_path):
+    path = write_vfr_mp4(tmp_path / "vfr.mp4", VFR_TIMES)
+    info = video.probe(path)
+    assert (info.num_frames, info.fps) == (60, pytest.approx(30.0))
+    np.testing.assert_allclose(info.frame_times[:, 0], VFR_TIMES, atol=1e-4)
+    assert [vfr_frame_index(f) for f in video.read_frames(path, [0, 11, 12, 59])] == [0, 11, 12, 59]
+    # 17 frames at 24 fps from 0.5 s cover 17/24 s: up to 1.1667 s, across the change of rate
+    indices = video.resample_indices(info.num_frames, info.fps, 24, 6, 17, info.frame_times)
+    shown = [vfr_frame_index(f) for f in video.read_frames(path, indices)]
+    assert shown == indices
+    for k, i in enumerate(shown):  # each output time gets the source frame nearest to it (a tie: the later)
+        t = 0.5 + k / 24
+        assert abs(VFR_TIMES[i] - t) <= min(abs(x - t) for x in VFR_TIMES) + 1e-4, (k, i)
+    assert VFR_TIMES[shown[-1]] - VFR_TIMES[shown[0]] == pytest.approx(16 / 24, abs=1 / 96)
+    # by frame index at the average 30 fps the same clip would end at frame 26: 0.5 .. 1.29 s
+    assert video.resample_indices(info.num_frames, info.fps, 24, 6, 17)[-1] == 26
+    with pytest.raises(ValueError, match="variable frame rate"):  # 1.79 + 0.71 s: past the end (2 s)
+        video.resample_indices(info.num_frames, info.fps, 24, 50, 17, info.frame_times)
+    clips = video.shot_clips(info, 24, 9, 0, 60)  # end to end, each 9/24 s
+    assert [c[0] for c in clips] == [0, 5, 10, 21, 38]  # at 0, 0.42, 0.83, 1.19, 1.54 s
+    for clip in clips:
+        assert VFR_TIMES[clip[-1]] - VFR_TIMES[clip[0]] == pytest.approx(8 / 24, abs=1 / 24)
+
+
+def test_a_constant_rate_source_is_cut_by_frame_index_as_before():
+    assert video.probe(TOS).frame_times is None and video.probe(SINTEL).frame_times is None
+    info = video.probe(TOS)
+    span = video.source_span(24, 24, 25)
+    assert video.shot_clips(info, 24, 25, 65, 185) == [video.resample_indices(240, 24, 24, 65 + k * span, 25)
+                                                      for k in range(120 // span)]
+    ntsc = video.VideoInfo(TOS, 30000 / 1001, 3000, 640, 360, 100.1, False, 0)
+    span = video.source_span(ntsc.fps, 24, 97)
+    assert video.shot_clips(ntsc, 24, 97, 10, 1000) == [video.resample_indices(3000, ntsc.fps, 24, 10 + k * span, 97)
+                                                       for k in range(990 // span)]
 
 
 def test_bucket_size():

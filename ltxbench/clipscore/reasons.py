@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CODES = ("unreadable", "too_short", "low_resolution", "no_face", "face_too_small", "wrong_identity",
+CODES = ("unreadable", "too_short", "low_resolution", "low_frame_rate", "no_face", "face_too_small", "wrong_identity",
          "character_absent", "blurry", "compressed", "duplicate", "wrong_voice", "several_speakers")
 """Every reason code, in the order a clip's checks run."""
 

@@ -179,6 +179,7 @@ def check_lora(path: str | Path, base: Any = None) -> CheckReport:
     _coverage(report, parsed, base_model, finding)
     _version_verdict(report, finding, base_model)
     report.effects = measure(parsed.pairs, tensors, scales, base_model)
+    # tensors reads from the file on each access (integrity.LazyTensors): one B at a time, none kept
     zero_b = all(not bool(pair.factors(tensors)[1].any()) for pair in parsed.pairs.values())
     _effect_verdict(report, report.effects, zero_b)
     if report.loader is not None and report.loader.format_trap and parsed.pairs:

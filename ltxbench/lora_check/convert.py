@@ -165,15 +165,17 @@ def convert_for_diffusers(
     from .integrity import check_file, infos_of
 
     if isinstance(path_or_state, (str, Path)):
-        integrity, tensors = check_file(path_or_state)
+        integrity, tensors = check_file(path_or_state)  # read lazily: each tensor once, into the result
         if not integrity.ok:
             raise ValueError("; ".join(integrity.problems))
         metadata = dict(integrity.metadata) if metadata is None else dict(metadata)
+        infos = integrity.tensors  # the header's shapes: no tensor is read to learn them
     else:
         tensors = dict(path_or_state)
         metadata = dict(metadata or {})
+        infos = infos_of(tensors)
     base_model = resolve_base(base)
-    parsed = parse_keys(infos_of(tensors), flat_lookup_for(base_model))
+    parsed = parse_keys(infos, flat_lookup_for(base_model))
     problem = adapter_metadata_problem(metadata)
     if problem:
         log.warning("%s", problem)

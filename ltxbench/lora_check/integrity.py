@@ -20,7 +20,8 @@ import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -190,15 +191,66 @@ def _parse_entries(path: Path, header: Mapping[str, Any], data_len: int) -> dict
     return tensors
 
 
+# torch dtype of each safetensors dtype name (names, not objects: torch is imported on first read).
+_TORCH_DTYPES: dict[str, str] = {
+    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
+    "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
+    "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool",
+    "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "F8_E8M0": "float8_e8m0fnu",
+}
+
+
+class LazyTensors(Mapping[str, "torch.Tensor"]):
+    """The tensors of a file whose header :func:`read_header` validated, read one at a time.
+
+    ``tensors[name]`` reads that tensor's bytes from the file (CPU, its own dtype and shape) and
+    keeps nothing, so holding this mapping costs no memory and going through it costs one tensor
+    at a time. Plain reads, not a memory map: the pages of a mapping stay in the process's
+    resident set until it is unmapped, so reading a 2 GB LoRA through ``safetensors.load_file``
+    (or one ``safe_open`` handle) counts the whole file, on top of the copies. Each access reads
+    from disk again; callers that need a tensor twice hold on to it themselves.
+    """
+
+    def __init__(self, path: Path, infos: Mapping[str, TensorInfo], data_start: int) -> None:
+        self.path, self.infos, self.data_start = path, dict(infos), data_start
+
+    def __getitem__(self, name: str) -> "torch.Tensor":
+        import torch
+
+        info = self.infos[name]  # KeyError for a name the file does not hold, as a dict would
+        dtype = getattr(torch, _TORCH_DTYPES[info.dtype])
+        if info.numel == 0:
+            return torch.empty(info.shape, dtype=dtype)
+        buf = bytearray(info.end - info.begin)
+        with self.path.open("rb") as fh:
+            fh.seek(self.data_start + info.begin)
+            got = fh.readinto(buf)
+        if got != len(buf):  # the file shrank since its header was checked
+            raise OSError(f"{self.path}: tensor {name!r} ends {len(buf) - got} bytes past the end of the file; "
+                          "it changed while being checked")
+        # safetensors stores little-endian, as torch on every platform this runs on
+        return torch.frombuffer(buf, dtype=dtype).reshape(info.shape)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.infos)
+
+    def __len__(self) -> int:
+        return len(self.infos)
+
+
 def count_nonfinite(tensors: Mapping[str, "torch.Tensor"]) -> dict[str, int]:
-    """Tensor name -> number of NaN/inf elements, for the floating-point tensors that have any."""
+    """Tensor name -> number of NaN/inf elements, for the floating-point tensors that have any.
+
+    One tensor at a time (``tensors`` may be a :class:`LazyTensors`): the peak is one tensor and
+    its boolean mask, never the file."""
     import torch
 
     bad: dict[str, int] = {}
-    for name, tensor in tensors.items():
+    for name in tensors:
+        tensor = tensors[name]
         if not tensor.is_floating_point():
             continue
-        # float8 has no isfinite kernel on every build; widen first (LoRA tensors are small).
+        # float8 has no isfinite kernel on every build; widen first (one tensor, freed after).
         t = tensor if tensor.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16) else tensor.float()
         n = int((~torch.isfinite(t)).sum())
         if n:
@@ -206,13 +258,14 @@ def count_nonfinite(tensors: Mapping[str, "torch.Tensor"]) -> dict[str, int]:
     return bad
 
 
-def check_file(path: str | Path) -> tuple[Integrity, dict[str, "torch.Tensor"]]:
-    """Validate ``path`` and, when the header is sound, load its tensors (CPU) and count NaN/inf.
+def check_file(path: str | Path) -> tuple[Integrity, Mapping[str, "torch.Tensor"]]:
+    """Validate ``path`` and, when the header is sound, count NaN/inf reading one tensor at a time.
 
-    Returns the :class:`Integrity` and the tensors (empty unless the header was sound).
+    Returns the :class:`Integrity` and the file's tensors as a :class:`LazyTensors` (read on
+    access; empty unless the header was sound). The safetensors library also parses the header
+    (it reads no tensor data for that), so a file it would refuse is corrupt here too.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     try:
@@ -220,11 +273,16 @@ def check_file(path: str | Path) -> tuple[Integrity, dict[str, "torch.Tensor"]]:
     except SafetensorsFormatError as exc:
         return Integrity(str(path), exc.status, [str(exc)], size=path.stat().st_size), {}
     try:
-        tensors = load_file(str(path), device="cpu")
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            library_keys = set(handle.keys())
+        if library_keys != set(infos):
+            raise SafetensorError(f"it lists {len(library_keys)} tensors, the header parse {len(infos)}")
+        tensors = LazyTensors(path, infos, size - sum(i.end - i.begin for i in infos.values()))
+        nonfinite = count_nonfinite(tensors)
     except (SafetensorError, OSError, RuntimeError) as exc:  # the library found what our parse missed
         return Integrity(str(path), "corrupt", [f"{path}: safetensors could not read it: {exc}"], size, infos, meta), {}
     result = Integrity(str(path), "ok", [], size, infos, meta)
-    result.nonfinite = count_nonfinite(tensors)
+    result.nonfinite = nonfinite
     if result.nonfinite:
         result.status = "nonfinite"
         worst = sorted(result.nonfinite.items(), key=lambda kv: -kv[1])
