@@ -39,9 +39,11 @@ test: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --KernelManager.transport_encryption=auto
 
+# A GPU script exits 2 on a machine without one (it says so): that is a skip, not a failure.
 bench: $(STAMP)
-	@set -e; for script in benchmarks/*.py; do \
-		echo "== $$script"; $(BIN)/python $$script; \
+	@for script in benchmarks/*.py; do \
+		echo "== $$script"; $(BIN)/python $$script; status=$$?; \
+		if [ $$status -eq 2 ]; then echo "   (skipped: needs a GPU)"; elif [ $$status -ne 0 ]; then exit $$status; fi; \
 	done
 
 # Refresh the lock: newest versions pyproject.toml allows (then run `make test` and commit both files).

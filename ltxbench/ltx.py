@@ -803,7 +803,7 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
     Missing or incomplete weights raise :class:`ModelNotFoundError` saying what to download and
     where; weights of another version raise :class:`VersionMismatchError`.
 
-    ``checkpoint``: an official single-file checkpoint whose transformer and text connectors
+    ``checkpoint``: an official single-file checkpoint whose transformer, text connectors and video VAE
     replace ``source``'s (:func:`replace_from_checkpoint`).
     """
     version_spec(version)
@@ -844,7 +844,8 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
 
 def replace_from_checkpoint(pipe: LTX2Pipeline, version: str, checkpoint: str | Path,
                             dtype: torch.dtype | None = None) -> LTX2Pipeline:
-    """Put the transformer and text connectors of an official single-file checkpoint into ``pipe``.
+    """Put the transformer, text connectors and (when the file has one) video VAE of an official
+    single-file checkpoint into ``pipe``.
 
     The connectors' input projection reads every hidden state of ``pipe``'s text encoder, so that
     encoder's width and depth fix its shape; a checkpoint made for another encoder fails here with
@@ -859,9 +860,11 @@ def replace_from_checkpoint(pipe: LTX2Pipeline, version: str, checkpoint: str | 
         raise VersionMismatchError(f"{checkpoint} holds LTX-{shown} weights (by its keys) but model.version is {version!r}")
     target_dtype = dtype or pipe.transformer.dtype
     text = pipe.text_encoder.config.get_text_config()
-    log.info("loading the transformer and text connectors of LTX-%s from %s", version, checkpoint)
+    log.info("loading the transformer, text connectors and VAE of LTX-%s from %s", version, checkpoint)
     pipe.transformer = single_file.load_transformer(found, version, target_dtype)
     pipe.connectors = single_file.load_connectors(found, text.hidden_size, text.num_hidden_layers, target_dtype)
+    if found.component_keys()["vae"]:  # the file's VAE is the one its transformer was trained with
+        single_file.load_video_vae_into(found, pipe.vae)
     pipe.register_modules(transformer=pipe.transformer, connectors=pipe.connectors)
     check_pipeline_version(pipe, version, str(checkpoint))
     return pipe

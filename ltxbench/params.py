@@ -142,9 +142,9 @@ class ModelSection(Strict):
     checkpoint: Path | None = None
     """An official single-file LTX-2 checkpoint (the layout of Lightricks' releases, ltx-core and
     ComfyUI's ``models/diffusion_models/``, e.g. ``ltx-2.3-22b-dev.safetensors``, its ``-fp8``
-    variant or the distilled one), bf16 or fp8. Its transformer and text connectors replace
-    ``source``'s; the text encoder, VAEs, vocoder and scheduler still come from ``source``, which
-    must be the same version. Its keys must all convert (:mod:`ltxbench.single_file`); the version
+    variant or the distilled one), bf16 or fp8. Its transformer, text connectors and video VAE
+    replace ``source``'s; the text encoder, audio VAE, vocoder and scheduler still come from
+    ``source``, which must be the same version. Its keys must all convert (:mod:`ltxbench.single_file`); the version
     its keys show must be ``version``."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """Weight dtype for the frozen base model."""

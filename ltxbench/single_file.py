@@ -164,6 +164,52 @@ def convert_state_dict(official: Mapping[str, Any], component: str) -> dict[str,
     return out
 
 
+# The video VAE. ltx-core builds its encoder and decoder as one flat list of blocks that alternates
+# resnet stages and resampling convolutions (``encoder_blocks`` / ``decoder_blocks`` in the config);
+# diffusers groups each resampler with the resnets beside it. Encoder list: res, down, res, down, ...,
+# res (the last one is diffusers' mid block). Decoder list (as built, latent side first): res (mid
+# block), up, res, up, res, ...
+_VAE_STATISTICS = {"mean-of-means": "latents_mean", "std-of-means": "latents_std"}
+# Statistics official files carry that neither ltx-core's VAE nor diffusers' reads.
+_VAE_UNUSED_STATISTICS = ("channel", "mean-of-stds", "std-of-stds", "mean-of-stds_over_std-of-means")
+
+
+def _vae_block(side: str, index: int, last: int) -> str:
+    if side == "encoder":
+        if index == last:
+            return "mid_block"
+        return f"down_blocks.{index // 2}" + (".downsamplers.0" if index % 2 else "")
+    if index == 0:
+        return "mid_block"
+    return f"up_blocks.{(index - 1) // 2}" + (".upsamplers.0" if index % 2 else "")
+
+
+def convert_video_vae(official: Mapping[str, Any]) -> dict[str, Any]:
+    """Official ``vae.*`` keys -> ``AutoencoderKLLTX2Video`` names (statistics no model reads are
+    dropped by name; anything else unknown is left as it is, for :func:`check_complete` to name)."""
+    last = {side: max((int(k.split(".")[3]) for k in official if k.startswith(f"vae.{side}.{kind}.")), default=-1)
+            for side, kind in (("encoder", "down_blocks"), ("decoder", "up_blocks"))}
+    out: dict[str, Any] = {}
+    for key, value in official.items():
+        parts = key.split(".")[1:]  # without "vae."
+        if parts[0] == "per_channel_statistics":
+            stat = ".".join(parts[1:])
+            if stat in _VAE_UNUSED_STATISTICS:
+                continue
+            name = _VAE_STATISTICS.get(stat, key)
+        elif len(parts) > 2 and parts[0] in ("encoder", "decoder") and parts[1] in ("down_blocks", "up_blocks") \
+                and parts[2].isdigit():
+            block = _vae_block(parts[0], int(parts[2]), last[parts[0]])
+            rest = ["resnets" if p == "res_blocks" else p for p in parts[3:]]
+            name = ".".join([parts[0], block, *rest])
+        else:
+            name = ".".join(parts)
+        if name in out:
+            raise CheckpointKeyError(f"two keys of the checkpoint map to vae.{name}")
+        out[name] = value
+    return out
+
+
 def check_complete(module: "torch.nn.Module", state: Mapping[str, Any], component: str, source: str) -> None:
     """Every parameter of ``module`` present in ``state`` with its shape, and nothing left over."""
     expected = module.state_dict()
@@ -384,6 +430,16 @@ def load_transformer(checkpoint: OfficialCheckpoint, version: str, dtype: "torch
     state = convert_state_dict(official, names.TRANSFORMER)
     return _build(LTX2VideoTransformer3DModel, transformer_config(checkpoint.config, version), state,
                   names.TRANSFORMER, checkpoint.path.name)
+
+
+def load_video_vae_into(checkpoint: OfficialCheckpoint, vae: Any, dtype: "torch.dtype | None" = None) -> Any:
+    """Replace ``vae``'s weights (an ``AutoencoderKLLTX2Video`` whose config describes the same
+    architecture) with the checkpoint's ``vae.*`` tensors; every key and parameter accounted for."""
+    keys = checkpoint.component_keys()["vae"]
+    state = convert_video_vae(_read_tensors(checkpoint.path, keys, dtype or vae.dtype))
+    check_complete(vae, state, "vae", checkpoint.path.name)
+    vae.load_state_dict(state, strict=True)
+    return vae
 
 
 def load_connectors(checkpoint: OfficialCheckpoint, text_hidden_size: int, text_layers: int,

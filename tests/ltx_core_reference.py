@@ -167,3 +167,53 @@ def official_text_tensors(processor: torch.nn.Module) -> dict[str, torch.Tensor]
                   "audio_connector": "model.diffusion_model.audio_embeddings_connector."}[head]
         out[prefix + rest] = value.detach().contiguous()
     return out
+
+
+def tiny_vae_config() -> dict[str, Any]:
+    """ltx-core ``config["vae"]`` whose decoder has the tiny pipeline's decoder shapes
+    (:func:`ltxbench.ltx._tiny_video_vae`: 64 channels at the latent side, then up 8x in space
+    and time in four resampling steps to 8 channels)."""
+    built = [["res_x", {"num_layers": 1}], ["compress_all", {"multiplier": 2}], ["res_x", {"num_layers": 1}],
+             ["compress_all", {"multiplier": 1}], ["res_x", {"num_layers": 1}], ["compress_time", {"multiplier": 2}],
+             ["res_x", {"num_layers": 1}], ["compress_space", {"multiplier": 2}], ["res_x", {"num_layers": 1}]]
+    return {"vae": {"dims": 3, "in_channels": 3, "out_channels": 3, "latent_channels": 128, "patch_size": 4,
+                    "norm_layer": "pixel_norm", "latent_log_var": "uniform", "spatial_padding_mode": "zeros",
+                    "causal_decoder": False, "timestep_conditioning": False, "decoder_base_channels": 8,
+                    "decoder_blocks": list(reversed(built))}}  # ltx-core builds them in reverse
+
+
+def tiny_vae_decoder(seed: int = 2) -> torch.nn.Module:
+    """ltx-core's ``VideoDecoder`` from :func:`tiny_vae_config`, seeded random weights and latent
+    statistics."""
+    from ltx_core.model.video_vae.model_configurator import VideoDecoderConfigurator
+
+    decoder = VideoDecoderConfigurator.from_config(tiny_vae_config())
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for _, param in sorted(decoder.named_parameters()):
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
+        for name, buffer in decoder.named_buffers():
+            buffer.copy_(torch.rand(buffer.shape, generator=generator) + (0.5 if "std" in name else -0.5))
+    return decoder.eval()
+
+
+def official_vae_tensors(decoder: torch.nn.Module, diffusers_vae: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``vae.*`` tensors of an official file: the decoder and latent statistics from ltx-core's
+    decoder, the encoder written from ``diffusers_vae``'s (ltx-core's encoder has a fixed 128-wide
+    stem, which a tiny VAE cannot match; the encoder half is therefore not a reference)."""
+    out = {}
+    for key, value in decoder.state_dict().items():
+        prefix = "vae." if key.startswith("per_channel_statistics.") else "vae.decoder."
+        out[prefix + key] = value.detach().contiguous()
+    stages = 1 + max(int(k.split(".")[2]) for k in diffusers_vae.state_dict() if k.startswith("encoder.down_blocks."))
+    for key, value in diffusers_vae.state_dict().items():
+        if not key.startswith("encoder."):
+            continue
+        parts = key.split(".")
+        if parts[1] == "mid_block":
+            parts[1:2] = ["down_blocks", str(2 * stages)]
+        elif parts[1] == "down_blocks":
+            index = 2 * int(parts[2]) + (1 if parts[3] == "downsamplers" else 0)
+            parts[1:5 if parts[3] == "downsamplers" else 3] = ["down_blocks", str(index)]
+        out["vae." + ".".join("res_blocks" if p == "resnets" else p for p in parts)] = value.detach().contiguous()
+    return out

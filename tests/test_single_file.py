@@ -294,3 +294,37 @@ def test_a_run_on_an_official_checkpoint_runs_the_four_stages_on_its_weights(tmp
     records = [json.loads(p.read_text()) for p in (run_dir / "samples").rglob("*.json")]
     assert records and all("checkpoint=" in r["base"] for r in records if "base" in r)
     assert (run_dir / "eval" / "metrics.csv").read_text().count("\n") > 1
+
+
+def test_the_video_vae_decodes_as_ltx_cores_decoder(tmp_path):
+    """ltx-core's ``VideoDecoder`` (its configurator, the tiny pipeline's decoder shapes) and the
+    diffusers VAE the file is loaded into decode the same latents to the same pixels."""
+    decoder = ref.tiny_vae_decoder()
+    donor = ltx.build_tiny_pipeline("2.3")
+    path = ref.save_official(tmp_path / "t.safetensors", ref.tiny_transformer("2.3"), "2.3",
+                             extra={**ref.official_text_tensors(ref.tiny_text_processor("2.3")),
+                                    **ref.official_vae_tensors(decoder, donor.vae)})
+    pipe = ltx.build_tiny_pipeline("2.3", seed=5)
+    latents = torch.randn(1, 128, 2, 2, 3, generator=torch.Generator().manual_seed(0))
+    before = ltx.decode_video(pipe, latents)
+    ltx.replace_from_checkpoint(pipe, "2.3", path)
+    ours = ltx.decode_video(pipe, latents)
+    with torch.no_grad():
+        theirs = decoder(latents)
+    assert ours.shape == theirs.shape == (1, 3, 9, 64, 96)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(before, theirs, atol=1e-2)  # the comparison is of the file's weights
+
+
+def test_the_vae_block_rule_reproduces_diffusers_map_for_the_released_layout():
+    """Released VAEs: encoder res/down x4 + mid (9 blocks), decoder mid + (up, res) x3 (7 blocks).
+    There diffusers' fixed table and ltxbench's alternation rule must agree on every key."""
+    from diffusers.loaders.single_file_utils import convert_ltx2_vae_to_diffusers
+
+    keys = [f"vae.encoder.down_blocks.{i}.{'res_blocks.0.conv1' if i % 2 == 0 else 'conv'}.conv.weight" for i in range(9)]
+    keys += [f"vae.decoder.up_blocks.{i}.{'res_blocks.0.conv1' if i % 2 == 0 else 'conv'}.conv.weight" for i in range(7)]
+    keys += ["vae.per_channel_statistics.mean-of-means", "vae.per_channel_statistics.std-of-means"]
+    tensors = {k: torch.zeros(1) for k in keys}
+    ours = set(single_file.convert_video_vae(tensors))
+    theirs = set(convert_ltx2_vae_to_diffusers(dict(tensors)))
+    assert ours == theirs, sorted(ours ^ theirs)
