@@ -255,9 +255,8 @@ def device_peak(device: Any, override: float | None) -> tuple[str, float | None]
     return name, override or (peak_tflops(name) if device.type == "cuda" else None)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=6, help="timed steps (after 2 warm-up steps)")
+def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
+    """The step's shape, rank, MFU peak and --tiny: the same options for every GPU step script."""
     parser.add_argument("--width", type=int, default=None, help="default 768 (--tiny: 128)")
     parser.add_argument("--height", type=int, default=None, help="default 512 (--tiny: 96)")
     parser.add_argument("--frames", type=int, default=None, help="default 49 (--tiny: 17)")
@@ -265,9 +264,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-tokens", type=int, default=None, help="default 1024 (--tiny: 32)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, for MFU")
     parser.add_argument("--tiny", action="store_true", help="check the script on a tiny config (CPU allowed)")
+
+
+def shape_from(args: argparse.Namespace) -> dict[str, int]:
+    """The shape asked for, defaults from the full-size or the tiny preset."""
+    return {k: getattr(args, k) if getattr(args, k) is not None else v
+            for k, v in (TINY_SHAPE if args.tiny else FULL_SHAPE).items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=6, help="timed steps (after 2 warm-up steps)")
+    add_shape_arguments(parser)
     args = parser.parse_args(argv)
-    shape = {k: getattr(args, k) if getattr(args, k) is not None else v
-             for k, v in (TINY_SHAPE if args.tiny else FULL_SHAPE).items()}
+    shape = shape_from(args)
 
     import torch
 

@@ -287,16 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=6, help="timed steps per model")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per model first")
-    parser.add_argument("--width", type=int, default=None, help="default 768 (--tiny: 128)")
-    parser.add_argument("--height", type=int, default=None, help="default 512 (--tiny: 96)")
-    parser.add_argument("--frames", type=int, default=None, help="default 49 (--tiny: 17)")
-    parser.add_argument("--rank", type=int, default=32)
-    parser.add_argument("--text-tokens", type=int, default=None, help="default 1024 (--tiny: 32)")
-    parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, for MFU")
-    parser.add_argument("--tiny", action="store_true", help="check the script on a tiny config (CPU allowed)")
+    gpu.add_shape_arguments(parser)
     args = parser.parse_args(argv)
-    shape = {k: getattr(args, k) if getattr(args, k) is not None else v
-             for k, v in (gpu.TINY_SHAPE if args.tiny else gpu.FULL_SHAPE).items()}
+    shape = gpu.shape_from(args)
 
     import torch
 
