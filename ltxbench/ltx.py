@@ -827,7 +827,13 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
             )
         log.info("loading LTX-%s from %s as %s", version, location, dtype)
         try:
-            pipe = LTX2Pipeline.from_pretrained(location, dtype=torch_dtype, local_files_only=True)
+            replaced: dict[str, Any] = {}
+            if checkpoint is not None:  # never read source's transformer only to throw it away (38 GB)
+                from transformers import AutoConfig
+
+                text = AutoConfig.from_pretrained(location, subfolder="text_encoder", local_files_only=True)
+                replaced = _checkpoint_modules(checkpoint, version, text.get_text_config(), torch_dtype)[1]
+            pipe = LTX2Pipeline.from_pretrained(location, dtype=torch_dtype, local_files_only=True, **replaced)
         except OSError as exc:  # an incomplete folder or cache (missing shards, configs)
             raise ModelNotFoundError(
                 f"LTX-{version} weights at {location!r} are incomplete ({exc}); "
@@ -835,22 +841,20 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
             ) from exc
         check_pipeline_version(pipe, version, source)
     if checkpoint is not None:
-        replace_from_checkpoint(pipe, version, checkpoint, torch_dtype)
+        replace_from_checkpoint(pipe, version, checkpoint, torch_dtype, modules_done=located.kind != "tiny")
     # one bar per denoising loop is noise in a run's record (32 of them in an evaluation notebook):
     # the stages show their own bars, one per video
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(target)
 
 
-def replace_from_checkpoint(pipe: LTX2Pipeline, version: str, checkpoint: str | Path,
-                            dtype: torch.dtype | None = None) -> LTX2Pipeline:
-    """Put the transformer, text connectors and (when the file has one) video VAE of an official
-    single-file checkpoint into ``pipe``.
+def _checkpoint_modules(checkpoint: str | Path, version: str, text_config: Any,
+                        dtype: torch.dtype) -> tuple[Any, dict[str, Any]]:
+    """The header of an official file (version checked) and its transformer and text connectors.
 
-    The connectors' input projection reads every hidden state of ``pipe``'s text encoder, so that
-    encoder's width and depth fix its shape; a checkpoint made for another encoder fails here with
-    the shapes named. The new modules take the dtype of the ones they replace unless ``dtype`` is
-    given.
+    The connectors' input projection reads every hidden state of the text encoder, so that
+    encoder's width and depth (``text_config``) fix its shape; a checkpoint made for another
+    encoder fails here with the shapes named.
     """
     from . import single_file  # the one module that reads official files; it imports this one
 
@@ -858,14 +862,31 @@ def replace_from_checkpoint(pipe: LTX2Pipeline, version: str, checkpoint: str | 
     shown = single_file.detect_version(found)
     if shown != version:
         raise VersionMismatchError(f"{checkpoint} holds LTX-{shown} weights (by its keys) but model.version is {version!r}")
-    target_dtype = dtype or pipe.transformer.dtype
-    text = pipe.text_encoder.config.get_text_config()
-    log.info("loading the transformer, text connectors and VAE of LTX-%s from %s", version, checkpoint)
-    pipe.transformer = single_file.load_transformer(found, version, target_dtype)
-    pipe.connectors = single_file.load_connectors(found, text.hidden_size, text.num_hidden_layers, target_dtype)
+    log.info("loading the transformer and text connectors of LTX-%s from %s", version, checkpoint)
+    return found, {
+        "transformer": single_file.load_transformer(found, version, dtype),
+        "connectors": single_file.load_connectors(found, text_config.hidden_size, text_config.num_hidden_layers, dtype),
+    }
+
+
+def replace_from_checkpoint(pipe: LTX2Pipeline, version: str, checkpoint: str | Path,
+                            dtype: torch.dtype | None = None, modules_done: bool = False) -> LTX2Pipeline:
+    """Put the transformer, text connectors and (when the file has one) video VAE of an official
+    single-file checkpoint into ``pipe``, in ``dtype`` (default: the transformer's).
+
+    ``modules_done``: the transformer and connectors already came from the file (``load_pipeline``
+    passes them to ``from_pretrained``); only the VAE is left.
+    """
+    from . import single_file
+
+    found = single_file.read_checkpoint(checkpoint)
+    if not modules_done:
+        found, modules = _checkpoint_modules(checkpoint, version, pipe.text_encoder.config.get_text_config(),
+                                             dtype or pipe.transformer.dtype)
+        pipe.register_modules(**modules)
     if found.component_keys()["vae"]:  # the file's VAE is the one its transformer was trained with
+        log.info("loading the video VAE from %s", checkpoint)
         single_file.load_video_vae_into(found, pipe.vae)
-    pipe.register_modules(transformer=pipe.transformer, connectors=pipe.connectors)
     check_pipeline_version(pipe, version, str(checkpoint))
     return pipe
 

@@ -328,3 +328,26 @@ def test_the_vae_block_rule_reproduces_diffusers_map_for_the_released_layout():
     ours = set(single_file.convert_video_vae(tensors))
     theirs = set(convert_ltx2_vae_to_diffusers(dict(tensors)))
     assert ours == theirs, sorted(ours ^ theirs)
+
+
+def test_a_folder_source_gets_the_files_transformer_without_loading_its_own(tmp_path, monkeypatch):
+    """With a diffusers folder as model.source (here the embedded pretrained base), the file's
+    transformer and connectors are handed to from_pretrained, so the folder's own transformer is
+    never read."""
+    from diffusers import LTX2VideoTransformer3DModel
+
+    file = _official_file(tmp_path)
+    reads = []
+    original = LTX2VideoTransformer3DModel.from_pretrained.__func__
+
+    def counting(cls, *args, **kwargs):
+        reads.append(args)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(LTX2VideoTransformer3DModel, "from_pretrained", classmethod(counting))
+    pipe = ltx.load_pipeline("2.3", ltx.TINY_PRETRAINED, device="cpu", checkpoint=file)
+    assert reads == []
+    assert pipe.transformer.config.num_layers == ltx.TINY_TRANSFORMER["num_layers"]  # the file's, not the folder's
+    core = ref.tiny_transformer("2.3").state_dict()
+    mine = pipe.transformer.state_dict()
+    assert all(torch.equal(mine[names.to_diffusers(k)[1]], v) for k, v in core.items())
