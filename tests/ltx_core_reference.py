@@ -217,3 +217,47 @@ def official_vae_tensors(decoder: torch.nn.Module, diffusers_vae: torch.nn.Modul
             parts[1:5 if parts[3] == "downsamplers" else 3] = ["down_blocks", str(index)]
         out["vae." + ".".join("res_blocks" if p == "resnets" else p for p in parts)] = value.detach().contiguous()
     return out
+
+
+def fp8_tensors(transformer: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """ltx-core's scaled fp8 layout of ``transformer``'s block linears, and ltx-core's own
+    dequantization of them.
+
+    Returns ``(file tensors under model.diffusion_model., dequantized state dict)``. The quantizer
+    is ltx-core's ``quantize_weight_to_fp8_per_tensor``; the file keeps the weight in ``[out, in]``
+    with ``weight_scale`` and ``input_scale`` beside it; the dequantization is the one
+    ``fuse_loras._fuse_delta_with_scaled_fp8`` applies. ltx-core leaves block 0 and the last five
+    blocks of the full model unquantized; the tiny model has two, so block 1 is quantized under
+    the same rule otherwise.
+    """
+    import ltx_core.loader  # noqa: F401  (ltx-core's quantization package imports cyclically unless the loader is first)
+    from ltx_core.quantization.fp8_scaled_mm import EXCLUDED_LAYER_SUBSTRINGS, quantize_weight_to_fp8_per_tensor
+
+    skip = [s for s in EXCLUDED_LAYER_SUBSTRINGS if not s.startswith("transformer_blocks.")]
+    state = {k: v.detach().clone() for k, v in transformer.state_dict().items()}
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in transformer.named_modules():
+        if not isinstance(module, torch.nn.Linear) or not name.startswith("transformer_blocks.1.") or any(
+                s in name for s in skip):
+            continue
+        weight_t, scale = quantize_weight_to_fp8_per_tensor(module.weight.detach())
+        tensors[f"model.diffusion_model.{name}.weight"] = weight_t.t().contiguous()
+        tensors[f"model.diffusion_model.{name}.weight_scale"] = scale
+        tensors[f"model.diffusion_model.{name}.input_scale"] = torch.tensor(1.0)
+        state[f"{name}.weight"] = (weight_t.to(torch.float32) * scale).t()
+    return tensors, state
+
+
+def save_official_fp8(path: Path, transformer: torch.nn.Module, version: str,
+                      extra: dict[str, torch.Tensor] | None = None) -> tuple[Path, dict[str, torch.Tensor]]:
+    """An fp8 official file of ``transformer`` (other tensors bf16, as the release stores them) and
+    ltx-core's dequantized state dict of it."""
+    from safetensors.torch import save_file
+
+    quantized, state = fp8_tensors(transformer)
+    tensors = {f"model.diffusion_model.{k}": v.detach().to(torch.bfloat16).contiguous()
+               for k, v in transformer.state_dict().items()}
+    tensors.update({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in (extra or {}).items()})
+    tensors.update(quantized)
+    save_file(tensors, str(path), metadata={"config": json.dumps(tiny_config(version))})
+    return path, state

@@ -171,51 +171,28 @@ def test_an_fp8_checkpoint_loads_as_ltx_core_dequantizes_it(tmp_path):
     """The fp8 variant: block linears quantized by ltx-core's own per-tensor quantizer, stored as
     ltx-core's scaled layout (fp8 ``weight`` [out, in], ``weight_scale``, ``input_scale``). Loaded,
     the model holds ltx-core's dequantization of each weight and gives its velocities."""
-    import ltx_core.loader  # noqa: F401  (ltx-core's quantization package imports cyclically unless the loader is first)
-    from ltx_core.quantization.fp8_scaled_mm import EXCLUDED_LAYER_SUBSTRINGS, quantize_weight_to_fp8_per_tensor
-
-    version = "2.3"
-    core = ref.tiny_transformer(version)
-    state = {k: v.clone() for k, v in core.state_dict().items()}
-    quantized: dict[str, torch.Tensor] = {}
-    for name, module in core.named_modules():
-        # ltx-core leaves block 0 and the last five blocks unquantized; the tiny model has two, so
-        # quantize block 1 by the same rule minus the full-size block list
-        skip = [s for s in EXCLUDED_LAYER_SUBSTRINGS if not s.startswith("transformer_blocks.")]
-        if not isinstance(module, torch.nn.Linear) or not name.startswith("transformer_blocks.1.") or any(
-                s in name for s in skip):
-            continue
-        weight_t, scale = quantize_weight_to_fp8_per_tensor(module.weight.detach())
-        quantized[f"{name}.weight"] = weight_t.t().contiguous()  # the file keeps [out, in]
-        quantized[f"{name}.weight_scale"] = scale
-        quantized[f"{name}.input_scale"] = torch.tensor(1.0)
-        # ltx-core's dequantization (fuse_loras._fuse_delta_with_scaled_fp8), in its in-memory layout
-        state[f"{name}.weight"] = (weight_t.to(torch.float32) * scale).t()
-    assert len(quantized) >= 3 * 20
-    extra = {f"model.diffusion_model.{k}": v for k, v in quantized.items()}
-    path = ref.save_official(tmp_path / "ltx-2.3-tiny-fp8.safetensors", core, version)
-    # rewrite with the fp8 tensors in place of the float ones
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata()
-    tensors = load_file(str(path))
-    tensors.update(extra)
-    save_file(tensors, str(path), metadata=metadata)
+    version = "2.3"
+    core = ref.tiny_transformer(version)
+    quantized, state = ref.fp8_tensors(core)
+    assert len(quantized) >= 3 * 20
+    path = ref.save_official(tmp_path / "ltx-2.3-tiny-fp8.safetensors", core, version, extra=quantized)
 
     loaded = single_file.load_transformer(single_file.read_checkpoint(path), version, dtype=torch.float32)
-    mine = loaded.state_dict()
-    some = next(k for k in quantized if k.endswith(".weight"))
-    torch.testing.assert_close(mine[names.to_diffusers(some)[1]], state[some], rtol=0, atol=0)
+    some = next(k for k in quantized if k.endswith(".weight"))[len("model.diffusion_model."):]
+    torch.testing.assert_close(loaded.state_dict()[names.to_diffusers(some)[1]], state[some], rtol=0, atol=0)
     core.load_state_dict(state)  # the reference runs on ltx-core's dequantized weights
     (ours_v, ours_a), (core_v, core_a) = _velocities(core, loaded, version)
     torch.testing.assert_close(ours_v, core_v, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(ours_a, core_a, rtol=1e-4, atol=1e-4)
 
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
     orphan = tmp_path / "orphan.safetensors"
-    save_file({**tensors, "model.diffusion_model.transformer_blocks.1.attn1.ghost.weight_scale": torch.tensor(1.0)},
-              str(orphan), metadata=metadata)
+    save_file({**load_file(str(path)), "model.diffusion_model.transformer_blocks.1.attn1.ghost.weight_scale":
+               torch.tensor(1.0)}, str(orphan), metadata=metadata)
     with pytest.raises(single_file.CheckpointKeyError, match="scales a weight the file does not have"):
         single_file.load_transformer(single_file.read_checkpoint(orphan), version)
 
@@ -253,9 +230,14 @@ def test_the_text_connectors_give_ltx_cores_prompt_embeddings(tmp_path, version)
     assert not torch.allclose(moved, theirs.video_encoding, atol=1e-3)
 
 
-def _official_file(tmp_path, version="2.3"):
-    return ref.save_official(tmp_path / f"ltx-{version}-tiny-official.safetensors", ref.tiny_transformer(version),
-                             version, extra=ref.official_text_tensors(ref.tiny_text_processor(version)))
+def _official_file(tmp_path, version="2.3", kind="float32"):
+    """A tiny official file: ltx-core's transformer and text processor, in float32, or as the
+    releases store them (``bf16``, and ``fp8`` with ltx-core's scaled block linears)."""
+    core, text = ref.tiny_transformer(version), ref.official_text_tensors(ref.tiny_text_processor(version))
+    path = tmp_path / f"ltx-{version}-tiny-{kind}.safetensors"
+    if kind == "fp8":
+        return ref.save_official_fp8(path, core, version, extra=text)[0]
+    return ref.save_official(path, core, version, extra=text, dtype=torch.bfloat16 if kind == "bf16" else None)
 
 
 def test_model_checkpoint_is_checked_before_anything_is_written(tmp_path):
@@ -273,18 +255,23 @@ def test_model_checkpoint_is_checked_before_anything_is_written(tmp_path):
         P.load(small_params(tmp_path, model={"checkpoint": str(tmp_path / "absent.safetensors")}))
 
 
-def test_a_run_on_an_official_checkpoint_runs_the_four_stages_on_its_weights(tmp_path):
+@pytest.mark.parametrize("kind", ["bf16", "fp8"])
+def test_a_run_on_an_official_checkpoint_runs_the_four_stages_on_its_weights(tmp_path, kind):
     import json
 
     from conftest import small_params
 
     from ltxbench import pipeline
 
-    file = _official_file(tmp_path)
+    file = _official_file(tmp_path, kind=kind)
     pipe = ltx.load_pipeline("2.3", "tiny", device="cpu", checkpoint=file)
     core = ref.tiny_transformer("2.3")
+    quantized, dequantized = ref.fp8_tensors(core) if kind == "fp8" else ({}, {})
     loaded = pipe.transformer.state_dict()
-    assert all(torch.equal(loaded[names.to_diffusers(k)[1]], v) for k, v in core.state_dict().items())
+    for key, value in core.state_dict().items():
+        # the bf16 file's values, read into model.dtype (float32); fp8 weights dequantized in float32
+        want = dequantized[key] if f"model.diffusion_model.{key}" in quantized else value.to(torch.bfloat16).float()
+        assert torch.equal(loaded[names.to_diffusers(key)[1]], want), key
 
     run_dir = tmp_path / "run"
     result = pipeline.run_pipeline(small_params(tmp_path, model={"checkpoint": str(file)}), run_dir=run_dir, quiet=True)
