@@ -38,6 +38,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from .clipscore import reasons as reason_codes
 from .runs import Run
 
 log = logging.getLogger("ltxbench")
@@ -61,8 +62,7 @@ TITLES = {"yaw_bin": "head angle", "expression": "expression", "lighting": "ligh
 _YAW_GAP = {"front": "no frontal shots", "three_quarter": "no three-quarter views", "profile": "no profile shots"}
 _FRAMING_WORDS = {"close_up": "close-ups", "medium": "medium shots", "wide": "wide shots"}
 
-REASON_CODES = ("unreadable", "too_short", "low_resolution", "low_frame_rate", "no_face", "face_too_small", "wrong_identity",
-                "character_absent", "blurry", "compressed", "duplicate", "wrong_voice", "several_speakers")
+REASON_CODES = reason_codes.CODES
 # Manifests written before reasons were codes hold sentences; these prefixes map them to codes.
 _LEGACY_REASONS = (
     ("unreadable source", "unreadable"), ("source too small", "low_resolution"), ("shot ", "too_short"),

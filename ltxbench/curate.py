@@ -40,7 +40,7 @@ import numpy as np
 from . import params as P
 from . import progress, runs
 from .clipscore.duplicates import group_heads, hamming
-from .clipscore.reasons import Reason, split
+from .clipscore.reasons import UNCUTTABLE, Reason, split
 from .audio import AUDIO_KEYS
 from .runs import Run
 
@@ -311,7 +311,7 @@ def _head_frames(record: dict[str, Any], source: Path, cfg: P.CurateSection) -> 
 def render_clip(run: Run, record: dict[str, Any]) -> np.ndarray:
     """Every frame of a record's clip ``[F,H,W,3]`` uint8, recomputed from its source."""
     cfg = run.params.curate
-    if any(code in record["reasons"] for code in ("unreadable", "too_short", "low_resolution", "low_frame_rate")):
+    if any(code in record["reasons"] for code in UNCUTTABLE):
         details = "; ".join(record.get("reason_details") or record["reasons"])
         raise ValueError(f"{record['id']}: no clip can be cut from this source: {details}")
     source = source_path(record["source"])
@@ -336,9 +336,11 @@ def write_clip(run: Run, record: dict[str, Any]) -> str:
     # read_audio is None for a source without sound; a track curate found broken is not read again
     if record["source_kind"] == "video" and not (record.get("scores") or {}).get("audio_error"):
         source = source_path(record["source"])
-        # the sound of the clip's own seconds: its first frame's time, by timestamp when the rate varies
-        read = audio.read_audio(source, video.probe(source).time_of(record["start_frame"]),
-                                record["num_frames"] / record["fps"])
+        # the sound of the clip's own seconds: curate recorded them (by timestamp when the rate
+        # varies); a manifest from before source_span_s existed is probed again
+        span = record.get("source_span_s")
+        start = span[0] if span else video.probe(source).time_of(record["start_frame"])
+        read = audio.read_audio(source, start, record["num_frames"] / record["fps"])
         if read is not None:
             audio.write_wav(run.path("dataset", f"clips/{record['id']}.wav"), *read)
     return rel

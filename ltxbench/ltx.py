@@ -809,6 +809,8 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
     version_spec(version)
     torch_dtype = resolve_dtype(dtype)
     target = resolve_device(device)
+    # the file's problems name the file (not model.source), before a byte of weights is read
+    opened = _open_checkpoint(checkpoint, version)
     located = _locate(source, version)
     if located.missing:
         raise ModelNotFoundError(f"LTX-{version} weights not available at model.source={source!r}: {located.missing}")
@@ -825,69 +827,79 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
                 f"{source} is LTX-{found} (transformer/config.json), but model.version is {version!r}; "
                 f"set model.version: {found!r}, or point model.source at LTX-{version} weights"
             )
-        log.info("loading LTX-%s from %s as %s", version, location, dtype)
-        try:
-            replaced: dict[str, Any] = {}
-            if checkpoint is not None:  # never read source's transformer only to throw it away (38 GB)
-                from transformers import AutoConfig
 
-                text = AutoConfig.from_pretrained(location, subfolder="text_encoder", local_files_only=True)
-                replaced = _checkpoint_modules(checkpoint, version, text.get_text_config(), torch_dtype)[1]
-            pipe = LTX2Pipeline.from_pretrained(location, dtype=torch_dtype, local_files_only=True, **replaced)
-        except OSError as exc:  # an incomplete folder or cache (missing shards, configs)
-            raise ModelNotFoundError(
+        def incomplete(exc: OSError) -> ModelNotFoundError:  # missing shards or configs in the folder or cache
+            return ModelNotFoundError(
                 f"LTX-{version} weights at {location!r} are incomplete ({exc}); "
-                + _download_hint(version, location if located.kind == "local" else None)
-            ) from exc
+                + _download_hint(version, location if located.kind == "local" else None))
+
+        log.info("loading LTX-%s from %s as %s", version, location, dtype)
+        replaced: dict[str, Any] = {}
+        if opened is not None:  # never read source's transformer only to throw it away (38 GB)
+            from transformers import AutoConfig
+
+            try:
+                text = AutoConfig.from_pretrained(location, subfolder="text_encoder", local_files_only=True)
+            except OSError as exc:
+                raise incomplete(exc) from exc
+            replaced = _checkpoint_modules(opened, version, text.get_text_config(), torch_dtype)
+        try:
+            pipe = LTX2Pipeline.from_pretrained(location, dtype=torch_dtype, local_files_only=True, **replaced)
+        except OSError as exc:
+            raise incomplete(exc) from exc
         check_pipeline_version(pipe, version, source)
-    if checkpoint is not None:
-        replace_from_checkpoint(pipe, version, checkpoint, torch_dtype, modules_done=located.kind != "tiny")
+    if opened is not None:
+        replace_from_checkpoint(pipe, version, opened, torch_dtype, modules_done=located.kind != "tiny")
     # one bar per denoising loop is noise in a run's record (32 of them in an evaluation notebook):
     # the stages show their own bars, one per video
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(target)
 
 
-def _checkpoint_modules(checkpoint: str | Path, version: str, text_config: Any,
-                        dtype: torch.dtype) -> tuple[Any, dict[str, Any]]:
-    """The header of an official file (version checked) and its transformer and text connectors.
+def _open_checkpoint(checkpoint: Any, version: str) -> Any:
+    """``checkpoint`` (a path, or a header already read) as a header checked for ``version``; None stays None."""
+    from . import single_file  # the one module that reads official files; it imports this one
+
+    if checkpoint is None or isinstance(checkpoint, single_file.OfficialCheckpoint):
+        return checkpoint
+    return single_file.open_checkpoint(checkpoint, version)
+
+
+def _checkpoint_modules(opened: Any, version: str, text_config: Any, dtype: torch.dtype) -> dict[str, Any]:
+    """The transformer and text connectors of an official file whose header ``opened`` is.
 
     The connectors' input projection reads every hidden state of the text encoder, so that
     encoder's width and depth (``text_config``) fix its shape; a checkpoint made for another
     encoder fails here with the shapes named.
     """
-    from . import single_file  # the one module that reads official files; it imports this one
+    from . import single_file
 
-    found = single_file.read_checkpoint(checkpoint)
-    shown = single_file.detect_version(found)
-    if shown != version:
-        raise VersionMismatchError(f"{checkpoint} holds LTX-{shown} weights (by its keys) but model.version is {version!r}")
-    log.info("loading the transformer and text connectors of LTX-%s from %s", version, checkpoint)
-    return found, {
-        "transformer": single_file.load_transformer(found, version, dtype),
-        "connectors": single_file.load_connectors(found, text_config.hidden_size, text_config.num_hidden_layers, dtype),
+    log.info("loading the transformer and text connectors of LTX-%s from %s", version, opened.path)
+    return {
+        "transformer": single_file.load_transformer(opened, version, dtype),
+        "connectors": single_file.load_connectors(opened, text_config.hidden_size, text_config.num_hidden_layers, dtype),
     }
 
 
-def replace_from_checkpoint(pipe: LTX2Pipeline, version: str, checkpoint: str | Path,
+def replace_from_checkpoint(pipe: LTX2Pipeline, version: str, checkpoint: Any,
                             dtype: torch.dtype | None = None, modules_done: bool = False) -> LTX2Pipeline:
     """Put the transformer, text connectors and (when the file has one) video VAE of an official
-    single-file checkpoint into ``pipe``, in ``dtype`` (default: the transformer's).
+    single-file checkpoint (a path, or its :class:`~ltxbench.single_file.OfficialCheckpoint`) into
+    ``pipe``, in ``dtype`` (default: the transformer's).
 
     ``modules_done``: the transformer and connectors already came from the file (``load_pipeline``
     passes them to ``from_pretrained``); only the VAE is left.
     """
     from . import single_file
 
-    found = single_file.read_checkpoint(checkpoint)
+    opened = _open_checkpoint(checkpoint, version)
     if not modules_done:
-        found, modules = _checkpoint_modules(checkpoint, version, pipe.text_encoder.config.get_text_config(),
-                                             dtype or pipe.transformer.dtype)
-        pipe.register_modules(**modules)
-    if found.component_keys()["vae"]:  # the file's VAE is the one its transformer was trained with
-        log.info("loading the video VAE from %s", checkpoint)
-        single_file.load_video_vae_into(found, pipe.vae)
-    check_pipeline_version(pipe, version, str(checkpoint))
+        pipe.register_modules(**_checkpoint_modules(opened, version, pipe.text_encoder.config.get_text_config(),
+                                                    dtype or pipe.transformer.dtype))
+    if opened.component_keys()["vae"]:  # the file's VAE is the one its transformer was trained with
+        log.info("loading the video VAE from %s", opened.path)
+        single_file.load_video_vae_into(opened, pipe.vae)
+    check_pipeline_version(pipe, version, str(opened.path))
     return pipe
 
 

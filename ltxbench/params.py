@@ -873,8 +873,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             values[key] = str((base / values[key]).resolve())
     model = raw.get("model") or {}
     checkpoint = model.get("checkpoint") if isinstance(model, dict) else None
-    if isinstance(checkpoint, str) and not Path(checkpoint).expanduser().is_absolute():
-        model["checkpoint"] = str((base / checkpoint).resolve())
+    if isinstance(checkpoint, str):  # "~/models/..." is the user's home, not a folder named "~"
+        expanded = Path(checkpoint).expanduser()
+        model["checkpoint"] = str(expanded if expanded.is_absolute() else (base / expanded).resolve())
     src = model.get("source") if isinstance(model, dict) else None
     if isinstance(src, str) and (src.startswith(".") or src.startswith("/")):
         model["source"] = str((base / src).resolve())

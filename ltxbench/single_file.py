@@ -62,16 +62,21 @@ class OfficialCheckpoint:
     keys: tuple[str, ...]
     config: dict[str, Any]
     """The metadata ``config`` (ltx-core's field names); ``{}`` when the file has none."""
+    components: dict[str, list[str]]
+    """The keys by diffusers component (:func:`split_components`)."""
 
     def component_keys(self) -> dict[str, list[str]]:
-        return split_components(self.keys, self.path.name)
+        return self.components
 
 
 def read_checkpoint(path: str | Path) -> OfficialCheckpoint:
-    """Header of an official single-file checkpoint: its keys and its metadata ``config``."""
+    """Header of an official single-file checkpoint: its keys by component and its metadata ``config``.
+
+    A key outside the official layout is a :class:`CheckpointKeyError` here, before any tensor is read.
+    """
     from safetensors import safe_open
 
-    p = Path(path)
+    p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"checkpoint {p} does not exist")
     try:
@@ -88,7 +93,34 @@ def read_checkpoint(path: str | Path) -> OfficialCheckpoint:
             raise CheckpointFormatError(f"{p}: its metadata 'config' is not JSON ({exc})") from exc
         if not isinstance(config, dict):
             raise CheckpointFormatError(f"{p}: its metadata 'config' is not a JSON object")
-    return OfficialCheckpoint(p, keys, config)
+        if not isinstance(config.get("transformer", {}), dict):
+            raise CheckpointFormatError(f"{p}: its metadata config's 'transformer' section is not a JSON object")
+    return OfficialCheckpoint(p, keys, config, split_components(keys, p.name))
+
+
+def open_checkpoint(path: str | Path, version: str) -> OfficialCheckpoint:
+    """:func:`read_checkpoint`, then what loading needs from the header: a ``config`` with a
+    ``transformer`` section, and keys (and config) of LTX-``version``.
+
+    Raises ``FileNotFoundError``, :class:`CheckpointFormatError`, :class:`CheckpointKeyError` or
+    :class:`~ltxbench.ltx.VersionMismatchError`, each naming the file and what is wrong with it.
+    """
+    checkpoint = read_checkpoint(path)
+    _require_config(checkpoint)
+    found = detect_version(checkpoint)
+    if found != version:
+        raise ltx.VersionMismatchError(f"{checkpoint.path} holds LTX-{found} weights (by its keys) but "
+                                       f"model.version is {version!r}; set model.version: {found!r} or "
+                                       f"point model.checkpoint at an LTX-{version} file")
+    return checkpoint
+
+
+def _require_config(checkpoint: OfficialCheckpoint) -> None:
+    if not checkpoint.config.get("transformer"):
+        raise CheckpointFormatError(
+            f"{checkpoint.path} has no 'config' metadata with a 'transformer' section: official LTX-2 "
+            "checkpoints carry one (ltx-core reads the model's shape from it), so this file was saved "
+            "by another tool; convert it with that tool to diffusers format instead")
 
 
 def split_components(keys: Iterable[str], source: str = "the checkpoint") -> dict[str, list[str]]:
@@ -140,12 +172,6 @@ def diffusers_key(official_key: str) -> tuple[str, str]:
     if official_key.startswith(PROJECTION_PREFIX):
         return names.to_diffusers(official_key)
     raise CheckpointKeyError(f"{official_key} is not a transformer or text-connector key")
-
-
-def official_key(component: str, diffusers_name: str) -> str:
-    """The inverse of :func:`diffusers_key` (used to write checkpoints in the official layout)."""
-    original = names.to_original((component, diffusers_name))
-    return original if original.startswith(PROJECTION_PREFIX) else TRANSFORMER_PREFIX + original
 
 
 def convert_state_dict(official: Mapping[str, Any], component: str) -> dict[str, Any]:
@@ -249,7 +275,13 @@ def transformer_config(config: Mapping[str, Any], version: str) -> dict[str, Any
     Defaults are ltx-core's (``LTXModelConfigurator``), so a field the file omits means what it
     means to ltx-core.
     """
-    t = config.get("transformer", {})
+    try:
+        return _transformer_config(config.get("transformer", {}), version)
+    except (TypeError, ValueError, IndexError) as exc:  # a field of the wrong type or length
+        raise CheckpointFormatError(f"the checkpoint's metadata config cannot describe a transformer: {exc}") from exc
+
+
+def _transformer_config(t: Mapping[str, Any], version: str) -> dict[str, Any]:
     max_pos = list(t.get("positional_embedding_max_pos", [20, 2048, 2048]))
     gated = bool(t.get("apply_gated_attention", False))
     adaln = bool(t.get("cross_attention_adaln", False))
@@ -283,7 +315,14 @@ def connectors_config(config: Mapping[str, Any], text_hidden_size: int, text_lay
     """``LTX2TextConnectors`` keyword arguments from a checkpoint's ``config``, the text encoder's
     width and depth (the connectors read every hidden state: ``layers + 1`` of them) and the
     learnable-register counts found in the file (their shapes are the only record of them)."""
-    t = config.get("transformer", {})
+    try:
+        return _connectors_config(config.get("transformer", {}), text_hidden_size, text_layers, registers)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise CheckpointFormatError(f"the checkpoint's metadata config cannot describe text connectors: {exc}") from exc
+
+
+def _connectors_config(t: Mapping[str, Any], text_hidden_size: int, text_layers: int,
+                       registers: tuple[int | None, int | None]) -> dict[str, Any]:
     per_modality = bool(t.get("caption_proj_before_connector", False))
     heads = t.get("connector_num_attention_heads", 30)
     head_dim = t.get("connector_attention_head_dim", 128)
@@ -300,7 +339,8 @@ def connectors_config(config: Mapping[str, Any], text_hidden_size: int, text_lay
         "audio_gated_attn": bool(t.get("connector_apply_gated_attention", False)),
         "rope_type": t.get("rope_type", "interleaved"),
         "rope_double_precision": t.get("frequencies_precision", False) == "float64",
-        "rope_theta": t.get("positional_embedding_theta", 10000.0),
+        # ltx-core's connectors never take the transformer's theta: they build their RoPE at 10000
+        "rope_theta": 10000.0,
         # ltx-core divides token positions by this maximum; diffusers calls it the base length
         "connector_rope_base_seq_len": list(t.get("connector_positional_embedding_max_pos", [1]))[0],
         "causal_temporal_positioning": False,
@@ -352,20 +392,12 @@ def _fp8_types() -> tuple[Any, ...]:
 def checkpoint_problems(path: str | Path, version: str) -> list[Problem]:
     """Problems with ``model.checkpoint`` found from its header alone (no tensor read, no torch
     model built): missing, unreadable, keys outside the layout, no config, another version."""
-    field = "model.checkpoint"
     try:
-        checkpoint = read_checkpoint(path)
-        checkpoint.component_keys()
-        found = detect_version(checkpoint)
+        open_checkpoint(path, version)
     except FileNotFoundError:
-        return [Problem(field, str(path), "file not found")]
+        return [Problem("model.checkpoint", str(path), "file not found")]
     except (CheckpointFormatError, CheckpointKeyError, ltx.VersionMismatchError) as exc:
-        return [Problem(field, str(path), str(exc))]
-    if not checkpoint.config.get("transformer"):
-        return [Problem(field, str(path), "has no 'config' metadata with a 'transformer' section (official "
-                                          "checkpoints carry one); convert this file to diffusers format instead")]
-    if found != version:
-        return [Problem(field, str(path), f"holds LTX-{found} weights (by its keys) but model.version is {version!r}")]
+        return [Problem("model.checkpoint", str(path), str(exc))]
     return []
 
 
@@ -397,7 +429,11 @@ def _read_tensors(path: Path, keys: Iterable[str], dtype: "torch.dtype | None") 
                 # without a scale the weight was cast to fp8 as it was (ltx-core's fp8_cast policy)
                 tensor = tensor.to(torch.float32)
                 if scale_key and scale_key in wanted:
-                    tensor = tensor * f.get_tensor(scale_key).to(torch.float32)
+                    scale = f.get_tensor(scale_key)
+                    if scale.numel() != 1:  # ltx-core's scaled layout is per tensor; another is another format
+                        raise CheckpointFormatError(f"{path.name}: {scale_key} has shape {tuple(scale.shape)}; only "
+                                                    f"per-tensor fp8 scales (one number) are understood")
+                    tensor = tensor * scale.to(torch.float32)
                 tensor = tensor.to(dtype or torch.bfloat16)
             elif dtype is not None and tensor.is_floating_point():
                 tensor = tensor.to(dtype)
@@ -408,8 +444,11 @@ def _read_tensors(path: Path, keys: Iterable[str], dtype: "torch.dtype | None") 
 def _build(cls: Any, kwargs: Mapping[str, Any], state: Mapping[str, Any], component: str, source: str) -> Any:
     import torch
 
-    with torch.device("meta"):
-        module = cls(**kwargs)
+    try:
+        with torch.device("meta"):
+            module = cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # e.g. heads that do not divide the width
+        raise CheckpointFormatError(f"{source}: its metadata config does not make a {component} ({exc})") from exc
     check_complete(module, state, component, source)
     module.load_state_dict(state, strict=True, assign=True)
     return module.eval()
@@ -420,11 +459,7 @@ def load_transformer(checkpoint: OfficialCheckpoint, version: str, dtype: "torch
     as stored)."""
     from diffusers import LTX2VideoTransformer3DModel
 
-    if not checkpoint.config.get("transformer"):
-        raise CheckpointFormatError(
-            f"{checkpoint.path} has no 'config' metadata with a 'transformer' section: official LTX-2 "
-            "checkpoints carry one (ltx-core reads the model's shape from it), so this file was saved "
-            "by another tool; convert it with that tool to diffusers format instead")
+    _require_config(checkpoint)
     keys = checkpoint.component_keys()["transformer"]
     official = _read_tensors(checkpoint.path, keys, dtype)
     state = convert_state_dict(official, names.TRANSFORMER)

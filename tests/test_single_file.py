@@ -116,6 +116,47 @@ def test_a_file_without_config_or_with_another_versions_config_is_refused(tmp_pa
         single_file.detect_version(single_file.read_checkpoint(mixed))
 
 
+def _with_config(tmp_path, name, source, config):
+    """A copy of ``source``'s tensors under another metadata config."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path / name
+    save_file(load_file(str(source)), str(out), metadata={"config": json.dumps(config)})
+    return out
+
+
+def test_a_malformed_config_is_a_format_error_naming_the_file(tmp_path):
+    good = ref.save_official(tmp_path / "t.safetensors", ref.tiny_transformer("2.3"), "2.3")
+    listed = _with_config(tmp_path, "list.safetensors", good, {"transformer": [1, 2]})
+    with pytest.raises(single_file.CheckpointFormatError, match="'transformer' section is not a JSON object"):
+        single_file.read_checkpoint(listed)
+    config = ref.tiny_config("2.3")
+    config["transformer"]["positional_embedding_max_pos"] = 20  # a number where ltx-core reads a list
+    scalar = _with_config(tmp_path, "scalar.safetensors", good, config)
+    problems = single_file.checkpoint_problems(scalar, "2.3")
+    assert len(problems) == 1 and "cannot describe a transformer" in problems[0].allowed, problems
+    config = ref.tiny_config("2.3")
+    config["transformer"]["attention_head_dim"] = "wide"
+    with pytest.raises(single_file.CheckpointFormatError, match="does not make a transformer"):
+        single_file.load_transformer(single_file.read_checkpoint(
+            _with_config(tmp_path, "typo.safetensors", good, config)), "2.3")
+
+
+def test_a_checkpoint_problem_is_blamed_on_the_checkpoint_not_on_model_source(tmp_path):
+    """A folder source that is fine and a checkpoint that is missing, or of another version: the
+    error names the file (a missing file is an OSError, which must not read as 'the weights at
+    model.source are incomplete')."""
+    absent = tmp_path / "ltx-2.3-22b-dev.safetensors"
+    with pytest.raises(FileNotFoundError, match="checkpoint .*ltx-2.3-22b-dev.safetensors does not exist") as caught:
+        ltx.load_pipeline("2.3", ltx.TINY_PRETRAINED, device="cpu", checkpoint=absent)
+    assert not isinstance(caught.value, ltx.ModelNotFoundError) and "incomplete" not in str(caught.value)
+    older = ref.save_official(tmp_path / "ltx-2.0.safetensors", ref.tiny_transformer("2.0"), "2.0")
+    with pytest.raises(ltx.VersionMismatchError, match=r"ltx-2\.0\.safetensors holds LTX-2\.0 weights"):
+        ltx.load_pipeline("2.3", ltx.TINY_PRETRAINED, device="cpu", checkpoint=older)
+
+
 def test_an_ltxbench_lora_changes_ltx_core_as_it_changes_diffusers(tmp_path):
     """A LoRA saved by ltxbench, applied by ltx-core's own loader and fusion under ltx-core's module
     names (what ComfyUI does with ``diffusion_model.*`` keys), moves ltx-core's output as the same
@@ -196,6 +237,15 @@ def test_an_fp8_checkpoint_loads_as_ltx_core_dequantizes_it(tmp_path):
     with pytest.raises(single_file.CheckpointKeyError, match="scales a weight the file does not have"):
         single_file.load_transformer(single_file.read_checkpoint(orphan), version)
 
+    # a per-channel scale is another quantization format: refused, never broadcast into the weight
+    weight = next(k for k in quantized if k.endswith(".weight"))
+    per_channel = tmp_path / "per_channel.safetensors"
+    tensors = load_file(str(path))
+    tensors[weight[: -len(".weight")] + ".weight_scale"] = torch.ones(tensors[weight].shape[0])
+    save_file(tensors, str(per_channel), metadata=metadata)
+    with pytest.raises(single_file.CheckpointFormatError, match="only per-tensor fp8 scales"):
+        single_file.load_transformer(single_file.read_checkpoint(per_channel), version)
+
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_text_connectors_give_ltx_cores_prompt_embeddings(tmp_path, version):
@@ -253,6 +303,19 @@ def test_model_checkpoint_is_checked_before_anything_is_written(tmp_path):
     assert "model.checkpoint" in str(caught.value) and "holds LTX-2.0 weights" in str(caught.value)
     with pytest.raises(P.ParamsError, match="file not found"):
         P.load(small_params(tmp_path, model={"checkpoint": str(tmp_path / "absent.safetensors")}))
+
+
+def test_a_checkpoint_under_the_home_folder_is_found_with_a_tilde(tmp_path, monkeypatch):
+    from conftest import small_params
+
+    from ltxbench import params as P
+
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    good = _official_file(home / "models")
+    monkeypatch.setenv("HOME", str(home))
+    loaded = P.load(small_params(tmp_path, model={"checkpoint": f"~/models/{good.name}"}))
+    assert loaded.model.checkpoint == good
 
 
 @pytest.mark.parametrize("kind", ["bf16", "fp8"])

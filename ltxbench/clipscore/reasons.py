@@ -13,6 +13,9 @@ CODES = ("unreadable", "too_short", "low_resolution", "low_frame_rate", "no_face
          "character_absent", "blurry", "compressed", "duplicate", "wrong_voice", "several_speakers")
 """Every reason code, in the order a clip's checks run."""
 
+UNCUTTABLE = ("unreadable", "too_short", "low_resolution", "low_frame_rate")
+"""Codes of a source no clip can be cut from (the others judge a clip that exists)."""
+
 
 @dataclass(frozen=True)
 class Reason:
