@@ -34,7 +34,7 @@ from .captioning import (
     ExportResult, LintSettings, backend_label, export_dataset, lint_records, make_captioner, token_counter,
     trigger_problems, with_trigger,
 )
-from .captioning.lint import lint_caption
+from .captioning.lint import lint_caption, model_tokenizer
 from .captioning.template import framing_of, lighting_of, template_caption
 from .curate import MANIFEST, load_manifest
 from .runs import Run
@@ -122,7 +122,7 @@ def needs_caption(record: dict[str, Any], label: str, force: bool) -> bool:
 def relint(run: Run, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Recompute ``lint`` on every record with this run's settings (the editor calls it too)."""
     triggers = {c.name: c.trigger for c in run.params.dataset.characters}
-    return lint_records(records, triggers, LintSettings.from_params(run.params), token_counter(run.params.model.source))
+    return lint_records(records, triggers, LintSettings.from_params(run.params), token_counter(*model_tokenizer(run.params.model)))
 
 
 def caption(run: Run, force: bool | None = None) -> CaptionResult:
@@ -155,7 +155,7 @@ def caption(run: Run, force: bool | None = None) -> CaptionResult:
     if replaced and caption_edits.forget(run, replaced):
         log.warning("caption: caption.force replaced %d hand-written caption(s) (%s); they are dropped from %s",
                     len(replaced), ", ".join(replaced[:5]), caption_edits.EDITS)
-    unit = token_counter(run.params.model.source).note
+    unit = token_counter(*model_tokenizer(run.params.model)).note
     log.info("caption: %d written, %d kept; lengths in %s", len(todo), kept, unit)
     return CaptionResult(records, path, label, len(todo), kept, unit)
 

@@ -203,7 +203,8 @@ def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[
                                 "evaluate.videos_from to score videos made elsewhere")
     sampler = {**sampler_settings(cfg, model), "seeds": list(cfg.seeds), "prompts": [p.model_dump() for p in cfg.prompts],
                "neutral_subject": cfg.neutral_subject, "leakage": cfg.leakage, "model": [model.version, model.source]
-               + ([str(model.checkpoint)] if model.checkpoint is not None else [])}
+               + ([str(model.checkpoint)] if model.checkpoint is not None else [])
+               + ([f"text_encoder={model.text_encoder}"] if model.text_encoder is not None else [])}
     previous = run.path("eval", "sampler.json")
     # Reusing videos made with other settings, prompt texts or another model would mix two experiments.
     stale = previous.is_file() and _made_differently(json.loads(previous.read_text(encoding="utf-8")), sampler)
@@ -212,7 +213,7 @@ def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[
                     "(eval/sampler.json): every video is generated again")
     runs.atomic_write_json(previous, sampler)
     pipe = ltx.load_pipeline(model.version, model.source, model.dtype, str(ltx.resolve_device(model.device)),
-                             checkpoint=model.checkpoint)  # once
+                             checkpoint=model.checkpoint, text_encoder=model.text_encoder)  # once
     check_stg_blocks(pipe, cfg)
     usable, skipped = screen_checkpoints(checkpoints, model.version, from_module(pipe))
     if not usable:

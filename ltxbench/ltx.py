@@ -793,7 +793,7 @@ def check_pipeline_version(pipe: LTX2Pipeline, version: str, source: str = "the 
 
 
 def load_pipeline(version: str, source: str, dtype: str = "float32", device: str = "auto",
-                  checkpoint: str | Path | None = None) -> LTX2Pipeline:
+                  checkpoint: str | Path | None = None, text_encoder: str | Path | None = None) -> LTX2Pipeline:
     """The LTX-2 pipeline of ``version`` from ``source``, checked and moved to ``device``.
 
     ``source``: ``"tiny"`` (:func:`build_tiny_pipeline`, seed 0), ``"tiny-pretrained"`` (the
@@ -804,18 +804,21 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
     where; weights of another version raise :class:`VersionMismatchError`.
 
     ``checkpoint``: an official single-file checkpoint whose transformer, text connectors and video VAE
-    replace ``source``'s (:func:`replace_from_checkpoint`).
+    replace ``source``'s (:func:`replace_from_checkpoint`). ``text_encoder``: a Gemma 3 file or
+    folder whose encoder and tokenizer replace ``source``'s (:mod:`ltxbench.gemma_file`).
     """
     version_spec(version)
     torch_dtype = resolve_dtype(dtype)
     target = resolve_device(device)
     # the file's problems name the file (not model.source), before a byte of weights is read
     opened = _open_checkpoint(checkpoint, version)
+    text_parts = _text_parts(text_encoder, torch_dtype)
     located = _locate(source, version)
     if located.missing:
         raise ModelNotFoundError(f"LTX-{version} weights not available at model.source={source!r}: {located.missing}")
     if located.kind == "tiny":
         pipe = build_tiny_pipeline(version, seed=0, dtype=torch_dtype)
+        pipe.register_modules(**text_parts)
     else:
         from diffusers import LTX2Pipeline
 
@@ -834,15 +837,18 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
                 + _download_hint(version, location if located.kind == "local" else None))
 
         log.info("loading LTX-%s from %s as %s", version, location, dtype)
-        replaced: dict[str, Any] = {}
+        replaced: dict[str, Any] = dict(text_parts)  # the folder's own encoder is then never read
         if opened is not None:  # never read source's transformer only to throw it away (38 GB)
             from transformers import AutoConfig
 
-            try:
-                text = AutoConfig.from_pretrained(location, subfolder="text_encoder", local_files_only=True)
-            except OSError as exc:
-                raise incomplete(exc) from exc
-            replaced = _checkpoint_modules(opened, version, text.get_text_config(), torch_dtype)
+            if text_parts:
+                text = text_parts["text_encoder"].config
+            else:
+                try:
+                    text = AutoConfig.from_pretrained(location, subfolder="text_encoder", local_files_only=True)
+                except OSError as exc:
+                    raise incomplete(exc) from exc
+            replaced.update(_checkpoint_modules(opened, version, text.get_text_config(), torch_dtype))
         try:
             pipe = LTX2Pipeline.from_pretrained(location, dtype=torch_dtype, local_files_only=True, **replaced)
         except OSError as exc:
@@ -850,10 +856,35 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
         check_pipeline_version(pipe, version, source)
     if opened is not None:
         replace_from_checkpoint(pipe, version, opened, torch_dtype, modules_done=located.kind != "tiny")
+    check_text_widths(pipe, str(text_encoder or source))
     # one bar per denoising loop is noise in a run's record (32 of them in an evaluation notebook):
     # the stages show their own bars, one per video
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(target)
+
+
+def _text_parts(text_encoder: str | Path | None, dtype: torch.dtype) -> dict[str, Any]:
+    """``{"text_encoder", "tokenizer"}`` from a Gemma file or folder; ``{}`` without one."""
+    if text_encoder is None:
+        return {}
+    from . import gemma_file
+
+    log.info("loading the text encoder and tokenizer from %s", text_encoder)
+    return {"tokenizer": gemma_file.load_tokenizer(text_encoder),
+            "text_encoder": gemma_file.load_text_encoder(text_encoder, dtype)}
+
+
+def check_text_widths(pipe: LTX2Pipeline, source: str) -> None:
+    """The text connectors read every hidden state of the encoder: a ValueError naming both shapes
+    when the encoder is not the one they were trained on (another Gemma, or the tiny one)."""
+    text = pipe.text_encoder.config.get_text_config()
+    c = pipe.connectors.config
+    theirs = (c.caption_channels, c.text_proj_in_factor)
+    ours = (text.hidden_size, text.num_hidden_layers + 1)
+    if theirs != ours:
+        raise ValueError(f"the text encoder of {source} gives {ours[1]} hidden states of width {ours[0]}, but the "
+                         f"text connectors read {theirs[1]} of width {theirs[0]}: use the text encoder made for this "
+                         f"model (LTX-2: Gemma 3 12B)")
 
 
 def _open_checkpoint(checkpoint: Any, version: str) -> Any:

@@ -146,6 +146,12 @@ class ModelSection(Strict):
     replace ``source``'s; the text encoder, audio VAE, vocoder and scheduler still come from
     ``source``, which must be the same version. Its keys must all convert (:mod:`ltxbench.single_file`); the version
     its keys show must be ``version``."""
+    text_encoder: Path | None = None
+    """LTX-2's Gemma 3 text encoder and its tokenizer from a file or folder, in place of
+    ``source``'s: ComfyUI's ``models/text_encoders/gemma_3_12B_it.safetensors`` (or its
+    ``_fp8_e4m3fn`` variant; the tokenizer is inside it), any Gemma 3 safetensors file with a
+    ``tokenizer.model`` beside it, or the ``google/gemma-3-12b-it`` folder
+    (:mod:`ltxbench.gemma_file`). Its width and depth must be what the text connectors read."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """Weight dtype for the frozen base model."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -763,6 +769,10 @@ def _cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = 
             problems.extend(ltx.source_problems(m.source, m.version))
         if m.checkpoint is not None and check_weights:
             problems.extend(single_file.checkpoint_problems(m.checkpoint, m.version))
+        if m.text_encoder is not None and check_weights:
+            from . import gemma_file
+
+            problems.extend(gemma_file.text_encoder_problems(m.text_encoder))
     return problems
 
 
@@ -872,10 +882,11 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         if isinstance(values, dict) and isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
             values[key] = str((base / values[key]).resolve())
     model = raw.get("model") or {}
-    checkpoint = model.get("checkpoint") if isinstance(model, dict) else None
-    if isinstance(checkpoint, str):  # "~/models/..." is the user's home, not a folder named "~"
-        expanded = Path(checkpoint).expanduser()
-        model["checkpoint"] = str(expanded if expanded.is_absolute() else (base / expanded).resolve())
+    for key in ("checkpoint", "text_encoder"):
+        value = model.get(key) if isinstance(model, dict) else None
+        if isinstance(value, str):  # "~/models/..." is the user's home, not a folder named "~"
+            expanded = Path(value).expanduser()
+            model[key] = str(expanded if expanded.is_absolute() else (base / expanded).resolve())
     src = model.get("source") if isinstance(model, dict) else None
     if isinstance(src, str) and (src.startswith(".") or src.startswith("/")):
         model["source"] = str((base / src).resolve())

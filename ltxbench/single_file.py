@@ -74,17 +74,7 @@ def read_checkpoint(path: str | Path) -> OfficialCheckpoint:
 
     A key outside the official layout is a :class:`CheckpointKeyError` here, before any tensor is read.
     """
-    from safetensors import safe_open
-
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise FileNotFoundError(f"checkpoint {p} does not exist")
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            keys = tuple(f.keys())
-            meta = f.metadata() or {}
-    except Exception as exc:  # safetensors raises its own error types for a damaged header
-        raise CheckpointFormatError(f"{p} is not a readable safetensors file: {exc}") from exc
+    p, keys, meta = read_header(path, "checkpoint")
     config: dict[str, Any] = {}
     if "config" in meta:
         try:
@@ -96,6 +86,20 @@ def read_checkpoint(path: str | Path) -> OfficialCheckpoint:
         if not isinstance(config.get("transformer", {}), dict):
             raise CheckpointFormatError(f"{p}: its metadata config's 'transformer' section is not a JSON object")
     return OfficialCheckpoint(p, keys, config, split_components(keys, p.name))
+
+
+def read_header(path: str | Path, what: str) -> tuple[Path, tuple[str, ...], dict[str, str]]:
+    """``(path, keys, metadata)`` of a safetensors file, no tensor read; ``what`` names it in errors."""
+    from safetensors import safe_open
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} {p} does not exist")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            return p, tuple(f.keys()), f.metadata() or {}
+    except Exception as exc:  # safetensors raises its own error types for a damaged header
+        raise CheckpointFormatError(f"{p} is not a readable safetensors file: {exc}") from exc
 
 
 def open_checkpoint(path: str | Path, version: str) -> OfficialCheckpoint:
@@ -141,13 +145,13 @@ def split_components(keys: Iterable[str], source: str = "the checkpoint") -> dic
             component = next((c for prefix, c in OTHER_PREFIXES.items() if key.startswith(prefix)), None)
             (found[component] if component else unknown).append(key)
     if unknown:
-        raise CheckpointKeyError(_listing(f"{source}: {len(unknown)} key(s) outside the official LTX-2 layout "
+        raise CheckpointKeyError(key_listing(f"{source}: {len(unknown)} key(s) outside the official LTX-2 layout "
                                           f"(model.diffusion_model., text_embedding_projection., vae., audio_vae., "
                                           f"vocoder.)", unknown))
     return found
 
 
-def _listing(head: str, keys: Iterable[str], limit: int = 12) -> str:
+def key_listing(head: str, keys: Iterable[str], limit: int = 12) -> str:
     keys = sorted(keys)
     shown = ", ".join(keys[:limit])
     more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
@@ -243,14 +247,14 @@ def check_complete(module: "torch.nn.Module", state: Mapping[str, Any], componen
     unused = [k for k in state if k not in expected]
     problems = []
     if unused:
-        problems.append(_listing(f"{len(unused)} key(s) of {source} that no {component} parameter takes "
+        problems.append(key_listing(f"{len(unused)} key(s) of {source} that no {component} parameter takes "
                                  f"(a conversion rule is missing)", unused))
     if missing:
-        problems.append(_listing(f"{len(missing)} {component} parameter(s) that {source} lacks", missing))
+        problems.append(key_listing(f"{len(missing)} {component} parameter(s) that {source} lacks", missing))
     shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
               if k in state and tuple(state[k].shape) != tuple(v.shape)]
     if shapes:
-        problems.append(_listing(f"{len(shapes)} {component} parameter(s) of another shape (file vs model)", shapes))
+        problems.append(key_listing(f"{len(shapes)} {component} parameter(s) of another shape (file vs model)", shapes))
     if problems:
         raise CheckpointKeyError("; ".join(problems))
 
@@ -395,13 +399,15 @@ def checkpoint_problems(path: str | Path, version: str) -> list[Problem]:
     try:
         open_checkpoint(path, version)
     except FileNotFoundError:
-        return [Problem("model.checkpoint", str(path), "file not found")]
+        return [Problem("model.checkpoint", str(path), "file not found; ComfyUI keeps the official files in "
+                                                       "ComfyUI/models/diffusion_models/ (ltx-2.3-22b-dev.safetensors, "
+                                                       "ltx-2.3-22b-dev-fp8.safetensors)")]
     except (CheckpointFormatError, CheckpointKeyError, ltx.VersionMismatchError) as exc:
         return [Problem("model.checkpoint", str(path), str(exc))]
     return []
 
 
-def _read_tensors(path: Path, keys: Iterable[str], dtype: "torch.dtype | None") -> dict[str, Any]:
+def read_tensors(path: Path, keys: Iterable[str], dtype: "torch.dtype | None") -> dict[str, Any]:
     """Tensors of ``keys``, fp8 weights dequantized (their scales folded in and dropped).
 
     ``input_scale`` is read and dropped on purpose: ltxbench computes in bf16/fp32, so the static
@@ -441,11 +447,16 @@ def _read_tensors(path: Path, keys: Iterable[str], dtype: "torch.dtype | None") 
     return out
 
 
-def _build(cls: Any, kwargs: Mapping[str, Any], state: Mapping[str, Any], component: str, source: str) -> Any:
-    import torch
+def build_module(cls: Any, kwargs: Mapping[str, Any], state: Mapping[str, Any], component: str, source: str) -> Any:
+    """``cls(**kwargs)`` with ``state`` as its parameters, every one checked by :func:`check_complete`.
+
+    Parameters start on the meta device (a 22B model is never initialised only to be overwritten);
+    buffers are built for real, since some (rotary frequencies) are computed, not stored.
+    """
+    from accelerate import init_empty_weights
 
     try:
-        with torch.device("meta"):
+        with init_empty_weights(include_buffers=False):
             module = cls(**kwargs)
     except (TypeError, ValueError) as exc:  # e.g. heads that do not divide the width
         raise CheckpointFormatError(f"{source}: its metadata config does not make a {component} ({exc})") from exc
@@ -461,9 +472,9 @@ def load_transformer(checkpoint: OfficialCheckpoint, version: str, dtype: "torch
 
     _require_config(checkpoint)
     keys = checkpoint.component_keys()["transformer"]
-    official = _read_tensors(checkpoint.path, keys, dtype)
+    official = read_tensors(checkpoint.path, keys, dtype)
     state = convert_state_dict(official, names.TRANSFORMER)
-    return _build(LTX2VideoTransformer3DModel, transformer_config(checkpoint.config, version), state,
+    return build_module(LTX2VideoTransformer3DModel, transformer_config(checkpoint.config, version), state,
                   names.TRANSFORMER, checkpoint.path.name)
 
 
@@ -471,7 +482,7 @@ def load_video_vae_into(checkpoint: OfficialCheckpoint, vae: Any, dtype: "torch.
     """Replace ``vae``'s weights (an ``AutoencoderKLLTX2Video`` whose config describes the same
     architecture) with the checkpoint's ``vae.*`` tensors; every key and parameter accounted for."""
     keys = checkpoint.component_keys()["vae"]
-    state = convert_video_vae(_read_tensors(checkpoint.path, keys, dtype or vae.dtype))
+    state = convert_video_vae(read_tensors(checkpoint.path, keys, dtype or vae.dtype))
     check_complete(vae, state, "vae", checkpoint.path.name)
     vae.load_state_dict(state, strict=True)
     return vae
@@ -484,8 +495,8 @@ def load_connectors(checkpoint: OfficialCheckpoint, text_hidden_size: int, text_
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
 
     keys = checkpoint.component_keys()["connectors"]
-    state = convert_state_dict(_read_tensors(checkpoint.path, keys, dtype), names.CONNECTORS)
+    state = convert_state_dict(read_tensors(checkpoint.path, keys, dtype), names.CONNECTORS)
     registers = tuple(state[f"{side}_connector.learnable_registers"].shape[0]
                       if f"{side}_connector.learnable_registers" in state else None for side in ("video", "audio"))
     kwargs = connectors_config(checkpoint.config, text_hidden_size, text_layers, registers)  # type: ignore[arg-type]
-    return _build(LTX2TextConnectors, kwargs, state, names.CONNECTORS, checkpoint.path.name)
+    return build_module(LTX2TextConnectors, kwargs, state, names.CONNECTORS, checkpoint.path.name)

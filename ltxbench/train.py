@@ -277,7 +277,7 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     acc = _accelerator(run.params.model.device)
     device = acc.device if acc.num_processes > 1 else ltx.resolve_device(run.params.model.device)
     pipe = ltx.load_pipeline(run.params.model.version, run.params.model.source, run.params.model.dtype, "cpu",
-                             checkpoint=run.params.model.checkpoint)
+                             checkpoint=run.params.model.checkpoint, text_encoder=run.params.model.text_encoder)
     encoded = {}
     cache_stats: dict[str, int] = {}
     with acc.main_process_first():  # the main process fills the cache, the others read it

@@ -19,6 +19,7 @@ audio is refused, naming the stage, before any model loads.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,10 +194,21 @@ def model_id(run: Run) -> str:
         from . import tiny_base
 
         build = tiny_base.build_id()
-    if m.checkpoint is not None:  # its transformer replaces source's: a file replaced in place is another model
-        info = Path(m.checkpoint).stat()
-        build += f"\x1fcheckpoint={Path(m.checkpoint).resolve()}|{info.st_size}|{info.st_mtime_ns}"
+    # a file replacing source's part is part of the model (and one replaced in place is another model)
+    for part, path in (("checkpoint", m.checkpoint), ("text_encoder", m.text_encoder)):
+        if path is not None:
+            info = _newest(Path(path))
+            build += f"\x1f{part}={Path(path).resolve()}|{info.st_size}|{info.st_mtime_ns}"
     return f"ltx-{m.version}\x1f{m.source}\x1f{build}"
+
+
+def _newest(path: Path) -> os.stat_result:
+    """``stat`` of a file, or of a folder's newest file (a folder's own mtime misses rewritten files)."""
+    if path.is_dir():
+        files = [f for f in path.rglob("*") if f.is_file()]
+        if files:
+            return max((f.stat() for f in files), key=lambda st: st.st_mtime_ns)
+    return path.stat()
 
 
 def load_cached(path: Path) -> dict[str, Any] | None:

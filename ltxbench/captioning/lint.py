@@ -106,10 +106,18 @@ class TokenCounter:
 
 
 @lru_cache(maxsize=8)
-def token_counter(source: str = "tiny") -> TokenCounter:
+def token_counter(source: str = "tiny", text_encoder: str | None = None) -> TokenCounter:
     """The counter for ``model.source``: the tiny model's local tokenizer, the ``tokenizer/``
-    folder of a local diffusers folder or of a cached hub snapshot; words when none loads
-    (nothing is downloaded)."""
+    folder of a local diffusers folder or of a cached hub snapshot, or ``model.text_encoder``'s
+    when one is set; words when none loads (nothing is downloaded)."""
+    if text_encoder is not None:
+        try:
+            from .. import gemma_file
+
+            return TokenCounter(gemma_file.load_tokenizer(text_encoder), f"tokens of the text encoder's tokenizer ({text_encoder})")
+        except Exception as exc:  # lint still runs, on words, and says why
+            log.warning("caption lint counts words: no tokenizer in model.text_encoder %r (%s)", text_encoder, exc)
+            return TokenCounter(None, f"words: no tokenizer could be loaded from model.text_encoder {text_encoder!r}")
     try:
         if source == "tiny-pretrained":  # a saved copy of the same byte-level tokenizer
             from .. import tiny_base
@@ -131,6 +139,11 @@ def token_counter(source: str = "tiny") -> TokenCounter:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log.warning("caption lint counts words: no tokenizer for model.source %r (%s)", source, reason)
         return TokenCounter(None, f"words: no tokenizer could be loaded for model.source {source!r} ({reason[:120]})")
+
+
+def model_tokenizer(model: Any) -> tuple[str, str | None]:
+    """``token_counter``'s arguments for a params ``model`` section (hashable, for its cache)."""
+    return model.source, (str(model.text_encoder) if model.text_encoder is not None else None)
 
 
 # ---------------------------------------------------------------------------------------

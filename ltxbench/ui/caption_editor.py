@@ -22,6 +22,7 @@ from typing import Any
 from .. import caption as stage
 from .. import caption_edits, runs
 from ..captioning import LintSettings, lint_one, token_counter, write_sidecars
+from ..captioning.lint import model_tokenizer
 from ..curate import MANIFEST, load_manifest
 from ..runs import Run
 
@@ -77,7 +78,7 @@ class CaptionEditor:
         self.page_size = page_size
         self.page = 0
         self.settings = LintSettings.from_params(run.params)
-        self.counter = token_counter(run.params.model.source)
+        self.counter = token_counter(*model_tokenizer(run.params.model))
         self.triggers = {c.name: c.trigger for c in run.params.dataset.characters}
         self.edited: set[str] = set()
         self._load()
