@@ -25,7 +25,7 @@ mismatch costs a LoRA on the real model is not measured here.
 
 ``python tests/test_agreement.py --break sign|sigma|normalization`` runs the same training with one
 convention deliberately broken and prints the errors, to show the tests would catch it. Measured
-(bound 0.45; correct conventions 0.33, a random model 3.90): sign 6.94, σ scale 1.43, cache
+(correct conventions 0.33, 0.68 on another CPU; a random model 3.90): sign 6.94, σ scale 1.43, cache
 normalisation 0.92.
 """
 
@@ -157,7 +157,8 @@ def test_a_model_trained_on_one_clip_generates_that_clip(overfit_full):
     # and it is *this* clip, not any clip: another shot of the film is far away
     other = Clip(pipe, first_frame=OTHER_SHOT)
     v = generated(pipe, 0)
-    assert (v - clip.video_vae_space).norm() < 0.5 * (v - other.video_vae_space).norm()
+    # measured 8.0 against 11.6 (a ratio of 0.69) on the AVX2 machine below
+    assert (v - clip.video_vae_space).norm() < 0.8 * (v - other.video_vae_space).norm()
 
 
 def test_a_lora_trained_by_the_stage_code_moves_generation_to_its_clip_after_a_save_and_load(overfit_full, tmp_path):
@@ -190,14 +191,20 @@ def test_a_lora_trained_by_the_stage_code_moves_generation_to_its_clip_after_a_s
     after = relative_error(fresh, target)
     print(f"LoRA: relative error to its clip {before:.3f} (base) -> {after:.3f}; to the base's clip "
           f"{relative_error(fresh, first):.3f}")
-    assert after < 0.5 * before and after < LORA_BOUND
+    assert after < 0.8 * before and after < LORA_BOUND
+    assert after < relative_error(fresh, first)  # it draws its own clip, not the base's
     assert eval_generate._swap_lora(fresh, "lora_step_000001", "base", None) == "base"  # unloaded: the base again
     assert torch.allclose(generated(fresh, 0), generated(base, 0), atol=1e-4)
 
 
-VIDEO_BOUND = 0.45  # measured 0.325 (a random model: 3.90)
+# The fits are chaotic in the last digits: the same code and pins give 0.325 on one CPU and 0.684
+# on another (AMD EPYC, AVX2; loss 1.06 -> 0.07 on both), so the bounds hold on both with margin
+# and still sit below what a broken convention gives (sign 6.94, sigma scale 1.43, cache
+# normalisation 0.92, measured on the first) and far below a random model's 3.90.
+VIDEO_BOUND = 0.8
 OTHER_SHOT = 30  # frames 30-38: another shot of the film (a different person, another place)
-LORA_RANK, LORA_TARGETS, LORA_STEPS, LORA_LR, LORA_BOUND = 64, "video_attention", 1000, 3e-3, 0.5  # measured 0.831 -> 0.347
+# LoRA to its clip, measured 0.831 -> 0.347 and 0.903 -> 0.645 (the two CPUs above)
+LORA_RANK, LORA_TARGETS, LORA_STEPS, LORA_LR, LORA_BOUND = 64, "video_attention", 1000, 3e-3, 0.75
 
 
 def test_the_pipelines_decoder_and_the_cache_encoder_invert_each_other():
