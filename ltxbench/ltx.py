@@ -812,10 +812,10 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
     target = resolve_device(device)
     # the file's problems name the file (not model.source), before a byte of weights is read
     opened = _open_checkpoint(checkpoint, version)
-    text_parts = _text_parts(text_encoder, torch_dtype)
     located = _locate(source, version)
     if located.missing:
         raise ModelNotFoundError(f"LTX-{version} weights not available at model.source={source!r}: {located.missing}")
+    text_parts = _text_parts(text_encoder, torch_dtype)  # 24 GB at full size: only once the source is there
     if located.kind == "tiny":
         pipe = build_tiny_pipeline(version, seed=0, dtype=torch_dtype)
         pipe.register_modules(**text_parts)
