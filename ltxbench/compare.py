@@ -5,7 +5,8 @@ anew and no value is invented. A figure a run does not have yet (not evaluated, 
 a metric a later evaluate version adds) is shown as "—" (NaN in the DataFrame), and the identity
 chart says in words why a run has no curve:
 
-* best identity and its step: ``eval/best_checkpoint.json`` (``checkpoint``, ``step``, ``value``);
+* best identity, its step and strength: ``eval/best_checkpoint.json`` (``checkpoint``, ``step``,
+  ``strength``, ``value``; a file from before strengths were evaluated means 1.0);
 * leakage and motion ratio: ``eval/summary.csv`` rows ``leakage_identity_similarity`` and
   ``motion_ratio`` at the best checkpoint, or at the last LoRA checkpoint when there is no best
   (the ``figures_at`` column names the checkpoint);
@@ -33,7 +34,7 @@ BASE = "base"
 IDENTITY = "identity_similarity"
 LEAKAGE = "leakage_identity_similarity"
 MOTION = "motion_ratio"
-HEADLINE = ("best_identity", "best_step", "leakage", "motion_ratio", "figures_at", "train_seconds")
+HEADLINE = ("best_identity", "best_step", "best_strength", "leakage", "motion_ratio", "figures_at", "train_seconds")
 GRID_PATTERNS = ("eval/grid_{ckpt}.png", "eval/grids/{ckpt}.png", "eval/{ckpt}_grid.png", "eval/grid_{ckpt}.jpg")
 MAX_PANELS = 6
 STRIP_VIDEOS = 3
@@ -138,10 +139,12 @@ def headline(run_dir: Path) -> dict[str, Any]:
     best = _read_json(run_dir / "eval" / "best_checkpoint.json") or {}
     train = _read_json(run_dir / "train" / "summary.json") or {}
     summary = _read_summary(run_dir)
-    at = best.get("checkpoint") or _last_checkpoint(summary)
+    at = best.get("label") or best.get("checkpoint") or _last_checkpoint(summary)  # label: checkpoint@strength
     return {
         "best_identity": _number(best.get("value")),
         "best_step": _number(best.get("step")),
+        # evaluations from before strengths were evaluated picked at 1.0
+        "best_strength": _number(best.get("strength", 1.0 if best.get("checkpoint") else None)),
         "leakage": _metric_at(summary, at, LEAKAGE),
         "motion_ratio": _metric_at(summary, at, MOTION),
         "figures_at": at if at else math.nan,
@@ -211,6 +214,7 @@ def table_view(table: Any) -> Any:
     formats: dict[str, Any] = {c: _plain for c in table.columns}
     formats.update({c: "{:.3f}" for c in ("best_identity", "leakage", "motion_ratio") if c in table})
     formats.update({c: "{:.0f}" for c in ("best_step",) if c in table})
+    formats.update({c: "{:g}" for c in ("best_strength",) if c in table})
     formats.update({c: "{:.1f}" for c in ("train_seconds", "run_seconds") if c in table})
     return table.style.format(formats, na_rep="—").hide(axis="index")
 
@@ -383,7 +387,7 @@ def _frame_strip(videos: list[Path]) -> tuple[np.ndarray, list[str], list[str]]:
 def run_panel(run_id: str, run_dir: Path) -> Panel:
     """The best checkpoint's grid, else frames of its samples; the last checkpoint when there is no best."""
     best = _read_json(run_dir / "eval" / "best_checkpoint.json") or {}
-    checkpoint = best.get("checkpoint")
+    checkpoint = best.get("label") or best.get("checkpoint")  # the samples folder of the pick's strength
     why = "best checkpoint"
     if not checkpoint:
         sampled = sorted((p.name for p in (run_dir / "samples").glob("lora_step_*") if p.is_dir()), key=_step_of)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .eval_select import BASE, SAME_PERSON
+from .eval_select import BASE, SAME_PERSON, best_label
 
 RISING_MIN = 0.01
 """Identity gain from the second-last to the last checkpoint that counts as "still rising" (below
@@ -98,8 +98,8 @@ class _Table:
 
 def _diagnosed(table: _Table, best: dict[str, Any]) -> tuple[str | None, str]:
     if best.get("checkpoint"):
-        return best["checkpoint"], "the best checkpoint (eval/best_checkpoint.json)"
-    closest = (best.get("closest") or {}).get("checkpoint")
+        return best_label(best), "the best checkpoint (eval/best_checkpoint.json)"
+    closest = best_label(best.get("closest") or {})
     if closest:
         return closest, "the closest checkpoint: none was picked, this one has the highest identity"
     scored = [c for c in table.checkpoints if table.get(c, "identity_similarity")]

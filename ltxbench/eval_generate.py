@@ -22,7 +22,7 @@ import numpy as np
 
 from . import lora, progress, runs
 from . import params as P
-from .eval_sources import BASE, SampleVideo, video_name
+from .eval_sources import BASE, SampleVideo, split_label, strength_label, video_name
 from .runs import Run
 
 log = logging.getLogger("ltxbench")
@@ -142,16 +142,22 @@ def screen_checkpoints(paths: list[Path], version: str, base: Any) -> tuple[list
     return ok, skipped
 
 
-def _swap_lora(pipe: Any, loaded: str | None, name: str, path: Path | None) -> str | None:
-    """Keep at most one LoRA on the base model: unload the previous one, load the next."""
-    if loaded == name:
+def _swap_lora(pipe: Any, loaded: str | None, label: str, path: Path | None) -> str | None:
+    """Keep at most one LoRA on the base model: unload the previous one, load the next; the same
+    checkpoint at another strength only changes the adapter's weight (``label``: the checkpoint
+    with its ``@<strength>`` mark, :func:`~ltxbench.eval_sources.strength_label`)."""
+    if loaded == label:
         return loaded
-    if loaded is not None and loaded != BASE:
+    name, strength = split_label(label)
+    if loaded is not None and loaded != BASE and split_label(loaded)[0] != name:
         pipe.unload_lora_weights()
+        loaded = None
     if path is None:
         return BASE
-    pipe.load_lora_weights(str(path), adapter_name=name)
-    return name
+    if loaded is None or loaded == BASE:
+        pipe.load_lora_weights(str(path), adapter_name=name)
+    pipe.set_adapters([name], adapter_weights=[strength])
+    return label
 
 
 def planned_videos(run: Run, checkpoints: list[Path], cases: list[PromptCase]) -> list[tuple[SampleVideo, str, Path | None]]:
@@ -159,7 +165,8 @@ def planned_videos(run: Run, checkpoints: list[Path], cases: list[PromptCase]) -
     checkpoint so each LoRA is loaded once."""
     cfg = run.params.evaluate
     targets: list[tuple[str, int, Path | None]] = [(BASE, 0, None)] if cfg.include_base else []
-    targets += [(p.stem, lora.checkpoint_step(p), p) for p in checkpoints]
+    # strengths innermost: one checkpoint's file is loaded once and only reweighted
+    targets += [(strength_label(p.stem, w), lora.checkpoint_step(p), p) for p in checkpoints for w in cfg.strengths]
     plan: list[tuple[SampleVideo, str, Path | None]] = []
     for name, step, path in targets:
         neutral_done: set[tuple[str, int]] = set()
@@ -179,13 +186,18 @@ def provenance_path(video_path: Path) -> Path:
     return video_path.with_suffix(".json")
 
 
-def sample_provenance(lora_sha256: str | None, base_id: str, text: str, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
-    """What a sample video was made from: the LoRA file's content (None for the base model), the base
-    model, the prompt text, the seed and the sampler settings. A video is reused only when all agree."""
+def sample_provenance(lora_sha256: str | None, base_id: str, text: str, seed: int, settings: dict[str, Any],
+                      strength: float = 1.0) -> dict[str, Any]:
+    """What a sample video was made from: the LoRA file's content (None for the base model) and its
+    strength, the base model, the prompt text, the seed and the sampler settings. A video is reused
+    only when all agree."""
     blob = json.dumps(settings, sort_keys=True, default=str)
-    return {"lora_sha256": lora_sha256, "base": base_id, "prompt": text, "seed": seed,
-            "settings_sha256": hashlib.sha256(blob.encode()).hexdigest(),
-            "sound": True}  # the generated sound is muxed in (older, silent samples are made again)
+    record = {"lora_sha256": lora_sha256, "base": base_id, "prompt": text, "seed": seed,
+              "settings_sha256": hashlib.sha256(blob.encode()).hexdigest(),
+              "sound": True}  # the generated sound is muxed in (older, silent samples are made again)
+    if lora_sha256 is not None and strength != 1.0:  # records from before strengths were all at 1.0: still reusable
+        record["strength"] = strength
+    return record
 
 
 def _reusable(path: Path, wanted: dict[str, Any]) -> bool:
@@ -214,7 +226,7 @@ def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Pat
     lora_hashes = {p: file_sha256(p) for p in {lora_path for _, _, lora_path in plan if lora_path is not None}}
     todo = []
     for sample, text, lora_path in plan:
-        wanted = sample_provenance(lora_hashes.get(lora_path), base_id, text, sample.seed, settings)
+        wanted = sample_provenance(lora_hashes.get(lora_path), base_id, text, sample.seed, settings, sample.strength)
         if regenerate or not _reusable(sample.path, wanted):
             todo.append((sample, text, lora_path, wanted))
     if len(todo) < len(plan):

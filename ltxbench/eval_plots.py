@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import figures
+from .eval_select import best_label
 from .eval_sources import BASE, SampleVideo
 
 log = logging.getLogger("ltxbench")
@@ -37,9 +38,21 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
                   best: dict[str, Any]) -> dict[str, Path]:
     """Every figure the data allows; returns ``{name: path}``. Stale grids of checkpoints no longer
     evaluated are removed, so the folder never shows an old grid as current."""
-    out = {"identity_curve": plot_identity_curve(summary, scores.rows, best, eval_dir / "identity_curve.png"),
+    from .eval_select import at_strength, label_strength, main_strength
+
+    best_any = best
+    strength_path = eval_dir / "strength_curve.png"
+    if len({label_strength(s["checkpoint"]) for s in summary if s["checkpoint"] != BASE}) > 1:
+        plot_strength(summary, best, strength_path)
+    elif strength_path.is_file():
+        strength_path.unlink()  # an old curve must not pass for this evaluation's
+    # the per-step figures show one strength (1.0 when evaluated): several would overlap at each step
+    summary, rows, best = at_strength(summary, scores.rows, best, main_strength(summary))
+    out = {"identity_curve": plot_identity_curve(summary, rows, best, eval_dir / "identity_curve.png"),
            "leakage_motion": plot_leakage_motion(summary, best, eval_dir / "leakage_motion.png"),
-           "identity_by_angle": plot_identity_by_angle(summary, scores.rows, eval_dir / "identity_by_angle.png")}
+           "identity_by_angle": plot_identity_by_angle(summary, rows, eval_dir / "identity_by_angle.png")}
+    if strength_path.is_file():
+        out["strength_curve"] = strength_path
     if scores.bleed_rows:
         out["bleed"] = plot_bleed(scores.bleed_rows, eval_dir / "bleed.png")
     if getattr(scores, "voice_bleed_rows", None):
@@ -54,7 +67,7 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
         voice_path.unlink()  # an old curve must not pass for this evaluation's
     wanted = set()
     for ckpt in sorted({v.checkpoint for v in videos if v.checkpoint != BASE}):
-        path = plot_grid(videos, ckpt, eval_dir / f"grid_{ckpt}.png", best_checkpoint=best.get("checkpoint"))
+        path = plot_grid(videos, ckpt, eval_dir / f"grid_{ckpt}.png", best_checkpoint=best_label(best_any))
         if path is not None:
             out[f"grid_{ckpt}"] = path
             wanted.add(path.name)
@@ -62,6 +75,54 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
         if stale.name not in wanted:
             stale.unlink()
     return out
+
+
+def plot_strength(summary: list[dict[str, Any]], best: dict[str, Any], out: Path) -> Path:
+    """Identity, leakage and motion against the LoRA strength for the picked (or closest)
+    checkpoint and the last one; the base model at strength 0."""
+    from .eval_select import SAME_PERSON, label_strength
+    from .eval_sources import split_label
+
+    def lora_of(label: str) -> str:
+        return split_label(label)[0]
+
+    loras = sorted({lora_of(s["checkpoint"]) for s in summary if s["checkpoint"] != BASE},
+                   key=lambda c: next(s["step"] for s in summary if lora_of(s["checkpoint"]) == c))
+    picked = best.get("checkpoint") or (best.get("closest") or {}).get("checkpoint")
+    shown = list(dict.fromkeys([c for c in (picked, loras[-1] if loras else None) if c]))
+    fig, axes = figures.new_figure(3, (15, 4.2))
+    limits = best.get("thresholds", {})
+    panels = (("identity_similarity", "Identity with the trigger\n(0.5 = dlib's same-person line)", SAME_PERSON),
+              ("leakage_identity_similarity", "Leakage: identity WITHOUT the trigger\n(lower is better)", limits.get("leakage_max")),
+              ("motion_ratio", "Motion kept: LoRA / base\n(below the red line: stiffer than base)", limits.get("min_motion_ratio")))
+    for ax, (metric, title, line) in zip(axes, panels):
+        base = next((s for s in summary if s["checkpoint"] == BASE and s["metric"] == metric), None)
+        for i, lora in enumerate(shown):
+            pts = sorted((s for s in summary if s["metric"] == metric and s["checkpoint"] != BASE
+                          and lora_of(s["checkpoint"]) == lora), key=lambda s: label_strength(s["checkpoint"]))
+            if not pts:
+                continue
+            xs = [label_strength(s["checkpoint"]) for s in pts]
+            colour = ("tab:blue", "tab:gray")[min(i, 1)]
+            ax.plot(xs, [s["mean"] for s in pts], marker="o", color=colour, label=lora)
+            ax.fill_between(xs, [s["ci_low"] for s in pts], [s["ci_high"] for s in pts], color=colour, alpha=0.15)
+        if base is not None and metric != "motion_ratio":
+            ax.plot([0.0], [base["mean"]], marker="s", color="black", linestyle="none", label="base model (strength 0)")
+        if best.get("checkpoint") and best.get("label"):
+            at = next((s for s in summary if s["checkpoint"] == best["label"] and s["metric"] == metric), None)
+            if at is not None:
+                ax.plot([float(best["strength"])], [at["mean"]], **{**BEST_STYLE, "label": "best (checkpoint, strength)"})
+        if line is not None:
+            ax.axhline(line, color="tab:red", linestyle=":", label="rule")
+        if not ax.get_lines():
+            _no_data(ax, f"{metric} not measured")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("LoRA strength")
+        if metric != "motion_ratio":
+            ax.set_ylim(0, 1)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=7)
+    return figures.save_figure(fig, out)
 
 
 def _series(summary: list[dict[str, Any]], metric: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
@@ -220,7 +281,7 @@ def plot_leakage_motion(summary: list[dict[str, Any]], best: dict[str, Any], out
             ax.fill_between(steps, [s["ci_low"] for s in pts], [s["ci_high"] for s in pts], color="tab:purple", alpha=0.15,
                             label="95% bootstrap interval")
             if best.get("checkpoint"):
-                at = next((s for s in pts if s["checkpoint"] == best["checkpoint"]), None)
+                at = next((s for s in pts if s["checkpoint"] == best_label(best)), None)
                 if at is not None:
                     ax.plot([at["step"]], [at["mean"]], **BEST_STYLE)
         if base is not None:
@@ -331,7 +392,7 @@ def plot_voice_curve(summary: list[dict[str, Any]], best: dict[str, Any], out: P
             ax1.axhline(base["mean"], color=colour, linestyle="--", linewidth=0.9, label=f"base, {label} {base['mean']:.2f}")
             drawn = True
     if best.get("checkpoint"):
-        at = next((s for s in _series(summary, "voice_similarity")[0] if s["checkpoint"] == best["checkpoint"]), None)
+        at = next((s for s in _series(summary, "voice_similarity")[0] if s["checkpoint"] == best_label(best)), None)
         if at is not None:
             ax1.plot([at["step"]], [at["mean"]], **BEST_STYLE)
     ax1.axhline(SAME_PERSON, color="black", linestyle=":", linewidth=0.9, label="same-speaker threshold 0.5")

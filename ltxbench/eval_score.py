@@ -93,7 +93,7 @@ class Scores:
 
 
 def _row(v: SampleVideo, prompt_id: str, metric: str, value: float) -> dict[str, Any]:
-    return {"checkpoint": v.checkpoint, "step": v.step, "prompt_id": prompt_id, "seed": v.seed,
+    return {"checkpoint": v.checkpoint, "step": v.step, "strength": v.strength, "prompt_id": prompt_id, "seed": v.seed,
             "metric": metric, "value": round(float(value), 6)}
 
 

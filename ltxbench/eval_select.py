@@ -19,6 +19,11 @@ Best checkpoint (documented in runs/README.md; every elimination is written with
    95% interval reaches that mean is a tie the measurement cannot separate, and the earliest of
    them is picked (less training, less to overfit), which the reason says.
 
+With several ``evaluate.strengths`` every checkpoint × strength is a candidate (summary label
+``<checkpoint>@<strength>``, the checkpoint alone at 1.0) under the same rules; a tie prefers the
+earlier step, then the lower strength (less LoRA for a difference the videos cannot show). The
+pick names both: ``checkpoint`` (the file), ``strength`` and ``label``.
+
 A rule whose numbers were not measured (no base video, no face without the trigger, no CLIP
 weights) does not eliminate: the JSON says it was not applied and why. A checkpoint without any
 identity score cannot be picked. When none is picked, the reason says whether no checkpoint
@@ -32,7 +37,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-BASE = "base"
+from .eval_sources import BASE, split_label
 SAME_PERSON = 0.5
 """``identity_similarity`` at dlib's same-person distance (0.6 -> 1 - 0.6/1.2,
 :func:`ltxbench.faces.distance_to_similarity`): the least a best checkpoint must reach."""
@@ -61,9 +66,14 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (ckpt, step, metric), values in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0] != BASE, kv[0][0], kv[0][2])):
         mean, lo, hi = bootstrap_ci(values)
-        out.append({"checkpoint": ckpt, "step": step, "metric": metric, "n": len(values),
+        out.append({"checkpoint": ckpt, "step": step, "strength": label_strength(ckpt), "metric": metric, "n": len(values),
                     "mean": round(mean, 6), "ci_low": round(lo, 6), "ci_high": round(hi, 6)})
     return out
+
+
+def label_strength(label: str) -> float:
+    """The LoRA strength a summary or metrics label stands for (the base model: 0.0)."""
+    return 0.0 if label == BASE else split_label(label)[1]
 
 
 def _means(summary: list[dict[str, Any]], metric: str) -> dict[str, float]:
@@ -102,7 +112,12 @@ def pick_best(summary: list[dict[str, Any]], rows: list[dict[str, Any]], rules: 
     """The best LoRA checkpoint by the module's rule, with what eliminated the others."""
     ident = {s["checkpoint"]: s for s in summary if s["metric"] == "identity_similarity"}
     steps = {s["checkpoint"]: s["step"] for s in summary}
-    checkpoints = sorted({c for c in steps if c != BASE}, key=lambda c: (steps[c], c))
+
+    def order(c: str) -> tuple[int, float]:  # less training first, then less LoRA
+        return steps[c], label_strength(c)
+
+    # a checkpoint at several strengths is several candidates (labels ``name@strength``)
+    checkpoints = sorted({c for c in steps if c != BASE}, key=lambda c: (*order(c), c))
     leak, motion, clip = _means(summary, "leakage_identity_similarity"), _means(summary, "motion_ratio"), _means(summary, "clip_score")
     copies = copy_flags(rows)
     applied: dict[str, str] = {}
@@ -173,23 +188,52 @@ def pick_best(summary: list[dict[str, Any]], rows: list[dict[str, Any]], rules: 
             reason = _no_pick_reason(checkpoints, ident, eliminated)
         scored = [c for c in checkpoints if c in ident]
         if scored:
-            closest = max(scored, key=lambda c: (ident[c]["mean"], -steps[c]))
-            out["closest"] = {"checkpoint": closest, "step": steps[closest], "value": ident[closest]["mean"],
+            closest = max(scored, key=lambda c: (ident[c]["mean"], -steps[c], -label_strength(c)))
+            out["closest"] = {"checkpoint": split_label(closest)[0], "strength": label_strength(closest),
+                              "label": closest, "step": steps[closest], "value": ident[closest]["mean"],
                               "lacks": eliminated[closest]}
-        return {"checkpoint": None, "step": None, "value": None, "reason": reason, **out}
-    top = max(survivors, key=lambda c: (ident[c]["mean"], -steps[c]))
-    tied = [c for c in survivors if steps[c] < steps[top] and ident[c]["ci_high"] >= ident[top]["mean"]]
-    best = min(tied, key=lambda c: steps[c]) if tied else top
+        return {"checkpoint": None, "step": None, "strength": None, "label": None, "value": None, "reason": reason, **out}
+    top = max(survivors, key=lambda c: (ident[c]["mean"], -steps[c], -label_strength(c)))
+    tied = [c for c in survivors if order(c) < order(top) and ident[c]["ci_high"] >= ident[top]["mean"]]
+    best = min(tied, key=order) if tied else top
     s = ident[best]
+    several = len({label_strength(c) for c in checkpoints}) > 1
+    at = f" at strength {label_strength(best):g}" if several else ""
     if best == top:
         reason = (f"highest mean identity similarity {s['mean']:.3f} (95% CI {s['ci_low']:.3f}..{s['ci_high']:.3f}, "
-                  f"n={s['n']} videos with a face) among the {len(survivors)} checkpoint(s) that pass every rule")
+                  f"n={s['n']} videos with a face){',' + at + ',' if at else ''} among the {len(survivors)} "
+                  f"{'checkpoint × strength pair(s)' if several else 'checkpoint(s)'} that pass every rule")
     else:
         t = ident[top]
-        reason = (f"mean identity similarity {s['mean']:.3f} (95% CI {s['ci_low']:.3f}..{s['ci_high']:.3f}, n={s['n']}): "
+        what = "earlier step or lower strength" if several else "earlier step"
+        reason = (f"mean identity similarity {s['mean']:.3f} (95% CI {s['ci_low']:.3f}..{s['ci_high']:.3f}, n={s['n']}){at}: "
                   f"a tie with the highest, {top} at {t['mean']:.3f}, whose mean lies inside this interval, so the "
-                  f"earlier step is preferred (less training for a difference the videos cannot show)")
+                  f"{what} is preferred (less LoRA for a difference the videos cannot show)")
     if BASE in ident:
         reason += f"; base model without LoRA: {ident[BASE]['mean']:.3f}"
-    return {"checkpoint": best, "step": steps[best], "value": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
-            "reason": reason, **out}
+    return {"checkpoint": split_label(best)[0], "step": steps[best], "strength": label_strength(best), "label": best,
+            "value": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "reason": reason, **out}
+
+
+def best_label(best: dict[str, Any]) -> str | None:
+    """The summary / samples label of a pick (``checkpoint@strength``; older files: the checkpoint)."""
+    return best.get("label") or best.get("checkpoint")
+
+
+def main_strength(summary: list[dict[str, Any]]) -> float | None:
+    """The strength per-step figures and diagnosis read when no pick says otherwise: 1.0 when it
+    was evaluated, else the highest."""
+    found = {label_strength(s["checkpoint"]) for s in summary if s["checkpoint"] != BASE}
+    return None if not found else 1.0 if 1.0 in found else max(found)
+
+
+def at_strength(summary: list[dict[str, Any]], rows: list[dict[str, Any]], best: dict[str, Any],
+                strength: float | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Summary, rows and pick restricted to the base model and one LoRA strength (a per-step view);
+    a pick at another strength is dropped from that view (``checkpoint`` None)."""
+    keep = {0.0, strength}
+    summary = [s for s in summary if label_strength(s["checkpoint"]) in keep]
+    rows = [r for r in rows if label_strength(r["checkpoint"]) in keep]
+    if best.get("checkpoint") and float(best.get("strength", 1.0)) != strength:
+        best = {**best, "checkpoint": None, "label": None}
+    return summary, rows, best

@@ -8,7 +8,10 @@ The folder layout (the one the evaluate stage writes, and what a ComfyUI export 
 
 ``<checkpoint>`` is ``base`` for the model without LoRA (step 0); for any other folder the training
 step is the trailing number of its name (``lora_step_000250``, ``step_000250``, ``mylora_250``)
-unless a ``steps`` mapping names it. Anything that does not fit is listed in one error.
+unless a ``steps`` mapping names it. A LoRA used at a strength other than 1.0 has ``@<strength>``
+after the name (``lora_step_000250@0.6``: the same checkpoint at weight 0.6), which is how the
+evaluate stage names those folders and how videos made in ComfyUI at another ``strength_model``
+can be scored. Anything that does not fit is listed in one error.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ NO_TRIGGER = "-notrigger"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm")
 _NAME = re.compile(r"^(?P<prompt>[A-Za-z0-9_-]+?)(?P<notrigger>-notrigger)?_s(?P<seed>\d+)$")
 _STEP = re.compile(r"(\d+)$")
+STRENGTH_MARK = "@"
+_STRENGTH = re.compile(r"^(?P<name>.+)@(?P<strength>\d+(?:\.\d+)?)$")
 
 
 class VideoFolderError(ValueError):
@@ -44,6 +49,27 @@ class SampleVideo:
     def name(self) -> str:
         return video_name(self.prompt_id, self.seed, self.trigger)
 
+    @property
+    def lora(self) -> str:
+        """The checkpoint without its strength mark (``lora_step_000250@0.6`` -> ``lora_step_000250``)."""
+        return split_label(self.checkpoint)[0]
+
+    @property
+    def strength(self) -> float:
+        """The LoRA's weight (1.0 unless the checkpoint is marked ``@<strength>``; the base: 0.0)."""
+        return 0.0 if self.checkpoint == BASE else split_label(self.checkpoint)[1]
+
+
+def strength_label(checkpoint: str, strength: float) -> str:
+    """The name a checkpoint has at ``strength``: itself at 1.0, ``<checkpoint>@<strength>`` otherwise."""
+    return checkpoint if strength == 1.0 else f"{checkpoint}{STRENGTH_MARK}{strength:g}"
+
+
+def split_label(label: str) -> tuple[str, float]:
+    """``lora_step_000250@0.6`` -> ``("lora_step_000250", 0.6)``; an unmarked name is at 1.0."""
+    m = _STRENGTH.match(label)
+    return (m["name"], float(m["strength"])) if m else (label, 1.0)
+
 
 def video_name(prompt_id: str, seed: int, trigger: bool = True) -> str:
     """``talking_s0`` / ``talking-notrigger_s0`` (without the suffix)."""
@@ -65,6 +91,9 @@ def checkpoint_step(name: str, steps: dict[str, int] | None = None) -> int | Non
         return int(steps[name])
     if name == BASE:
         return 0
+    name, _ = split_label(name)
+    if steps and name in steps:
+        return int(steps[name])
     m = _STEP.search(name)
     return int(m.group(1)) if m else None
 

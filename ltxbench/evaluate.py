@@ -43,7 +43,7 @@ from . import params as P
 from .eval_generate import (check_stg_blocks, neutral_text, planned_videos, prompt_cases, sample_prompt_id,
                             sampler_settings, screen_checkpoints)
 from .eval_score import PromptInfo, Scorer, prompts_from_videos, score_videos
-from .eval_select import Rules, pick_best, summarize
+from .eval_select import Rules, best_label, pick_best, summarize
 from .eval_sources import SampleVideo, VideoFolderError, folder_videos
 from .runs import Run
 
@@ -52,8 +52,8 @@ log = logging.getLogger("ltxbench")
 __all__ = ["EvaluateResult", "NoUsableCheckpointError", "VideoFolderError", "evaluate", "pick_best",
            "sample_prompt_id", "score_folder", "summarize"]
 
-METRIC_FIELDS = ("checkpoint", "step", "prompt_id", "seed", "metric", "value")
-SUMMARY_FIELDS = ("checkpoint", "step", "metric", "n", "mean", "ci_low", "ci_high")
+METRIC_FIELDS = ("checkpoint", "step", "strength", "prompt_id", "seed", "metric", "value")
+SUMMARY_FIELDS = ("checkpoint", "step", "strength", "metric", "n", "mean", "ci_low", "ci_high")
 BLEED_FIELDS = ("checkpoint", "step", "prompt_id", "seed", "target", "character", "similarity")
 
 
@@ -88,7 +88,7 @@ class EvaluateResult:
         """The best checkpoint's comparison grid (the last checkpoint's when there is no best)."""
         grids = sorted(self.eval_dir.glob("grid_*.png"), key=lambda p: (len(p.stem), p.stem))
         if self.best.get("checkpoint"):
-            return self.figures.get(f"grid_{self.best['checkpoint']}")
+            return self.figures.get(f"grid_{best_label(self.best)}")
         return grids[-1] if grids else None
 
     def figure(self, name: str) -> Path | None:
@@ -277,7 +277,7 @@ def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, 
                      skipped: list[dict[str, Any]], tiny_model: bool = False,
                      coverage_gaps: dict[str, list[str]] | None = None) -> EvaluateResult:
     from .eval_diagnosis import diagnose
-    from .eval_select import copy_flags
+    from .eval_select import at_strength, copy_flags, main_strength
 
     scores = score_videos(videos, scorer)
     _voice_notes(scores.rows, scorer, notes)
@@ -289,7 +289,10 @@ def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, 
     best = pick_best(summary, scores.rows, rules, tiny_model=tiny_model)
     best["skipped"] = [s["checkpoint"] for s in skipped]
     runs.atomic_write_json(eval_dir / "best_checkpoint.json", best)
-    diagnosis = diagnose(summary, best, copy_flags(scores.rows), coverage_gaps).as_dict()
+    # the diagnosis reads the curve over steps at the pick's strength (or the main one)
+    strength = best.get("strength") or main_strength(summary)
+    diagnosis = diagnose(at_strength(summary, scores.rows, best, strength)[0], best, copy_flags(scores.rows),
+                         coverage_gaps).as_dict()
     runs.atomic_write_json(eval_dir / "diagnosis.json", diagnosis)
     for note in notes:
         log.info("evaluate: %s", note)

@@ -493,6 +493,10 @@ def _default_prompts() -> list[PromptSection]:
 class EvaluateSection(Strict):
     prompts: Annotated[list[PromptSection], Field(min_length=1)] = Field(default_factory=_default_prompts)
     seeds: Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1)] = [0, 1]
+    strengths: Annotated[list[Annotated[float, Field(gt=0.0, le=2.0)]], Field(min_length=1, max_length=8)] = [1.0]
+    """LoRA strengths (the adapter weight, ComfyUI's ``strength_model``) to generate every
+    checkpoint at, with the same prompts and seeds; the best pick names a checkpoint and a strength.
+    Videos at a strength other than 1.0 go to ``samples/<checkpoint>@<strength>/``."""
     include_base: bool = True
     """Also generate with the base model without LoRA, for comparison."""
     width: Annotated[Side32, Field(ge=32, le=2048)] = 768
@@ -711,6 +715,8 @@ def _cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = 
             problems.append(Problem("evaluate.prompts", dup, "prompt ids must be unique"))
         if len(set(e.seeds)) != len(e.seeds):
             problems.append(Problem("evaluate.seeds", e.seeds, "seeds must be unique"))
+        if len(set(e.strengths)) != len(e.strengths):
+            problems.append(Problem("evaluate.strengths", e.strengths, "strengths must be unique"))
     t = sections.get("train")
     if isinstance(t, TrainSection):
         total = sum(st.steps for st in t.stages) if t.stages else t.steps

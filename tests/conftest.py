@@ -128,3 +128,14 @@ def vfr_frame_index(frame) -> int:
     y = int(VFR_BLOCK * scale / 2)
     return sum(1 << bit for bit in range(VFR_BITS)
                if frame[y, int((bit + 0.5) * VFR_BLOCK * scale)].mean() > 128)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """``ltxbench demo`` as a user runs it: curate, caption, train and evaluate through papermill.
+    One run for the session: tests that change it work on a copy."""
+    from ltxbench import cli
+
+    run_dir = tmp_path_factory.mktemp("demo") / "demo"
+    assert cli.main(["demo", "--run-dir", str(run_dir), "--quiet"]) == 0
+    return run_dir

@@ -76,16 +76,6 @@ def test_model_source_tiny_pretrained_loads_the_bundled_folder_and_is_refused_fo
     assert problems and "LTX-2.3" in problems[0].allowed
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """``ltxbench demo`` as a user runs it: curate, caption, train and evaluate through papermill."""
-    from ltxbench import cli
-
-    run_dir = tmp_path_factory.mktemp("demo") / "demo"
-    assert cli.main(["demo", "--run-dir", str(run_dir), "--quiet"]) == 0
-    return run_dir
-
-
 def _summary(run_dir, metric):
     import pandas as pd
 

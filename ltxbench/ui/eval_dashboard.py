@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..eval_sources import BASE, SampleVideo, folder_videos
+from ..eval_select import best_label
+from ..eval_sources import BASE, SampleVideo, folder_videos, split_label, strength_label
 from ..runs import Run
 
 PREVIEW_FRAMES = 16
@@ -131,12 +132,16 @@ class EvalDashboard:
         notes_file = self.eval_dir / "notes.json"
         self.notes = json.loads(notes_file.read_text(encoding="utf-8")) if notes_file.is_file() else []
         self.videos = self._videos()
+        # evaluated labels: a checkpoint at strength 1.0 is its name, at another ``name@strength``
         self.checkpoints = sorted({v.checkpoint for v in self.videos if v.checkpoint != BASE},
-                                  key=lambda c: (next(v.step for v in self.videos if v.checkpoint == c), c))
+                                  key=lambda c: (next(v.step for v in self.videos if v.checkpoint == c), split_label(c)[1], c))
+        self.loras = list(dict.fromkeys(split_label(c)[0] for c in self.checkpoints))
+        self.strengths = sorted({split_label(c)[1] for c in self.checkpoints})
         self.grid_bytes: bytes = b""
         self.current: str | None = None
         self._mode = "frames"
         self._gifs: dict[str, bytes | None] = {}
+        self._syncing = False
 
         self.header = w.HTML(self._header_html())
         diagnosis_file = self.eval_dir / "diagnosis.json"
@@ -144,21 +149,30 @@ class EvalDashboard:
                                                  if diagnosis_file.is_file() else None)
         self.diagnosis_panel = w.HTML(diagnosis_html(self.diagnosis))
         self.curve = self._image("identity_curve.png")
-        self.slider = w.SelectionSlider(options=self.checkpoints or ["(none)"], description="checkpoint",
-                                        continuous_update=False, layout=w.Layout(width="55%"))
+        self.slider = w.SelectionSlider(options=self.loras or ["(none)"], description="checkpoint",
+                                        continuous_update=False, layout=w.Layout(width="45%"))
+        self.strength_picker = w.Dropdown(options=[(f"{x:g}", x) for x in self.strengths] or [("1", 1.0)],
+                                          description="strength", layout=w.Layout(width="160px"))
+        if len(self.strengths) < 2:
+            self.strength_picker.layout.display = "none"  # one strength: nothing to choose
         self.mode_toggle = w.ToggleButtons(options=MODES, value="frames", description="show",
                                            style={"button_width": "100px"}, layout=w.Layout(margin="0 0 0 32px"))
         self.caption = w.HTML()
         self.grid = w.Image(format="png")
-        self.slider.observe(lambda change: self.select(change["new"]), names="value")
+        self.slider.observe(lambda change: self._picked(), names="value")
+        self.strength_picker.observe(lambda change: self._picked(), names="value")
         self.mode_toggle.observe(lambda change: setattr(self, "mode", change["new"]), names="value")
         panels = [self.diagnosis_panel, w.HTML("<h4>Identity across checkpoints</h4>"), self.curve,
                   w.HTML("<h4>Checkpoint vs base (same prompt and seed per row)</h4>"),
-                  w.HBox([self.slider, self.mode_toggle], layout=w.Layout(align_items="center", grid_gap="32px")),
+                  w.HBox([self.slider, self.strength_picker, self.mode_toggle],
+                         layout=w.Layout(align_items="center", grid_gap="32px")),
                   self.caption, self.grid,
                   w.HTML("<h4>Where identity breaks: per head angle and per prompt</h4>"),
                   self._image("identity_by_angle.png"),
                   w.HTML("<h4>Leakage and motion</h4>"), self._image("leakage_motion.png")]
+        if (self.eval_dir / "strength_curve.png").is_file():
+            panels += [w.HTML("<h4>Identity, leakage and motion against the LoRA strength</h4>"),
+                       self._image("strength_curve.png")]
         if (self.eval_dir / "bleed.png").is_file():
             panels += [w.HTML("<h4>Bleed between characters</h4>"), self._image("bleed.png")]
         if (self.eval_dir / "voice_curve.png").is_file():
@@ -166,11 +180,10 @@ class EvalDashboard:
         if (self.eval_dir / "voice_bleed.png").is_file():
             panels += [w.HTML("<h4>Bleed between characters' voices</h4>"), self._image("voice_bleed.png")]
         self.widget = w.VBox([self.header, *panels])
-        start = self.best.get("checkpoint") if self.best.get("checkpoint") in self.checkpoints else None
+        start = best_label(self.best) if best_label(self.best) in self.checkpoints else None
         if start is None and self.checkpoints:
             start = self.checkpoints[-1]
         if start is not None:
-            self.slider.value = start
             self.select(start)
 
     def _videos(self) -> list[SampleVideo]:
@@ -188,7 +201,8 @@ class EvalDashboard:
     def _header_html(self) -> str:
         best = self.best
         if best.get("checkpoint"):
-            head = (f"<b>Best checkpoint: {html.escape(best['checkpoint'])}</b> (step {best['step']}, identity "
+            at = f" at strength {best['strength']:g}" if len(self.strengths) > 1 or best.get("strength", 1.0) != 1.0 else ""
+            head = (f"<b>Best checkpoint: {html.escape(best['checkpoint'])}{at}</b> (step {best['step']}, identity "
                     f"{best['value']:.3f}) · {html.escape(best['reason'])}")
         else:
             head = f"<b>No best checkpoint</b>: {html.escape(str(best.get('reason')))}"
@@ -218,9 +232,16 @@ class EvalDashboard:
         if checkpoint not in self.checkpoints:
             raise ValueError(f"no evaluated checkpoint {checkpoint!r}; evaluated: {', '.join(self.checkpoints) or 'none'}")
         self.current = checkpoint
-        if self.slider.value != checkpoint:
-            self.slider.value = checkpoint
-        star = " ★ best checkpoint" if checkpoint == self.best.get("checkpoint") else ""
+        lora_name, strength = split_label(checkpoint)
+        self._syncing = True  # moving the widgets to the label must not select again half-way
+        try:
+            if self.slider.value != lora_name:
+                self.slider.value = lora_name
+            if self.strength_picker.value != strength:
+                self.strength_picker.value = strength
+        finally:
+            self._syncing = False
+        star = " ★ best checkpoint" if checkpoint == best_label(self.best) else ""
         why = "; ".join(self.best.get("eliminated", {}).get(checkpoint, []))
         grid_file = self.eval_dir / f"grid_{checkpoint}.png"
         if self._mode == "animated":
@@ -237,8 +258,28 @@ class EvalDashboard:
                               + note)
         return self.grid_bytes
 
-    STATIC_FIGURES = ("identity_curve.png", "identity_by_angle.png", "leakage_motion.png", "bleed.png",
-                      "voice_curve.png", "voice_bleed.png")
+    def _picked(self) -> None:
+        """The slider or the strength changed: show that checkpoint at that strength, or say it was not evaluated."""
+        if self._syncing:
+            return
+        label = strength_label(self.slider.value, self.strength_picker.value)
+        if label == self.current:
+            return
+        if label in self.checkpoints:
+            self.select(label)
+            return
+        self.current = None
+        self.grid_bytes = b""
+        self.grid.value = b""
+        self.caption.value = (f"<b>{html.escape(str(self.slider.value))}</b> was not evaluated at strength "
+                              f"{self.strength_picker.value:g}")
+
+    def select_at(self, checkpoint: str, strength: float = 1.0) -> bytes:
+        """:meth:`select` by checkpoint name and LoRA strength."""
+        return self.select(strength_label(checkpoint, strength))
+
+    STATIC_FIGURES = ("identity_curve.png", "identity_by_angle.png", "leakage_motion.png", "strength_curve.png",
+                      "bleed.png", "voice_curve.png", "voice_bleed.png")
 
     def static_html(self) -> str:
         """What the dashboard shows, as HTML with the figures embedded: the run's record without a kernel."""
