@@ -34,7 +34,8 @@ BASE = "base"
 IDENTITY = "identity_similarity"
 LEAKAGE = "leakage_identity_similarity"
 MOTION = "motion_ratio"
-HEADLINE = ("best_identity", "best_step", "best_strength", "leakage", "motion_ratio", "figures_at", "train_seconds")
+HEADLINE = ("best_identity", "best_step", "best_strength", "stack_identity_change", "leakage", "motion_ratio", "figures_at",
+            "train_seconds")
 GRID_PATTERNS = ("eval/grid_{ckpt}.png", "eval/grids/{ckpt}.png", "eval/{ckpt}_grid.png", "eval/grid_{ckpt}.jpg")
 MAX_PANELS = 6
 STRIP_VIDEOS = 3
@@ -145,6 +146,8 @@ def headline(run_dir: Path) -> dict[str, Any]:
         "best_step": _number(best.get("step")),
         # evaluations from before strengths were evaluated picked at 1.0
         "best_strength": _number(best.get("strength", 1.0 if best.get("checkpoint") else None)),
+        # evaluate.with_loras: identity with the stacked LoRAs minus alone (NaN: nothing stacked or not known)
+        "stack_identity_change": _number((best.get("stack") or {}).get("change")),
         "leakage": _metric_at(summary, at, LEAKAGE),
         "motion_ratio": _metric_at(summary, at, MOTION),
         "figures_at": at if at else math.nan,
@@ -213,6 +216,7 @@ def table_view(table: Any) -> Any:
     """The table for display: missing figures as "—", figures to 3 decimals, values as written, no index."""
     formats: dict[str, Any] = {c: _plain for c in table.columns}
     formats.update({c: "{:.3f}" for c in ("best_identity", "leakage", "motion_ratio") if c in table})
+    formats.update({c: "{:+.3f}" for c in ("stack_identity_change",) if c in table})
     formats.update({c: "{:.0f}" for c in ("best_step",) if c in table})
     formats.update({c: "{:g}" for c in ("best_strength",) if c in table})
     formats.update({c: "{:.1f}" for c in ("train_seconds", "run_seconds") if c in table})

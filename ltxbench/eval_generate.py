@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 
 from . import lora, progress, runs
 from . import params as P
-from .eval_sources import BASE, SampleVideo, split_label, strength_label, video_name
+from .eval_sources import BASE, SampleVideo, is_stacked, split_label, stack_label, strength_label, video_name
 from .runs import Run
 
 log = logging.getLogger("ltxbench")
@@ -142,22 +143,83 @@ def screen_checkpoints(paths: list[Path], version: str, base: Any) -> tuple[list
     return ok, skipped
 
 
-def _swap_lora(pipe: Any, loaded: str | None, label: str, path: Path | None) -> str | None:
-    """Keep at most one LoRA on the base model: unload the previous one, load the next; the same
-    checkpoint at another strength only changes the adapter's weight (``label``: the checkpoint
-    with its ``@<strength>`` mark, :func:`~ltxbench.eval_sources.strength_label`)."""
-    if loaded == label:
-        return loaded
-    name, strength = split_label(label)
-    if loaded is not None and loaded != BASE and split_label(loaded)[0] != name:
-        pipe.unload_lora_weights()
-        loaded = None
-    if path is None:
-        return BASE
-    if loaded is None or loaded == BASE:
-        pipe.load_lora_weights(str(path), adapter_name=name)
-    pipe.set_adapters([name], adapter_weights=[strength])
-    return label
+@dataclass(frozen=True)
+class StackedLoRA:
+    """One of ``evaluate.with_loras`` as loaded: the file, its weight and its adapter name."""
+
+    path: Path
+    strength: float
+    adapter: str
+
+
+def stacked_loras(cfg: P.EvaluateSection) -> list[StackedLoRA]:
+    return [StackedLoRA(Path(w.path), w.strength, f"stack_{i}") for i, w in enumerate(cfg.with_loras)]
+
+
+class StackedLoRAError(ValueError):
+    """A file of ``evaluate.with_loras`` the LoRA checker refuses for this base (the message says why)."""
+
+
+def screen_stack(stack: list[StackedLoRA], version: str, base: Any) -> None:
+    """Check every stacked LoRA against the loaded base (``base``: its architecture) before any
+    video is generated. Unlike a bad checkpoint (skipped, the others evaluated), a bad stacked file
+    is an error: without it there is no stack to measure."""
+    from .lora_check import IncompatibleLoRAError, require_compatible
+
+    problems = []
+    for i, item in enumerate(stack):
+        try:
+            require_compatible(item.path, version, base=base)
+        except IncompatibleLoRAError as exc:
+            problems.append(f"evaluate.with_loras.{i} = {item.path} ({exc.report.verdict}): {'; '.join(exc.report.reasons)}")
+    if problems:
+        raise StackedLoRAError(f"{len(problems)} stacked LoRA(s) refused by the LoRA check for LTX-{version}:\n"
+                               + "\n".join(f"  - {p}" for p in problems)
+                               + f"\nRun `ltxbench check-lora FILE --base {version}` for the full report.")
+
+
+class Adapters:
+    """What is loaded on the base model: at most one character LoRA (swapped as the checkpoints go
+    by; the same file at another strength is only reweighted) and, for videos marked ``+stack``,
+    the stacked LoRAs beside it at their own weights."""
+
+    def __init__(self, pipe: Any, stack: list[StackedLoRA]):
+        self.pipe, self.stack = pipe, stack
+        self.character: str | None = None  # adapter name of the loaded character LoRA
+        self.stack_loaded = False
+
+    def use(self, label: str, path: Path | None) -> None:
+        """Set the adapters for a video of ``label`` (``name[@strength][+stack]``; ``path`` None: no
+        character LoRA, the base model)."""
+        name, strength = split_label(label)
+        stacked = is_stacked(label)
+        if self.stack_loaded and not stacked:
+            self.clear()  # the plan puts stacked videos last: this only happens on a resumed, partial plan
+        if self.character is not None and (path is None or self.character != name):
+            self.pipe.delete_adapters(self.character)
+            self.character = None
+        if path is not None and self.character is None:
+            self._load(path, name)
+            self.character = name
+        if stacked and not self.stack_loaded:
+            for item in self.stack:
+                self._load(item.path, item.adapter)
+            self.stack_loaded = True
+        names = ([name] if path is not None else []) + ([s.adapter for s in self.stack] if stacked else [])
+        weights = ([strength] if path is not None else []) + ([s.strength for s in self.stack] if stacked else [])
+        if names:
+            self.pipe.set_adapters(names, adapter_weights=weights)
+
+    def _load(self, path: Path, adapter: str) -> None:
+        with warnings.catch_warnings():  # several adapters on one model is the point of a stack, not a mistake
+            warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+            self.pipe.load_lora_weights(str(path), adapter_name=adapter)
+
+    def clear(self) -> None:
+        """Back to the base model alone."""
+        if self.character is not None or self.stack_loaded:
+            self.pipe.unload_lora_weights()
+        self.character, self.stack_loaded = None, False
 
 
 def planned_videos(run: Run, checkpoints: list[Path], cases: list[PromptCase]) -> list[tuple[SampleVideo, str, Path | None]]:
@@ -167,6 +229,8 @@ def planned_videos(run: Run, checkpoints: list[Path], cases: list[PromptCase]) -
     targets: list[tuple[str, int, Path | None]] = [(BASE, 0, None)] if cfg.include_base else []
     # strengths innermost: one checkpoint's file is loaded once and only reweighted
     targets += [(strength_label(p.stem, w), lora.checkpoint_step(p), p) for p in checkpoints for w in cfg.strengths]
+    if cfg.with_loras:  # the same again with the stack, last: the stack is loaded once
+        targets += [(stack_label(name), step, path) for name, step, path in targets]
     plan: list[tuple[SampleVideo, str, Path | None]] = []
     for name, step, path in targets:
         neutral_done: set[tuple[str, int]] = set()
@@ -187,16 +251,18 @@ def provenance_path(video_path: Path) -> Path:
 
 
 def sample_provenance(lora_sha256: str | None, base_id: str, text: str, seed: int, settings: dict[str, Any],
-                      strength: float = 1.0) -> dict[str, Any]:
+                      strength: float = 1.0, stack: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """What a sample video was made from: the LoRA file's content (None for the base model) and its
-    strength, the base model, the prompt text, the seed and the sampler settings. A video is reused
-    only when all agree."""
+    strength, the stacked LoRAs (content and strength), the base model, the prompt text, the seed and
+    the sampler settings. A video is reused only when all agree."""
     blob = json.dumps(settings, sort_keys=True, default=str)
     record = {"lora_sha256": lora_sha256, "base": base_id, "prompt": text, "seed": seed,
               "settings_sha256": hashlib.sha256(blob.encode()).hexdigest(),
               "sound": True}  # the generated sound is muxed in (older, silent samples are made again)
     if lora_sha256 is not None and strength != 1.0:  # records from before strengths were all at 1.0: still reusable
         record["strength"] = strength
+    if stack:
+        record["stack"] = stack
     return record
 
 
@@ -224,19 +290,24 @@ def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Pat
     settings = sampler_settings(cfg, run.params.model)
     base_id = model_id(run).replace("\x1f", " ")
     lora_hashes = {p: file_sha256(p) for p in {lora_path for _, _, lora_path in plan if lora_path is not None}}
+    stack = stacked_loras(cfg)
+    stack_record = [{"lora_sha256": file_sha256(s.path), "strength": s.strength} for s in stack]
     todo = []
     for sample, text, lora_path in plan:
-        wanted = sample_provenance(lora_hashes.get(lora_path), base_id, text, sample.seed, settings, sample.strength)
+        wanted = sample_provenance(lora_hashes.get(lora_path), base_id, text, sample.seed, settings, sample.strength,
+                                   stack_record if sample.stacked else None)
         if regenerate or not _reusable(sample.path, wanted):
             todo.append((sample, text, lora_path, wanted))
     if len(todo) < len(plan):
         log.info("evaluate: %d of %d videos exist, made from the same LoRA file, base and settings: reused",
                  len(plan) - len(todo), len(plan))
-    loaded: str | None = None
-    for sample, text, lora_path, wanted in progress.bar(todo, desc="generate", unit="video"):
-        loaded = _swap_lora(pipe, loaded, sample.checkpoint, lora_path)
-        frames, sound = generate_video(pipe, text, sample.seed, settings)
-        video.write_mp4(sample.path, frames, fps=cfg.frame_rate, audio=sound)
-        runs.atomic_write_json(provenance_path(sample.path), wanted)
-    _swap_lora(pipe, loaded, BASE, None)
+    adapters = Adapters(pipe, stack)
+    try:
+        for sample, text, lora_path, wanted in progress.bar(todo, desc="generate", unit="video"):
+            adapters.use(sample.checkpoint, lora_path)
+            frames, sound = generate_video(pipe, text, sample.seed, settings)
+            video.write_mp4(sample.path, frames, fps=cfg.frame_rate, audio=sound)
+            runs.atomic_write_json(provenance_path(sample.path), wanted)
+    finally:
+        adapters.clear()
     return len(todo)

@@ -11,6 +11,8 @@
 * ``voice_curve.png`` (when a sample has sound): voice similarity to the reference voices per step
   (mean, 95% band, base dashed, 0.5 = same speaker), leakage of the voice without the trigger, and
   the share of the sound that is speech;
+* ``stack_curve.png`` (``evaluate.with_loras``): identity, leakage, motion and CLIP adherence per
+  step alone and with the stacked LoRAs, and the stack's cost for the pick;
 * ``identity_by_angle.png``: where identity breaks: identity per head angle (front, three-quarter,
   profile) per step, and a prompt x checkpoint table of identity (mean over seeds).
 """
@@ -26,7 +28,7 @@ import numpy as np
 
 from . import figures
 from .eval_select import best_label
-from .eval_sources import BASE, SampleVideo
+from .eval_sources import BASE, SampleVideo, is_stacked, label_strength, split_label, unstacked
 
 log = logging.getLogger("ltxbench")
 GRID_FRAMES = 3
@@ -38,12 +40,13 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
                   best: dict[str, Any]) -> dict[str, Path]:
     """Every figure the data allows; returns ``{name: path}``. Stale grids of checkpoints no longer
     evaluated are removed, so the folder never shows an old grid as current."""
-    from .eval_select import at_strength, label_strength, main_strength
+    from .eval_select import at_strength, main_strength
 
     best_any = best
     strength_path = eval_dir / "strength_curve.png"
-    if len({label_strength(s["checkpoint"]) for s in summary if s["checkpoint"] != BASE}) > 1:
-        plot_strength(summary, best, strength_path)
+    alone = [s for s in summary if not is_stacked(s["checkpoint"])]  # the stacked videos have their own figure
+    if len({label_strength(s["checkpoint"]) for s in alone if s["checkpoint"] != BASE}) > 1:
+        plot_strength(alone, best, strength_path)
     elif strength_path.is_file():
         strength_path.unlink()  # an old curve must not pass for this evaluation's
     # the per-step figures show one strength (1.0 when evaluated): several would overlap at each step
@@ -53,6 +56,13 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
            "identity_by_angle": plot_identity_by_angle(summary, rows, eval_dir / "identity_by_angle.png")}
     if strength_path.is_file():
         out["strength_curve"] = strength_path
+    stack_path = eval_dir / "stack_curve.png"
+    if best_any.get("stack"):
+        from .eval_stack import stack_table
+
+        out["stack_curve"] = plot_stack(stack_table(scores.rows), best_any, stack_path)
+    elif stack_path.is_file():
+        stack_path.unlink()  # an old comparison must not pass for this evaluation's
     if scores.bleed_rows:
         out["bleed"] = plot_bleed(scores.bleed_rows, eval_dir / "bleed.png")
     if getattr(scores, "voice_bleed_rows", None):
@@ -80,9 +90,7 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
 def plot_strength(summary: list[dict[str, Any]], best: dict[str, Any], out: Path) -> Path:
     """Identity, leakage and motion against the LoRA strength for the picked (or closest)
     checkpoint and the last one; the base model at strength 0."""
-    from .eval_select import SAME_PERSON, label_strength
-    from .eval_sources import split_label
-
+    from .eval_select import SAME_PERSON
     def lora_of(label: str) -> str:
         return split_label(label)[0]
 
@@ -122,6 +130,55 @@ def plot_strength(summary: list[dict[str, Any]], best: dict[str, Any], out: Path
             ax.set_ylim(0, 1)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best", fontsize=7)
+    return figures.save_figure(fig, out)
+
+
+def plot_stack(table: list[dict[str, Any]], best: dict[str, Any], out: Path) -> Path:
+    """Each compared metric per step, alone and with the stacked LoRAs (paired means from
+    :func:`ltxbench.eval_stack.stack_table`), at the pick's strength (else the highest evaluated);
+    the base model at step 0 with and without the stack; the stack's cost in the title."""
+    from .eval_select import SAME_PERSON
+
+    verdict = best.get("stack") or {}
+    label = verdict.get("label")
+    strengths = {r["strength"] for r in table if r["checkpoint"] != BASE}
+    strength = split_label(label)[1] if label and label != BASE else (1.0 if 1.0 in strengths or not strengths else max(strengths))
+    limits = best.get("thresholds", {})
+    panels = (("identity_similarity", "Identity with the trigger", SAME_PERSON),
+              ("leakage_identity_similarity", "Leakage: identity WITHOUT the trigger", limits.get("leakage_max")),
+              ("motion_ratio", "Motion kept: LoRA / base", limits.get("min_motion_ratio")),
+              ("clip_score", "Prompt adherence (CLIP)", limits.get("clip_min")))
+    fig, axes = figures.new_figure(4, (19, 4.4))
+    for ax, (metric, title, line) in zip(axes, panels):
+        pts = sorted((r for r in table if r["metric"] == metric and (r["checkpoint"] == BASE or r["strength"] == strength)),
+                     key=lambda r: r["step"])
+        if pts:
+            steps = [r["step"] for r in pts]
+            ax.plot(steps, [r["alone"] for r in pts], marker="o", color="tab:blue", label="LoRA alone")
+            ax.plot(steps, [r["stacked"] for r in pts], marker="D", color="tab:purple", label="with the stack")
+            if label:
+                at = next((r for r in pts if r["checkpoint"] == label), None)
+                if at is not None:
+                    ax.plot([at["step"]], [at["stacked"]], **{**BEST_STYLE, "label": f"compared: {label}"})
+        if line is not None and pts:
+            ax.axhline(line, color="tab:red", linestyle=":", label="rule")
+        if not pts:
+            _no_data(ax, f"{metric} not measured with and without the stack")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("training step (0 = base model)")
+        last_step = max((r["step"] for r in table), default=0)
+        if last_step > 0:  # the same step axis on every panel, from the base model on
+            ax.set_xlim(-0.05 * last_step, 1.05 * last_step)
+        if metric in ("identity_similarity", "leakage_identity_similarity"):
+            ax.set_ylim(0, 1)
+        elif metric == "motion_ratio" and pts:
+            ax.set_ylim(0, max(1.5, 1.1 * max(max(r["alone"], r["stacked"]) for r in pts)))
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=7)
+    files = ", ".join(f"{Path(w['path']).name} at {w['strength']:g}" for w in verdict.get("loras", [])) or "the stack"
+    cost = verdict.get("change")
+    what = "identity change not known" if cost is None else f"identity change {cost:+.3f} for {label}"
+    fig.suptitle(f"Stacked beside the LoRA (strength {strength:g}): {files}; {what}", fontsize=11)
     return figures.save_figure(fig, out)
 
 
@@ -201,10 +258,17 @@ def _strip(path: Path, n: int) -> np.ndarray:
 
 
 def grid_rows(videos: list[SampleVideo], checkpoint: str) -> list[tuple[str, SampleVideo | None, SampleVideo]]:
-    """``(label, base video or None, checkpoint video)`` per prompt x seed of ``checkpoint`` (trigger videos)."""
-    base = {(v.prompt_id, v.seed): v for v in videos if v.checkpoint == BASE and v.trigger}
+    """``(label, base video or None, checkpoint video)`` per prompt x seed of ``checkpoint`` (trigger
+    videos); for a stacked label (``+stack``) the left video is the same checkpoint without the stack."""
+    left = grid_baseline(checkpoint)
+    base = {(v.prompt_id, v.seed): v for v in videos if v.checkpoint == left and v.trigger}
     mine = sorted((v for v in videos if v.checkpoint == checkpoint and v.trigger), key=lambda v: (v.prompt_id, v.seed))
     return [(f"{v.prompt_id} s{v.seed}", base.get((v.prompt_id, v.seed)), v) for v in mine]
+
+
+def grid_baseline(checkpoint: str) -> str:
+    """What a checkpoint's grid compares it with: the base model, or for ``X+stack``, ``X`` alone."""
+    return unstacked(checkpoint) if is_stacked(checkpoint) else BASE
 
 
 def grid_image(videos: list[SampleVideo], checkpoint: str, n: int = GRID_FRAMES) -> tuple[np.ndarray, list[str]] | None:
@@ -237,11 +301,13 @@ def plot_grid(videos: list[SampleVideo], checkpoint: str, out: Path, best_checkp
     ax.imshow(image)
     # sizes for the figure as a notebook shows it (scaled to ~900 px wide): 8 pt labels read as 6 px there
     ax.set_yticks([(GRID_ROW_HEIGHT + 4) * (i + 0.5) for i in range(len(labels))], labels, fontsize=12)
-    ax.set_xticks([w * 0.25, w * 0.75], [f"base model (no LoRA): {GRID_FRAMES} frames", f"{checkpoint}: {GRID_FRAMES} frames"],
+    left = grid_baseline(checkpoint)
+    left_name = "base model (no LoRA)" if left == BASE else f"{left} alone"
+    ax.set_xticks([w * 0.25, w * 0.75], [f"{left_name}: {GRID_FRAMES} frames", f"{checkpoint}: {GRID_FRAMES} frames"],
                   fontsize=13)
     ax.tick_params(length=0)
     star = "  ★ best checkpoint" if checkpoint == best_checkpoint else ""
-    ax.set_title(f"{checkpoint} vs base, same prompt and seed per row{star}", fontsize=14)
+    ax.set_title(f"{checkpoint} vs {'base' if left == BASE else left}, same prompt and seed per row{star}", fontsize=14)
     return figures.save_figure(fig, out)
 
 

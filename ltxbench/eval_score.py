@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import parallel
-from .eval_sources import BASE, SampleVideo
+from .eval_sources import BASE, SampleVideo, label_strength
 
 log = logging.getLogger("ltxbench")
 MOTION_PAIRS = 8
@@ -346,7 +346,7 @@ def _diversity(thumbs: dict[tuple[str, int, str, int], dict[str, np.ndarray]], n
         if value is not None:
             pid = "*" if n_characters == 1 else f"{character}-*"
             rows.append({"checkpoint": ckpt, "step": step, "prompt_id": pid, "seed": seed,
-                         "metric": "prompt_diversity", "value": round(value, 6)})
+                         "metric": "prompt_diversity", "value": round(value, 6), "strength": label_strength(ckpt)})
 
 
 def prompts_from_videos(videos: list[SampleVideo], characters: list[str],

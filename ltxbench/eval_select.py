@@ -19,6 +19,9 @@ Best checkpoint (documented in runs/README.md; every elimination is written with
    95% interval reaches that mean is a tie the measurement cannot separate, and the earliest of
    them is picked (less training, less to overfit), which the reason says.
 
+Videos made with ``evaluate.with_loras`` stacked beside the LoRA (labels ending ``+stack``) are
+never candidates: :mod:`ltxbench.eval_stack` compares them with the LoRA alone.
+
 With several ``evaluate.strengths`` every checkpoint × strength is a candidate (summary label
 ``<checkpoint>@<strength>``, the checkpoint alone at 1.0) under the same rules; a tie prefers the
 earlier step, then the lower strength (less LoRA for a difference the videos cannot show). The
@@ -37,7 +40,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from .eval_sources import BASE, split_label
+from .eval_sources import BASE, is_stacked, label_strength, split_label
+
 SAME_PERSON = 0.5
 """``identity_similarity`` at dlib's same-person distance (0.6 -> 1 - 0.6/1.2,
 :func:`ltxbench.faces.distance_to_similarity`): the least a best checkpoint must reach."""
@@ -69,11 +73,6 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({"checkpoint": ckpt, "step": step, "strength": label_strength(ckpt), "metric": metric, "n": len(values),
                     "mean": round(mean, 6), "ci_low": round(lo, 6), "ci_high": round(hi, 6)})
     return out
-
-
-def label_strength(label: str) -> float:
-    """The LoRA strength a summary or metrics label stands for (the base model: 0.0)."""
-    return 0.0 if label == BASE else split_label(label)[1]
 
 
 def _means(summary: list[dict[str, Any]], metric: str) -> dict[str, float]:
@@ -116,8 +115,9 @@ def pick_best(summary: list[dict[str, Any]], rows: list[dict[str, Any]], rules: 
     def order(c: str) -> tuple[int, float]:  # less training first, then less LoRA
         return steps[c], label_strength(c)
 
-    # a checkpoint at several strengths is several candidates (labels ``name@strength``)
-    checkpoints = sorted({c for c in steps if c != BASE}, key=lambda c: (*order(c), c))
+    # a checkpoint at several strengths is several candidates (labels ``name@strength``); videos made
+    # with stacked LoRAs are a comparison (eval_stack), never a candidate: the pick is the LoRA alone
+    checkpoints = sorted({c for c in steps if c != BASE and not is_stacked(c)}, key=lambda c: (*order(c), c))
     leak, motion, clip = _means(summary, "leakage_identity_similarity"), _means(summary, "motion_ratio"), _means(summary, "clip_score")
     copies = copy_flags(rows)
     applied: dict[str, str] = {}
@@ -150,7 +150,7 @@ def pick_best(summary: list[dict[str, Any]], rows: list[dict[str, Any]], rules: 
         applied["clip"] = "not applied: clip_score not measured (no CLIP weights, or no base videos)"
     applied["copy"] = "no video flagged as a copy of a training frame (eval_metrics.overfit.is_copy)"
     for c, videos in copies.items():
-        if c in steps and c != BASE:
+        if c in checkpoints:
             eliminated[c].append(f"copy: {len(videos)} video(s) copy a training frame ({', '.join(videos[:3])})")
     voices = _means(summary, "voice_similarity")
     if not rules.audio_trained:
@@ -223,17 +223,21 @@ def best_label(best: dict[str, Any]) -> str | None:
 def main_strength(summary: list[dict[str, Any]]) -> float | None:
     """The strength per-step figures and diagnosis read when no pick says otherwise: 1.0 when it
     was evaluated, else the highest."""
-    found = {label_strength(s["checkpoint"]) for s in summary if s["checkpoint"] != BASE}
+    found = {label_strength(s["checkpoint"]) for s in summary if s["checkpoint"] != BASE and not is_stacked(s["checkpoint"])}
     return None if not found else 1.0 if 1.0 in found else max(found)
 
 
 def at_strength(summary: list[dict[str, Any]], rows: list[dict[str, Any]], best: dict[str, Any],
                 strength: float | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
-    """Summary, rows and pick restricted to the base model and one LoRA strength (a per-step view);
-    a pick at another strength is dropped from that view (``checkpoint`` None)."""
+    """Summary, rows and pick restricted to the base model and one LoRA strength, without stacked
+    LoRAs (a per-step view); a pick at another strength is dropped from that view (``checkpoint`` None)."""
     keep = {0.0, strength}
-    summary = [s for s in summary if label_strength(s["checkpoint"]) in keep]
-    rows = [r for r in rows if label_strength(r["checkpoint"]) in keep]
+
+    def kept(label: str) -> bool:
+        return label_strength(label) in keep and not is_stacked(label)
+
+    summary = [s for s in summary if kept(s["checkpoint"])]
+    rows = [r for r in rows if kept(r["checkpoint"])]
     if best.get("checkpoint") and float(best.get("strength", 1.0)) != strength:
         best = {**best, "checkpoint": None, "label": None}
     return summary, rows, best

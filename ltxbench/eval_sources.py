@@ -11,7 +11,9 @@ step is the trailing number of its name (``lora_step_000250``, ``step_000250``, 
 unless a ``steps`` mapping names it. A LoRA used at a strength other than 1.0 has ``@<strength>``
 after the name (``lora_step_000250@0.6``: the same checkpoint at weight 0.6), which is how the
 evaluate stage names those folders and how videos made in ComfyUI at another ``strength_model``
-can be scored. Anything that does not fit is listed in one error.
+can be scored. Videos made with other LoRAs stacked beside it (``evaluate.with_loras``) have
+``+stack`` last (``lora_step_000250@0.6+stack``; ``base+stack`` is the base model with the stack
+alone). Anything that does not fit is listed in one error.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm")
 _NAME = re.compile(r"^(?P<prompt>[A-Za-z0-9_-]+?)(?P<notrigger>-notrigger)?_s(?P<seed>\d+)$")
 _STEP = re.compile(r"(\d+)$")
 STRENGTH_MARK = "@"
+STACK_MARK = "+stack"
 _STRENGTH = re.compile(r"^(?P<name>.+)@(?P<strength>\d+(?:\.\d+)?)$")
 
 
@@ -57,7 +60,12 @@ class SampleVideo:
     @property
     def strength(self) -> float:
         """The LoRA's weight (1.0 unless the checkpoint is marked ``@<strength>``; the base: 0.0)."""
-        return 0.0 if self.checkpoint == BASE else split_label(self.checkpoint)[1]
+        return label_strength(self.checkpoint)
+
+    @property
+    def stacked(self) -> bool:
+        """Made with ``evaluate.with_loras`` loaded beside the checkpoint (label ends in ``+stack``)."""
+        return is_stacked(self.checkpoint)
 
 
 def strength_label(checkpoint: str, strength: float) -> str:
@@ -66,9 +74,31 @@ def strength_label(checkpoint: str, strength: float) -> str:
 
 
 def split_label(label: str) -> tuple[str, float]:
-    """``lora_step_000250@0.6`` -> ``("lora_step_000250", 0.6)``; an unmarked name is at 1.0."""
+    """``lora_step_000250@0.6`` -> ``("lora_step_000250", 0.6)``; an unmarked name is at 1.0; a
+    ``+stack`` mark is dropped (:func:`is_stacked` reads it)."""
+    label = unstacked(label)
     m = _STRENGTH.match(label)
     return (m["name"], float(m["strength"])) if m else (label, 1.0)
+
+
+def label_strength(label: str) -> float:
+    """The LoRA strength a checkpoint label stands for (the base model, with or without a stack: 0.0)."""
+    name, strength = split_label(label)
+    return 0.0 if name == BASE else strength
+
+
+def stack_label(label: str) -> str:
+    """The name of ``label``'s videos made with the stacked LoRAs: ``lora_step_000250@0.6+stack``."""
+    return label if is_stacked(label) else label + STACK_MARK
+
+
+def is_stacked(label: str) -> bool:
+    return label.endswith(STACK_MARK)
+
+
+def unstacked(label: str) -> str:
+    """``lora_step_000250@0.6+stack`` -> ``lora_step_000250@0.6``."""
+    return label[: -len(STACK_MARK)] if is_stacked(label) else label
 
 
 def video_name(prompt_id: str, seed: int, trigger: bool = True) -> str:
@@ -89,9 +119,9 @@ def checkpoint_step(name: str, steps: dict[str, int] | None = None) -> int | Non
     the trailing number of the name; None when there is none."""
     if steps and name in steps:
         return int(steps[name])
+    name, _ = split_label(name)
     if name == BASE:
         return 0
-    name, _ = split_label(name)
     if steps and name in steps:
         return int(steps[name])
     m = _STEP.search(name)

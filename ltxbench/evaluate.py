@@ -18,7 +18,8 @@ Writes (``runs/README.md`` documents every file and metric):
 * ``eval/metrics.csv`` (tidy), ``eval/bleed.csv`` (several characters), ``eval/summary.csv``
   (95% bootstrap intervals over prompts x seeds), ``eval/best_checkpoint.json`` (rule in
   :mod:`ltxbench.eval_select`), ``eval/diagnosis.json`` (findings with evidence and fixes,
-  :mod:`ltxbench.eval_diagnosis`);
+  :mod:`ltxbench.eval_diagnosis`); with ``evaluate.with_loras``, ``eval/stack.csv`` (each
+  checkpoint with and without the stacked LoRAs, paired by prompt and seed, :mod:`ltxbench.eval_stack`);
 * figures ``eval/identity_curve.png``, ``eval/grid_<checkpoint>.png``, ``eval/bleed.png``,
   ``eval/leakage_motion.png``, ``eval/identity_by_angle.png`` (:mod:`ltxbench.eval_plots`).
 
@@ -52,8 +53,9 @@ log = logging.getLogger("ltxbench")
 __all__ = ["EvaluateResult", "NoUsableCheckpointError", "VideoFolderError", "evaluate", "pick_best",
            "sample_prompt_id", "score_folder", "summarize"]
 
-METRIC_FIELDS = ("checkpoint", "step", "strength", "prompt_id", "seed", "metric", "value")
-SUMMARY_FIELDS = ("checkpoint", "step", "strength", "metric", "n", "mean", "ci_low", "ci_high")
+# strength is appended, not inserted: readers of the earlier columns by position keep working
+METRIC_FIELDS = ("checkpoint", "step", "prompt_id", "seed", "metric", "value", "strength")
+SUMMARY_FIELDS = ("checkpoint", "step", "metric", "n", "mean", "ci_low", "ci_high", "strength")
 BLEED_FIELDS = ("checkpoint", "step", "prompt_id", "seed", "target", "character", "similarity")
 
 
@@ -110,6 +112,8 @@ class EvaluateResult:
     def __repr__(self) -> str:
         lines = [f"EvaluateResult({self.eval_dir})", f"  best: {self.best.get('checkpoint')}: {self.best.get('reason')}"]
         lines += [f"  skipped {s['checkpoint']} ({s['verdict']}): {'; '.join(s['reasons'])}" for s in self.skipped]
+        if self.best.get("stack"):
+            lines.append(f"  stacked LoRAs: {self.best['stack'].get('reason')}")
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  finding ({f['code']}): {f['title']}" for f in self.diagnosis.get("findings", [])]
         return "\n".join(lines)
@@ -179,7 +183,8 @@ def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
                     yaw_limits=(run.params.curate.yaw_front_max_deg, run.params.curate.yaw_profile_min_deg))
     return _score_and_write(run.path("eval"), videos, scorer, Rules.from_params(cfg, trains_audio(run.params.train)), notes, skipped,
                             tiny_model=run.params.model.source == "tiny" and cfg.videos_from is None,
-                            coverage_gaps=_coverage_gaps(run))
+                            coverage_gaps=_coverage_gaps(run),
+                            stack=[{"path": str(w.path), "strength": w.strength} for w in cfg.with_loras])
 
 
 def _coverage_gaps(run: Run) -> dict[str, list[str]]:
@@ -193,7 +198,7 @@ def _coverage_gaps(run: Run) -> dict[str, list[str]]:
 
 def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[dict[str, Any]]]:
     from . import ltx
-    from .eval_generate import generate_missing
+    from .eval_generate import generate_missing, screen_stack, stacked_loras
     from .lora_check.architecture import from_module
 
     cfg, model = run.params.evaluate, run.params.model
@@ -215,7 +220,9 @@ def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[
     pipe = ltx.load_pipeline(model.version, model.source, model.dtype, str(ltx.resolve_device(model.device)),
                              checkpoint=model.checkpoint, text_encoder=model.text_encoder)  # once
     check_stg_blocks(pipe, cfg)
-    usable, skipped = screen_checkpoints(checkpoints, model.version, from_module(pipe))
+    architecture = from_module(pipe)
+    screen_stack(stacked_loras(cfg), model.version, architecture)  # a refused stack is an error, before any video
+    usable, skipped = screen_checkpoints(checkpoints, model.version, architecture)
     if not usable:
         runs.atomic_write_json(run.path("eval", "skipped.json"), skipped)
         lines = "\n".join(f"  - {s['checkpoint']} ({s['verdict']}): {'; '.join(s['reasons'])}" for s in skipped)
@@ -275,8 +282,10 @@ def score_folder(root: str | Path, references: dict[str, list[str | Path]] | lis
 
 def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, rules: Rules, notes: list[str],
                      skipped: list[dict[str, Any]], tiny_model: bool = False,
-                     coverage_gaps: dict[str, list[str]] | None = None) -> EvaluateResult:
+                     coverage_gaps: dict[str, list[str]] | None = None,
+                     stack: list[dict[str, Any]] | None = None) -> EvaluateResult:
     from .eval_diagnosis import diagnose
+    from .eval_stack import STACK_FIELDS, stack_table, stack_verdict
     from .eval_select import at_strength, copy_flags, main_strength
 
     scores = score_videos(videos, scorer)
@@ -288,6 +297,10 @@ def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, 
     _write_csv(eval_dir / "summary.csv", SUMMARY_FIELDS, summary)
     best = pick_best(summary, scores.rows, rules, tiny_model=tiny_model)
     best["skipped"] = [s["checkpoint"] for s in skipped]
+    if any(v.stacked for v in videos):
+        table = stack_table(scores.rows)
+        _write_csv(eval_dir / "stack.csv", STACK_FIELDS, table)
+        best["stack"] = stack_verdict(table, best, stack or [])
     runs.atomic_write_json(eval_dir / "best_checkpoint.json", best)
     # the diagnosis reads the curve over steps at the pick's strength (or the main one)
     strength = best.get("strength") or main_strength(summary)

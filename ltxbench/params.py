@@ -490,6 +490,13 @@ def _default_prompts() -> list[PromptSection]:
     ]
 
 
+class StackedLoRASection(Strict):
+    path: Path
+    """A LoRA file (safetensors) loaded beside the character LoRA: a style LoRA, a helper LoRA."""
+    strength: Annotated[float, Field(gt=0.0, le=2.0)] = 1.0
+    """Its adapter weight (ComfyUI's ``strength_model``); helper LoRAs are often used at 0.2-0.4."""
+
+
 class EvaluateSection(Strict):
     prompts: Annotated[list[PromptSection], Field(min_length=1)] = Field(default_factory=_default_prompts)
     seeds: Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1)] = [0, 1]
@@ -497,6 +504,13 @@ class EvaluateSection(Strict):
     """LoRA strengths (the adapter weight, ComfyUI's ``strength_model``) to generate every
     checkpoint at, with the same prompts and seeds; the best pick names a checkpoint and a strength.
     Videos at a strength other than 1.0 go to ``samples/<checkpoint>@<strength>/``."""
+    with_loras: Annotated[list[StackedLoRASection], Field(max_length=4)] = []
+    """Other LoRA files (``path``, ``strength``) stacked beside the character LoRA for a second set
+    of samples (``samples/<checkpoint>+stack/``, the base model with the stack alone in
+    ``base+stack/``): every checkpoint and strength again, with the same prompts and seeds. Each
+    file is checked by the LoRA checker before any video is generated (refused: an error);
+    eval/stack.csv and the pick say how
+    much identity the stack costs. The pick itself is made without the stack."""
     include_base: bool = True
     """Also generate with the base model without LoRA, for comparison."""
     width: Annotated[Side32, Field(ge=32, le=2048)] = 768
@@ -717,6 +731,16 @@ def _cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = 
             problems.append(Problem("evaluate.seeds", e.seeds, "seeds must be unique"))
         if len(set(e.strengths)) != len(e.strengths):
             problems.append(Problem("evaluate.strengths", e.strengths, "strengths must be unique"))
+        stacked = [str(w.path) for w in e.with_loras]
+        for i, w in enumerate(e.with_loras):
+            if stacked.count(str(w.path)) > 1 and stacked.index(str(w.path)) == i:
+                problems.append(Problem(f"evaluate.with_loras.{i}.path", str(w.path), "each stacked LoRA must be listed once"))
+            if check_weights and not w.path.is_file():
+                problems.append(Problem(f"evaluate.with_loras.{i}.path", str(w.path),
+                                        "no such file (a LoRA .safetensors to stack beside the character LoRA)"))
+        if e.with_loras and e.videos_from is not None:
+            problems.append(Problem("evaluate.with_loras", stacked, "nothing is generated with evaluate.videos_from: put the "
+                                    "stacked videos in <folder>/<checkpoint>+stack/ instead"))
     t = sections.get("train")
     if isinstance(t, TrainSection):
         total = sum(st.steps for st in t.stages) if t.stages else t.steps
@@ -882,6 +906,11 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     for ch in (raw.get("dataset") or {}).get("characters") or []:
         if isinstance(ch, dict) and isinstance(ch.get("voices"), list):
             ch["voices"] = [str((base / str(v)).resolve()) if not Path(str(v)).is_absolute() else str(v) for v in ch["voices"]]
+    stacked = (raw.get("evaluate") or {}).get("with_loras") if isinstance(raw.get("evaluate"), dict) else None
+    for item in stacked if isinstance(stacked, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("path"), str):
+            expanded = Path(item["path"]).expanduser()
+            item["path"] = str(expanded if expanded.is_absolute() else (base / expanded).resolve())
     for section, key in (("caption", "user_file"), ("evaluate", "videos_from"), ("curate", "arcface_model"),
                          ("evaluate", "arcface_model"), ("curate", "voice_model")):
         values = raw.get(section)

@@ -52,6 +52,27 @@ def curated_photos_run(tmp: Path, **curate_cfg) -> Path:
     return run.dir
 
 
+def random_lora(pipe, path: Path, version: str, seed: int = 0, scale: float = 0.1) -> Path:
+    """A real LoRA file for ``pipe``'s first block's video attention (random A and B of ``scale``),
+    with provenance naming ``version``."""
+    import torch
+
+    from ltxbench import lora
+
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, module in pipe.transformer.named_modules():
+        if name in [f"transformer_blocks.0.attn1.{proj}" for proj in ("to_q", "to_k", "to_v", "to_out.0")]:
+            out_f, in_f = module.weight.shape
+            state[f"{name}.lora_A.weight"] = torch.randn(4, in_f, generator=g) * scale
+            state[f"{name}.lora_B.weight"] = torch.randn(out_f, 4, generator=g) * scale
+    prov = lora.Provenance(base_version=version, base_source="tiny", rank=4, alpha=4.0, targets="video_attention",
+                           triggers={"obama": "obmx"}, step=lora.checkpoint_step(path) if Path(path).stem.startswith("lora_step_") else 0,
+                           stage="train",
+                           dataset_sha256="d" * 64, params_sha256="p" * 64)
+    return lora.save_lora(path, state, prov)
+
+
 @pytest.fixture
 def params_file(tmp_path: Path) -> Path:
     return small_params(tmp_path)

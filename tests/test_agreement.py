@@ -9,7 +9,7 @@ LoRA saved under keys the pipeline does not load each makes these tests fail:
   train stage (``train._clip_loss``, σ drawn by its sampler, with its learning-rate schedule);
 * generation is ``LTX2Pipeline.__call__`` with the evaluate stage's settings
   (``eval_generate.sampler_settings``), which denormalises its output itself; a LoRA is saved by
-  ``lora.save_lora`` and loaded by the evaluate stage's ``_swap_lora`` (``load_lora_weights``).
+  ``lora.save_lora`` and loaded by the evaluate stage's ``Adapters`` (``load_lora_weights``).
 
 The transformer here is wider than the default tiny one (256 wide, 4 blocks): the default is 32
 wide, narrower than the 128 latent channels, and cannot carry the noise through its residual
@@ -184,7 +184,8 @@ def test_a_lora_trained_by_the_stage_code_moves_generation_to_its_clip_after_a_s
                                           dataset_sha256="-", params_sha256="-"))
     fresh = learning_model()
     fresh.transformer.load_state_dict(base_state)
-    assert eval_generate._swap_lora(fresh, None, "lora_step_000001", path) == "lora_step_000001"
+    adapters = eval_generate.Adapters(fresh, [])
+    adapters.use("lora_step_000001", path)
     reloaded = generated(fresh, 0)
     assert torch.allclose(reloaded, in_memory, atol=1e-4), (reloaded - in_memory).abs().max()  # every key loaded
 
@@ -193,7 +194,7 @@ def test_a_lora_trained_by_the_stage_code_moves_generation_to_its_clip_after_a_s
           f"{relative_error(fresh, first):.3f}")
     assert after < 0.8 * before and after < LORA_BOUND
     assert after < relative_error(fresh, first)  # it draws its own clip, not the base's
-    assert eval_generate._swap_lora(fresh, "lora_step_000001", "base", None) == "base"  # unloaded: the base again
+    adapters.use("base", None)  # deleted: the base again
     assert torch.allclose(generated(fresh, 0), generated(base, 0), atol=1e-4)
 
 

@@ -79,48 +79,91 @@ def test_strengths_out_of_range_or_repeated_are_refused_before_anything_loads(tm
     assert P.load(small_params(tmp_path, evaluate={"strengths": [0.5, 1.0]})).evaluate.strengths == [0.5, 1.0]
 
 
-def test_identity_falls_as_the_strength_goes_to_zero_on_the_pretrained_base(demo_run, tmp_path):
-    """The demo's LoRA (trained on the tiny pretrained base) evaluated again at 0.25 and 1.0 with the
-    same prompts and seeds: the 1.0 videos are reused, the 0.25 ones generated; at 0.25 the last
-    checkpoint's faces are much less the character's (closer to the base's)."""
+def _redirected(lora_file, out, seed: int = 0):
+    """A LoRA as strong as ``lora_file`` (the same A matrices, every B with the same norm) that
+    points elsewhere: random B directions. Stacked beside the character LoRA it is a style LoRA
+    that knows nothing of the character, which is what costs identity in a stack."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(seed)
+    with safe_open(str(lora_file), "pt") as f:
+        meta, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    for key, value in state.items():
+        if ".lora_B." in key:
+            noise = torch.randn(value.shape, generator=g, dtype=torch.float32)
+            state[key] = (noise * value.float().norm() / noise.norm()).to(value.dtype)
+    save_file(state, str(out), metadata=meta)
+    return out
+
+
+def test_identity_falls_with_the_strength_and_under_a_stack_on_the_pretrained_base(demo_run, tmp_path):
+    """The demo's last checkpoint (trained on the tiny pretrained base) evaluated again at 0.25 and
+    1.0, alone and with a stacked LoRA, with the same prompts and seeds: the 1.0 videos are reused,
+    the others generated; at 0.25 the faces are much less the character's (closer to the base's),
+    and the stack costs identity, which the pick's ``stack`` entry and eval/stack.csv say."""
     import pandas as pd
 
-    from ltxbench import compare, evaluate, runs
+    from ltxbench import compare, evaluate, params as P, runs
     from ltxbench.ui.eval_dashboard import EvalDashboard
 
     copy = tmp_path / "demo"
     shutil.copytree(demo_run, copy)
+    ckpts = sorted((copy / "checkpoints").glob("lora_step_*.safetensors"))
+    for older in ckpts[:-1]:  # the last checkpoint only: a third of the videos, the same question
+        older.unlink()
+    last = ckpts[-1].stem
+    style = _redirected(ckpts[-1], tmp_path / "style.safetensors")
     run = runs.open_run(copy)
-    run = runs.Run(copy, run.params.model_copy(update={
-        "evaluate": run.params.evaluate.model_copy(update={"strengths": [0.25, 1.0]})}))
+    run = runs.Run(copy, run.params.model_copy(update={"evaluate": run.params.evaluate.model_copy(update={
+        "strengths": [0.25, 1.0], "with_loras": [P.StackedLoRASection(path=style, strength=1.0)]})}))
+
     def made():
         return {str(p.relative_to(copy)): p.stat().st_mtime_ns for p in (copy / "samples").rglob("*.mp4")}
 
     before = made()
     result = evaluate.evaluate(run)
     after = made()
-    assert before and all(after[k] == t for k, t in before.items())  # the strength-1.0 videos are reused
-    assert {k for k in after if k not in before} and all("@0.25/" in k for k in after if k not in before)
+    reused = {k: t for k, t in before.items() if k.split("/")[1] in ("base", last)}
+    assert reused and all(after[k] == t for k, t in reused.items())  # the strength-1.0 videos alone are reused
+    new = {k.split("/")[1] for k in after if k not in before}
+    assert new == {f"{last}@0.25", "base+stack", f"{last}+stack", f"{last}@0.25+stack"}
 
     summary = pd.read_csv(copy / "eval" / "summary.csv")
     assert set(summary["strength"]) == {0.0, 0.25, 1.0}
     metrics = pd.read_csv(copy / "eval" / "metrics.csv")
     assert set(metrics["strength"]) == {0.0, 0.25, 1.0}
     ident = summary[summary["metric"] == "identity_similarity"].set_index("checkpoint")["mean"]
-    last = sorted({split_label(c)[0] for c in ident.index if c != "base"}, key=checkpoint_step)[-1]
-    print({"base": ident["base"], "at 0.25": ident[f"{last}@0.25"], "at 1.0": ident[last]})
+    print({"base": ident["base"], "at 0.25": ident[f"{last}@0.25"], "at 1.0": ident[last],
+           "at 1.0 with the stack": ident.get(f"{last}+stack")})
     assert ident[f"{last}@0.25"] < ident[last] - 0.05
     assert abs(ident[f"{last}@0.25"] - ident["base"]) < abs(ident[last] - ident["base"])
 
     best = json.loads((copy / "eval" / "best_checkpoint.json").read_text())
     assert best["checkpoint"] is None or (best["strength"] in (0.25, 1.0) and best["label"]
                                           == strength_label(best["checkpoint"], best["strength"]))
+    assert all("+stack" not in c for c in best["candidates"])
     assert (copy / "eval" / "strength_curve.png").is_file() and "strength_curve" in result.figures
+
+    # the stack: identity alone vs stacked, pair by pair, and the cost said for the pick (or the closest)
+    stack = pd.read_csv(copy / "eval" / "stack.csv")
+    row = stack[(stack["checkpoint"] == last) & (stack["metric"] == "identity_similarity")].iloc[0]
+    print("stack at 1.0:", row.to_dict(), best["stack"]["reason"])
+    # a LoRA pointing elsewhere costs the face in every pair (measured here: -0.020, 95% CI -0.025..-0.015)
+    assert row["change"] < 0 and row["ci_high"] < 0
+    assert best["stack"]["change"] is not None and best["stack"]["change"] < 0 and "the stack costs" in best["stack"]["reason"]
+    assert "stack_curve" in result.figures
 
     board = EvalDashboard(run)
     assert board.strengths == [0.25, 1.0] and board.strength_picker.layout.display != "none"
+    assert board.stacked and board.stack_toggle.layout.display != "none" and last in board.loras
     board.select_at(last, 0.25)
     assert board.current == f"{last}@0.25" and board.slider.value == last and board.grid_bytes
     board.strength_picker.value = 1.0  # the selector alone moves to the same checkpoint at 1.0
     assert board.current == last
+    board.stack_toggle.value = True  # and the switch to its videos with the stack
+    assert board.current == f"{last}+stack" and board.grid_bytes
+    assert "Stacked LoRAs" in board.static_html() and "stack_curve.png" in board.static_html()
     assert compare.headline(copy)["best_strength"] in (0.25, 1.0) or best["checkpoint"] is None
+    assert compare.headline(copy)["stack_identity_change"] == pytest.approx(best["stack"]["change"])

@@ -12,13 +12,12 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
-from ltxbench import eval_select, evaluate, faces, lora, ltx, runs, train_data, video
+from ltxbench import eval_select, evaluate, faces, ltx, runs, train_data, video
 from ltxbench.eval_sources import VideoFolderError, folder_videos, parse_video_name
 from ltxbench.eval_generate import neutral_text
 
-from conftest import DATA, small_params
+from conftest import DATA, random_lora as _lora_for, small_params
 
 
 def _read_csv(path):
@@ -295,21 +294,6 @@ def test_video_names_and_neutral_prompts():
 # ---------------------------------------------------------------------------------------
 # The stage on the tiny default: generation, leakage videos, bad checkpoints skipped
 # ---------------------------------------------------------------------------------------
-
-
-def _lora_for(pipe, path, version, seed=0):
-    """A real LoRA file for ``pipe``'s video attention, with provenance naming ``version``."""
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, module in pipe.transformer.named_modules():
-        if name in [f"transformer_blocks.0.attn1.{proj}" for proj in ("to_q", "to_k", "to_v", "to_out.0")]:
-            out_f, in_f = module.weight.shape
-            state[f"{name}.lora_A.weight"] = torch.randn(4, in_f, generator=g) * 0.1
-            state[f"{name}.lora_B.weight"] = torch.randn(out_f, 4, generator=g) * 0.1
-    prov = lora.Provenance(base_version=version, base_source="tiny", rank=4, alpha=4.0, targets="video_attention",
-                           triggers={"obama": "obmx"}, step=lora.checkpoint_step(path), stage="train",
-                           dataset_sha256="d" * 64, params_sha256="p" * 64)
-    return lora.save_lora(path, state, prov)
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ def test_pipeline_end_to_end_through_papermill(tmp_path, params_file):
     ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*.safetensors"))
     assert ckpts == ["lora_step_000002.safetensors", "lora_step_000004.safetensors"]
     metrics = (run_dir / "eval" / "metrics.csv").read_text().splitlines()
-    assert metrics[0] == "checkpoint,step,prompt_id,seed,metric,value"
+    assert metrics[0] == "checkpoint,step,prompt_id,seed,metric,value,strength"
     assert any(line.startswith("base,0,talk,0,face_found_rate,") for line in metrics)
     best = json.loads((run_dir / "eval" / "best_checkpoint.json").read_text())
     # The random tiny model draws no faces: face-found rate 0 and no invented identity score.

@@ -1,6 +1,8 @@
 """The evaluate dashboard: the diagnosis (findings, evidence, fixes), identity curve, a checkpoint
 slider over the comparison grids (still frames or animated previews), identity per head angle and
-per prompt, bleed heat-map, leakage and motion, the best checkpoint marked.
+per prompt, bleed heat-map, leakage and motion, the best checkpoint marked; a strength selector
+when several ``evaluate.strengths`` were evaluated, and a "with the stacked LoRAs" switch with the
+stack's figure when ``evaluate.with_loras`` was.
 
 Everything shown is read from the run folder as the evaluate stage wrote it (``eval/*.png``,
 ``eval/best_checkpoint.json``, ``eval/diagnosis.json``, the sample videos); nothing is computed anew except the animated
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..eval_select import best_label
-from ..eval_sources import BASE, SampleVideo, folder_videos, split_label, strength_label
+from ..eval_sources import BASE, SampleVideo, folder_videos, is_stacked, split_label, stack_label, strength_label
 from ..runs import Run
 
 PREVIEW_FRAMES = 16
@@ -102,7 +104,10 @@ def _labelled(movie: np.ndarray, row_labels: list[str], checkpoint: str) -> np.n
     canvas = Image.new("RGB", (LABEL_WIDTH + width, HEADER_HEIGHT + height), "white")
     draw = ImageDraw.Draw(canvas)
     half = (width - 8) // 2
-    draw.text((LABEL_WIDTH + 4, 4), "base model (no LoRA)", fill="black")
+    from ..eval_plots import grid_baseline
+
+    left = grid_baseline(checkpoint)
+    draw.text((LABEL_WIDTH + 4, 4), "base model (no LoRA)" if left == BASE else f"{left} alone", fill="black")
     draw.text((LABEL_WIDTH + half + 12, 4), checkpoint, fill="black")
     row = height / max(1, len(row_labels))
     for i, label in enumerate(row_labels):
@@ -135,8 +140,10 @@ class EvalDashboard:
         # evaluated labels: a checkpoint at strength 1.0 is its name, at another ``name@strength``
         self.checkpoints = sorted({v.checkpoint for v in self.videos if v.checkpoint != BASE},
                                   key=lambda c: (next(v.step for v in self.videos if v.checkpoint == c), split_label(c)[1], c))
-        self.loras = list(dict.fromkeys(split_label(c)[0] for c in self.checkpoints))
-        self.strengths = sorted({split_label(c)[1] for c in self.checkpoints})
+        # the slider names LoRA files; base+stack (the stack alone) is shown in the stack figure
+        self.loras = list(dict.fromkeys(split_label(c)[0] for c in self.checkpoints if split_label(c)[0] != BASE))
+        self.strengths = sorted({split_label(c)[1] for c in self.checkpoints if split_label(c)[0] != BASE})
+        self.stacked = any(is_stacked(c) for c in self.checkpoints)
         self.grid_bytes: bytes = b""
         self.current: str | None = None
         self._mode = "frames"
@@ -155,16 +162,21 @@ class EvalDashboard:
                                           description="strength", layout=w.Layout(width="160px"))
         if len(self.strengths) < 2:
             self.strength_picker.layout.display = "none"  # one strength: nothing to choose
+        self.stack_toggle = w.Checkbox(value=False, description="with the stacked LoRAs", indent=False,
+                                       layout=w.Layout(width="200px"))
+        if not self.stacked:
+            self.stack_toggle.layout.display = "none"  # nothing was stacked
         self.mode_toggle = w.ToggleButtons(options=MODES, value="frames", description="show",
                                            style={"button_width": "100px"}, layout=w.Layout(margin="0 0 0 32px"))
         self.caption = w.HTML()
         self.grid = w.Image(format="png")
         self.slider.observe(lambda change: self._picked(), names="value")
         self.strength_picker.observe(lambda change: self._picked(), names="value")
+        self.stack_toggle.observe(lambda change: self._picked(), names="value")
         self.mode_toggle.observe(lambda change: setattr(self, "mode", change["new"]), names="value")
         panels = [self.diagnosis_panel, w.HTML("<h4>Identity across checkpoints</h4>"), self.curve,
                   w.HTML("<h4>Checkpoint vs base (same prompt and seed per row)</h4>"),
-                  w.HBox([self.slider, self.strength_picker, self.mode_toggle],
+                  w.HBox([self.slider, self.strength_picker, self.stack_toggle, self.mode_toggle],
                          layout=w.Layout(align_items="center", grid_gap="32px")),
                   self.caption, self.grid,
                   w.HTML("<h4>Where identity breaks: per head angle and per prompt</h4>"),
@@ -173,6 +185,9 @@ class EvalDashboard:
         if (self.eval_dir / "strength_curve.png").is_file():
             panels += [w.HTML("<h4>Identity, leakage and motion against the LoRA strength</h4>"),
                        self._image("strength_curve.png")]
+        if (self.eval_dir / "stack_curve.png").is_file():
+            panels += [w.HTML("<h4>The stacked LoRAs: each checkpoint alone and with the stack</h4>"),
+                       self._image("stack_curve.png")]
         if (self.eval_dir / "bleed.png").is_file():
             panels += [w.HTML("<h4>Bleed between characters</h4>"), self._image("bleed.png")]
         if (self.eval_dir / "voice_curve.png").is_file():
@@ -182,7 +197,7 @@ class EvalDashboard:
         self.widget = w.VBox([self.header, *panels])
         start = best_label(self.best) if best_label(self.best) in self.checkpoints else None
         if start is None and self.checkpoints:
-            start = self.checkpoints[-1]
+            start = next((c for c in reversed(self.checkpoints) if not is_stacked(c)), self.checkpoints[-1])
         if start is not None:
             self.select(start)
 
@@ -211,6 +226,8 @@ class EvalDashboard:
         items += [f"<li>{html.escape(s['checkpoint'])}: skipped, {html.escape(s['verdict'])} "
                   f"({html.escape('; '.join(s['reasons']))})</li>" for s in self.skipped]
         items += [f"<li>note: {html.escape(n)}</li>" for n in self.notes]
+        if best.get("stack"):
+            head += f"<br><b>Stacked LoRAs</b>: {html.escape(str(best['stack'].get('reason')))}"
         return head + (f"<ul>{''.join(items)}</ul>" if items else "")
 
     @property
@@ -235,10 +252,12 @@ class EvalDashboard:
         lora_name, strength = split_label(checkpoint)
         self._syncing = True  # moving the widgets to the label must not select again half-way
         try:
-            if self.slider.value != lora_name:
+            if lora_name in self.loras and self.slider.value != lora_name:
                 self.slider.value = lora_name
-            if self.strength_picker.value != strength:
+            if lora_name in self.loras and self.strength_picker.value != strength:
                 self.strength_picker.value = strength
+            if self.stack_toggle.value != is_stacked(checkpoint):
+                self.stack_toggle.value = is_stacked(checkpoint)
         finally:
             self._syncing = False
         star = " ★ best checkpoint" if checkpoint == best_label(self.best) else ""
@@ -259,10 +278,13 @@ class EvalDashboard:
         return self.grid_bytes
 
     def _picked(self) -> None:
-        """The slider or the strength changed: show that checkpoint at that strength, or say it was not evaluated."""
+        """The slider, the strength or the stack switch changed: show that checkpoint at that strength
+        (with the stack), or say it was not evaluated."""
         if self._syncing:
             return
         label = strength_label(self.slider.value, self.strength_picker.value)
+        if self.stack_toggle.value:
+            label = stack_label(label)
         if label == self.current:
             return
         if label in self.checkpoints:
@@ -272,13 +294,14 @@ class EvalDashboard:
         self.grid_bytes = b""
         self.grid.value = b""
         self.caption.value = (f"<b>{html.escape(str(self.slider.value))}</b> was not evaluated at strength "
-                              f"{self.strength_picker.value:g}")
+                              f"{self.strength_picker.value:g}" + (" with the stack" if self.stack_toggle.value else ""))
 
-    def select_at(self, checkpoint: str, strength: float = 1.0) -> bytes:
-        """:meth:`select` by checkpoint name and LoRA strength."""
-        return self.select(strength_label(checkpoint, strength))
+    def select_at(self, checkpoint: str, strength: float = 1.0, stacked: bool = False) -> bytes:
+        """:meth:`select` by checkpoint name, LoRA strength and whether with the stacked LoRAs."""
+        label = strength_label(checkpoint, strength)
+        return self.select(stack_label(label) if stacked else label)
 
-    STATIC_FIGURES = ("identity_curve.png", "identity_by_angle.png", "leakage_motion.png", "strength_curve.png",
+    STATIC_FIGURES = ("identity_curve.png", "identity_by_angle.png", "leakage_motion.png", "strength_curve.png", "stack_curve.png",
                       "bleed.png", "voice_curve.png", "voice_bleed.png")
 
     def static_html(self) -> str:
@@ -291,7 +314,10 @@ class EvalDashboard:
             if path.is_file():
                 parts.append(img(path.read_bytes(), alt=name))
         if self.current is not None and self.grid_bytes:
-            parts.append(f"<h4>{html.escape(self.current)} vs base (same prompt and seed per row)</h4>"
+            from ..eval_plots import grid_baseline
+
+            left = grid_baseline(self.current)
+            parts.append(f"<h4>{html.escape(self.current)} vs {html.escape('base' if left == BASE else left)} (same prompt and seed per row)</h4>"
                          + img(self.grid_bytes, "image/gif" if self._mode == "animated" else "image/png", alt="grid"))
         return "".join(f"<div>{p}</div>" for p in parts)
 
