@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from .eval_select import SAME_PERSON
 from .eval_sources import BASE, is_stacked, label_strength, split_label, stack_label, unstacked
 
 STACK_FIELDS = ("checkpoint", "step", "strength", "metric", "n", "alone", "stacked", "change", "ci_low", "ci_high")
@@ -79,6 +80,9 @@ def stack_verdict(table: list[dict[str, Any]], best: dict[str, Any], loras: list
         verdict = f"the stack costs {cost:.3f} identity{share}"
     else:
         verdict = f"the stack raises identity by {-cost:.3f}"
+    if r["alone"] >= SAME_PERSON > r["stacked"]:
+        verdict += (f", and with it the faces fall below dlib's same-person line {SAME_PERSON}: beside this stack the "
+                    f"LoRA no longer renders the character (a lower stack strength, or the character LoRA higher)")
     reason = (f"{label} with {files}: identity {r['stacked']:.3f} against {r['alone']:.3f} alone (change "
               f"{r['change']:+.3f}, 95% CI {r['ci_low']:+.3f}..{r['ci_high']:+.3f}, n={r['n']} prompt × seed pairs): {verdict}")
     motion = next((x for x in table if x["checkpoint"] == label and x["metric"] == "motion_ratio"), None)

@@ -43,6 +43,10 @@ def test_the_stack_is_compared_pair_by_pair_and_its_cost_said_in_words():
     assert verdict["label"] == "step_000900" and verdict["change"] == pytest.approx(-0.1025)
     assert "style.safetensors at 0.8" in verdict["reason"] and "the stack costs 0.102 identity, 17% of it" in verdict["reason"]
     assert "motion ratio 0.80 against 1.00 alone" in verdict["reason"]
+    assert "same-person line" not in verdict["reason"]  # 0.500 with the stack: still on the line
+    below = stack_verdict(stack_table(_rows("step_000900", "identity_similarity", [0.6, 0.62])
+                                      + _rows("step_000900+stack", "identity_similarity", [0.45, 0.47])), best, loras)
+    assert "fall below dlib's same-person line 0.5" in below["reason"]
 
     # a stack that changes nothing the videos can show says so; one where no face was found says it is not known
     flat = stack_table(_rows("step_000900", "identity_similarity", [0.6, 0.5, 0.7])
