@@ -13,9 +13,14 @@ from ltxbench import pipeline
 from conftest import REPO
 
 NOTEBOOKS = [REPO / "notebooks" / name for name in pipeline.NOTEBOOKS.values()]
+COMPARE = REPO / "notebooks" / "05_compare.ipynb"  # not a stage: parameterised by the sweep folder
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_in_the_folder_is_checked():
+    assert sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb")) == sorted(p.name for p in [*NOTEBOOKS, COMPARE])
+
+
+@pytest.mark.parametrize("path", [*NOTEBOOKS, COMPARE], ids=lambda p: p.name)
 def test_notebook_is_thin_and_stored_without_outputs(path):
     nb = nbformat.read(path, as_version=4)
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
@@ -43,3 +48,11 @@ def test_parameters_cell_validates_against_the_schema(path):
     assert set(names) == set(pipeline.NOTEBOOK_PARAMETERS)
     params = P.load((path.parent / names["params_file"]).resolve())
     assert params.run.name
+
+
+def test_the_compare_notebook_takes_a_sweep_folder():
+    nb = nbformat.read(COMPARE, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    names: dict[str, object] = {}
+    exec(compile(cell.source, COMPARE.name, "exec"), {}, names)  # literals only
+    assert set(names) == {"sweep_dir"} and isinstance(names["sweep_dir"], str)

@@ -82,8 +82,6 @@ def test_unknown_clip_or_status_is_refused_and_nothing_is_written(run):
 
 
 def test_accepting_a_rejected_clip_writes_its_clip_file(run):
-    if not hasattr(curate, "write_clip"):
-        pytest.skip("curate.write_clip (helper C1) not in this checkout yet")
     rec = overrides.set_override(run, REJECTED, "accepted", note="it is him, in bad light")
     assert rec["status"] == "accepted" and rec["auto_status"] == "rejected" and rec["media"]
     info = video.probe(run.path("dataset", rec["media"]))
@@ -91,8 +89,6 @@ def test_accepting_a_rejected_clip_writes_its_clip_file(run):
 
 
 def test_accepting_a_clip_that_has_no_frames_is_refused(run):
-    if not hasattr(curate, "write_clip"):
-        pytest.skip("curate.write_clip (helper C1) not in this checkout yet")
     with pytest.raises(overrides.OverrideError, match="clip file could not be written"):
         overrides.set_override(run, BROKEN, "accepted")
     assert _record(run, BROKEN)["status"] == "rejected" and overrides.load_overrides(run) == {}
