@@ -37,7 +37,7 @@ BEST_STYLE = dict(marker="*", markersize=16, color="tab:orange", linestyle="none
 
 
 def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summary: list[dict[str, Any]],
-                  best: dict[str, Any]) -> dict[str, Path]:
+                  best: dict[str, Any], stack: list[dict[str, Any]] | None = None) -> dict[str, Path]:
     """Every figure the data allows; returns ``{name: path}``. Stale grids of checkpoints no longer
     evaluated are removed, so the folder never shows an old grid as current."""
     from .eval_select import at_strength, main_strength
@@ -57,10 +57,8 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
     if strength_path.is_file():
         out["strength_curve"] = strength_path
     stack_path = eval_dir / "stack_curve.png"
-    if best_any.get("stack"):
-        from .eval_stack import stack_table
-
-        out["stack_curve"] = plot_stack(stack_table(scores.rows), best_any, stack_path)
+    if stack is not None and best_any.get("stack"):  # stack: eval_stack.stack_table, as in eval/stack.csv
+        out["stack_curve"] = plot_stack(stack, best_any, stack_path)
     elif stack_path.is_file():
         stack_path.unlink()  # an old comparison must not pass for this evaluation's
     if scores.bleed_rows:

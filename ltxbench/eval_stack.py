@@ -15,6 +15,7 @@ stack costs, in one sentence a researcher can act on.
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from .eval_select import SAME_PERSON
@@ -63,15 +64,14 @@ def stack_verdict(table: list[dict[str, Any]], best: dict[str, Any], loras: list
     label = best.get("label") or (best.get("closest") or {}).get("label")
     ident = {r["checkpoint"]: r for r in table if r["metric"] == "identity_similarity"}
     if label not in ident:
-        others = [c for c in ident if c != BASE]
-        label = label if label in ident else (others[-1] if others else None)
+        label = next((c for c in reversed(list(ident)) if c != BASE), None)
     out: dict[str, Any] = {"loras": loras, "label": label}
-    if label is None or label not in ident:
+    if label is None:
         return {**out, "identity_alone": None, "identity_stacked": None, "change": None,
                 "reason": "not known: no prompt and seed has a face both alone and with the stack, so the stack's "
                           "cost in identity was not measured"}
     r = ident[label]
-    files = ", ".join(f"{item['path'].rsplit('/', 1)[-1]} at {item['strength']:g}" for item in loras) or "the stacked LoRAs"
+    files = ", ".join(f"{Path(item['path']).name} at {item['strength']:g}" for item in loras) or "the stacked LoRAs"
     cost = -r["change"]
     if r["ci_low"] <= 0 <= r["ci_high"]:
         verdict = "no change the videos can show (the interval includes 0)"

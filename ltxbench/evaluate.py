@@ -297,8 +297,8 @@ def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, 
     _write_csv(eval_dir / "summary.csv", SUMMARY_FIELDS, summary)
     best = pick_best(summary, scores.rows, rules, tiny_model=tiny_model)
     best["skipped"] = [s["checkpoint"] for s in skipped]
-    if any(v.stacked for v in videos):
-        table = stack_table(scores.rows)
+    table = stack_table(scores.rows) if any(v.stacked for v in videos) else None
+    if table is not None:
         _write_csv(eval_dir / "stack.csv", STACK_FIELDS, table)
         best["stack"] = stack_verdict(table, best, stack or [])
     runs.atomic_write_json(eval_dir / "best_checkpoint.json", best)
@@ -310,7 +310,7 @@ def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, 
     for note in notes:
         log.info("evaluate: %s", note)
     runs.atomic_write_json(eval_dir / "notes.json", notes)
-    figures = eval_plots.write_figures(eval_dir, videos, scores, summary, best)
+    figures = eval_plots.write_figures(eval_dir, videos, scores, summary, best, stack=table)
     return EvaluateResult(eval_dir, best, skipped, notes, figures, diagnosis)
 
 
