@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from .durable import replace_durably
-from .video import MediaError, PathLike, _existing_file, _first_line, _openable_name
+from ltxbench.durable import replace_durably
+from ltxbench.video import MediaError, PathLike, _existing_file, _first_line, _openable_name
 
 log = logging.getLogger("ltxbench")
 

@@ -28,16 +28,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import caption_edits, progress, runs
-from . import params as P
-from .captioning import (
-    ExportResult, LintSettings, backend_label, export_dataset, lint_records, make_captioner, token_counter,
-    trigger_problems, with_trigger,
+from ltxbench import caption_edits, progress, runs
+from ltxbench import params as P
+from ltxbench.captioning import (
+    ExportResult,
+    LintSettings,
+    backend_label,
+    export_dataset,
+    lint_records,
+    make_captioner,
+    token_counter,
+    trigger_problems,
+    with_trigger,
 )
-from .captioning.lint import lint_caption, model_tokenizer
-from .captioning.template import framing_of, lighting_of, template_caption
-from .curate import MANIFEST, load_manifest
-from .runs import Run
+from ltxbench.captioning.lint import lint_caption, model_tokenizer
+from ltxbench.captioning.template import framing_of, lighting_of, template_caption
+from ltxbench.curate import MANIFEST, load_manifest
+from ltxbench.runs import Run
 
 log = logging.getLogger("ltxbench")
 

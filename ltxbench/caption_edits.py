@@ -26,8 +26,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from . import runs
-from .runs import Run
+from ltxbench import runs
+from ltxbench.runs import Run
 
 log = logging.getLogger("ltxbench")
 

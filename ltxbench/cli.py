@@ -13,11 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-from . import params as P
-from . import pipeline, runs
-from . import sweep as sweep_cmd  # light: imports no ray or papermill
-from .bundled import BundleMissing, bundled_path
-from .lora_check import add_check_lora_parser, run_check_lora
+from ltxbench import params as P
+from ltxbench import pipeline, runs
+from ltxbench import sweep as sweep_cmd  # light: imports no ray or papermill
+from ltxbench.bundled import BundleMissing, bundled_path
+from ltxbench.lora_check import add_check_lora_parser, run_check_lora
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -106,7 +106,7 @@ def refused_write_in(error: str) -> str | None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from .plan import make_plan
+    from ltxbench.plan import make_plan
 
     try:
         # planning comes before the machine that has the weights: they are not required here

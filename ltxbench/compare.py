@@ -88,7 +88,7 @@ def open_sweep(sweep_dir: str | Path | SweepView) -> SweepView:
     if isinstance(sweep_dir, SweepView):
         return sweep_dir
     folder = Path(sweep_dir).resolve()
-    from .sweep.state import SWEEP_JSON, read_sweep_json
+    from ltxbench.sweep.state import SWEEP_JSON, read_sweep_json
 
     path = folder / SWEEP_JSON
     if not path.is_file():
@@ -268,7 +268,7 @@ class Png:
         return f"<{self.title}{': ' + self.note if self.note else ''}>"
 
     def save(self, path: str | Path) -> Path:
-        from . import runs
+        from ltxbench import runs
 
         return runs.atomic_write_bytes(path, self.data)
 
@@ -302,7 +302,7 @@ def identity_curves(sweep: str | Path | SweepView) -> Png:
     Runs without an identity score are listed on the chart with the reason; when no run has one,
     the chart says so in words instead of drawing empty axes.
     """
-    from .figures import new_figure
+    from ltxbench.figures import new_figure
 
     view = open_sweep(sweep)
     fig, ax = new_figure(1, (9, 4.5))
@@ -364,7 +364,7 @@ def _grid_file(run_dir: Path, checkpoint: str) -> Path | None:
 
 def _frame_strip(videos: list[Path]) -> tuple[np.ndarray, list[str], list[str]]:
     """Rows: videos; columns: evenly spaced frames (first and last included), read from the files."""
-    from . import video
+    from ltxbench import video
 
     rows, labels, cols = [], [], []
     for path in videos[:STRIP_VIDEOS]:
@@ -414,7 +414,7 @@ def run_panel(run_id: str, run_dir: Path) -> Panel:
 
 def checkpoint_panels(sweep: str | Path | SweepView, run_ids: list[str]) -> Png:
     """The chosen runs side by side (at most six)."""
-    from .figures import new_figure
+    from ltxbench.figures import new_figure
 
     view = open_sweep(sweep)
     chosen = list(run_ids)[:MAX_PANELS]

@@ -38,8 +38,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .clipscore import reasons as reason_codes
-from .runs import Run
+from ltxbench.clipscore import reasons as reason_codes
+from ltxbench.runs import Run
 
 log = logging.getLogger("ltxbench")
 
@@ -309,7 +309,7 @@ def render_png(records: list[dict[str, Any]], params: Any | None = None) -> byte
 
 def plot_coverage(records: list[dict[str, Any]], out: Path, params: Any | None = None) -> Path | None:
     """Write the coverage figure to ``out`` (atomically); ``None`` and nothing written without records."""
-    from . import runs
+    from ltxbench import runs
 
     if not records:
         return None
@@ -325,7 +325,7 @@ def write_coverage(run: Run, records: list[dict[str, Any]]) -> tuple[dict[str, A
     Problems with stored manual overrides (clips that no longer exist, overrides not in effect) are
     added to ``warnings`` and listed under ``overrides``.
     """
-    from . import overrides, runs
+    from ltxbench import overrides, runs
 
     report = coverage_report(records, run.params)
     stored = overrides.load_overrides(run)

@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from . import params as P
-from . import progress, runs
-from .clipscore.duplicates import group_heads, hamming
-from .clipscore.reasons import UNCUTTABLE, Reason, split
-from .audio import AUDIO_KEYS
-from .runs import Run
+from ltxbench import params as P
+from ltxbench import progress, runs
+from ltxbench.clipscore.duplicates import group_heads, hamming
+from ltxbench.clipscore.reasons import UNCUTTABLE, Reason, split
+from ltxbench.audio import AUDIO_KEYS
+from ltxbench.runs import Run
 
 log = logging.getLogger("ltxbench")
 
@@ -156,7 +156,7 @@ def expand_media(paths: list[Path]) -> list[Path]:
 def detect_cuts(path: Path, cfg: P.CurateSection) -> list[int]:
     """Shot starts of a video with ``curate.shot_detector`` (``curate.cut_threshold`` is the
     colour-histogram detector's; TransNetV2 keeps its own calibrated threshold)."""
-    from . import shots
+    from ltxbench import shots
 
     if cfg.shot_detector == "content":
         return shots.detect_cuts(path, detector="content", threshold=cfg.cut_threshold)
@@ -169,7 +169,7 @@ def _too_small(w: int, h: int, cfg: P.CurateSection) -> Reason:
 
 
 def _video_candidates(char: str, path: Path, stem: str, cfg: P.CurateSection, info: Any) -> list[Candidate]:
-    from . import video
+    from ltxbench import video
 
     facts = {"source_fps": info.fps, "source_num_frames": info.num_frames, "source_info": info}
     size = video.bucket_size(info.width, info.height, cfg.resolution)
@@ -200,7 +200,7 @@ def _video_candidates(char: str, path: Path, stem: str, cfg: P.CurateSection, in
 
 
 def _shot_too_short(info: Any, shot_start: int, shot_end: int, cfg: P.CurateSection) -> Reason:
-    from . import video
+    from ltxbench import video
 
     needs = f"curate.clip_frames {cfg.clip_frames} at curate.fps {cfg.fps} needs"
     if info.frame_times is None:
@@ -214,7 +214,7 @@ def _shot_too_short(info: Any, shot_start: int, shot_end: int, cfg: P.CurateSect
 
 
 def _image_candidate(char: str, path: Path, stem: str, cfg: P.CurateSection, image: np.ndarray) -> Candidate:
-    from . import video
+    from ltxbench import video
 
     h, w = image.shape[:2]
     size = video.bucket_size(w, h, cfg.resolution)
@@ -231,7 +231,7 @@ def _score_size(width: int, height: int, src_w: int, src_h: int) -> tuple[int, i
 
 def sample_picks(cfg: P.CurateSection) -> list[int]:
     """Clip-frame indices scored for faces: ``cfg.face_samples`` spread evenly across the clip."""
-    from .video import sample_indices
+    from ltxbench.video import sample_indices
 
     return sample_indices(cfg.clip_frames, cfg.face_samples)
 
@@ -250,7 +250,7 @@ def burst_picks(cfg: P.CurateSection) -> list[int]:
 
 def _video_frames(path: Path, indices: list[int], size: tuple[int, int]) -> np.ndarray:
     """Source frames ``indices`` scaled and centre-cropped to ``size`` ``(w, h)``, decoded in chunks."""
-    from . import video
+    from ltxbench import video
 
     out = np.empty((len(indices), size[1], size[0], 3), dtype=np.uint8)
     for i in range(0, len(indices), _READ_CHUNK):
@@ -262,7 +262,7 @@ def _video_frames(path: Path, indices: list[int], size: tuple[int, int]) -> np.n
 
 def _render(record: dict[str, Any], source: Path, size: tuple[int, int], cfg: P.CurateSection) -> np.ndarray:
     """All frames of a full-frame clip at ``size`` ``(w, h)`` (any scale of the record's geometry)."""
-    from . import video
+    from ltxbench import video
 
     if record["source_kind"] == "image":
         image = video.read_image(source)
@@ -279,7 +279,7 @@ def _render(record: dict[str, Any], source: Path, size: tuple[int, int], cfg: P.
 
 def _max_scale(record: dict[str, Any], source: Path, size: tuple[int, int], cfg: P.CurateSection) -> float:
     """The largest factor ``size`` may be scaled by without upscaling the source."""
-    from . import video
+    from ltxbench import video
 
     if record["source_kind"] == "image":
         src_h, src_w = video.read_image(source).shape[:2]
@@ -328,7 +328,7 @@ def write_clip(run: Run, record: dict[str, Any]) -> str:
     short, too small or changed since curate) and :class:`~ltxbench.video.MediaError` /
     ``OSError`` when the source cannot be read.
     """
-    from . import audio, video
+    from ltxbench import audio, video
 
     frames = render_clip(run, record)
     rel = f"clips/{record['id']}.mp4"
@@ -443,7 +443,7 @@ def curate(run: Run, reuse: bool = False) -> CurateResult:
     ``reuse=True`` (what the notebook does) returns the stage's outputs as they are when run.json
     records it completed with these parameters, so opening the curation grid on a finished run
     takes seconds, not a re-curate; the pipeline's own execution of the stage always runs it."""
-    from . import caption_edits, coverage, faces, overrides
+    from ltxbench import caption_edits, coverage, faces, overrides
 
     if reuse and runs.stage_is_current(run, "curate") and run.path(MANIFEST).is_file():
         log.info("curate: completed with these parameters (run.json): showing its outputs; "
@@ -480,7 +480,7 @@ def curate(run: Run, reuse: bool = False) -> CurateResult:
 
 
 def _check_reference_voices(run: Run, cfg: P.CurateSection) -> None:
-    from . import voice
+    from ltxbench import voice
 
     for ch in run.params.dataset.characters:
         if ch.voices:
@@ -502,7 +502,7 @@ def _previous_manifest(path: Path) -> list[dict[str, Any]]:
 def face_embedder(cfg: P.CurateSection) -> Any:
     """``curate.face_embedder``'s embedder for :class:`ltxbench.faces.FaceAnalyzer`: ``None`` for
     dlib's own, an :class:`ltxbench.faces.ArcFaceEmbedder` on ``curate.arcface_model`` for ArcFace."""
-    from . import faces
+    from ltxbench import faces
 
     if cfg.face_embedder == "dlib":
         return None
@@ -530,7 +530,7 @@ def score_sources(run: Run, sources: list[Source], cfg: P.CurateSection, analyze
     in the same order, for any ``workers``; a source that fails anywhere becomes one ``unreadable``
     record, as if it had been scored alone.
     """
-    from . import faces, parallel
+    from ltxbench import faces, parallel
 
     def name(item: Any) -> str:
         return _text(source_text(item.path if isinstance(item, Source) else item.source))
@@ -562,7 +562,7 @@ def _unreadable(exc: Exception) -> Reason:
 
 def _list_source(cfg: P.CurateSection, source: Source) -> list[Candidate] | Reason:
     """The candidate clips of one source, or why it cannot be read."""
-    from . import video
+    from ltxbench import video
 
     char, path, stem = source.character, source.path, source.stem
     try:
@@ -576,7 +576,7 @@ def _list_source(cfg: P.CurateSection, source: Source) -> list[Candidate] | Reas
 def _score_one(run: Run, cfg: P.CurateSection, analyzer: Any, refs: dict[str, np.ndarray],
                cand: Candidate) -> dict[str, Any] | Reason:
     """One candidate's record, or why its source could not be read."""
-    from . import video
+    from ltxbench import video
 
     if cand.reasons:  # rejected before any frame was read
         return _record(cand, cfg, {}, None)
@@ -595,8 +595,8 @@ def _curate_source(run: Run, char: str, path: Path, stem: str, cfg: P.CurateSect
 
 def _score_candidate(run: Run, cand: Candidate, cfg: P.CurateSection, image: np.ndarray | None, analyzer: Any,
                      refs: dict[str, np.ndarray]) -> dict[str, Any]:
-    from . import video
-    from .clipscore.clip import ClipFrames, score_clip
+    from ltxbench import video
+    from ltxbench.clipscore.clip import ClipFrames, score_clip
 
     picks = sample_picks(cfg)
     if image is not None:
@@ -627,7 +627,7 @@ def _score_candidate(run: Run, cand: Candidate, cfg: P.CurateSection, image: np.
 def _voice_scores(run: Run, cand: Candidate, cfg: P.CurateSection, character: str) -> dict[str, Any]:
     """Whose voice speaks in the clip (:mod:`ltxbench.voice`), when the character has reference
     voices; adds ``wrong_voice`` / ``several_speakers`` to the candidate's reasons."""
-    from . import voice
+    from ltxbench import voice
 
     ch = next((c for c in run.params.dataset.characters if c.name == character), None)
     if ch is None or not ch.voices:
@@ -651,7 +651,7 @@ def _audio_scores(cand: Candidate, info: Any, cfg: P.CurateSection) -> dict[str,
 
     A broken audio track costs the clip its audio, not its frames: it is scored ``audio_usable:
     False`` with the reader's message in ``audio_error`` and the clip is judged on its picture."""
-    from . import audio, video
+    from ltxbench import audio, video
 
     if not info.has_audio:
         return dict.fromkeys(AUDIO_KEYS) | {"audio_present": False, "audio_usable": False}
@@ -724,7 +724,7 @@ def _head_record(run: Run, parent: dict[str, Any], cfg: P.CurateSection) -> dict
         _reject(head, Reason("low_resolution", f"the head crop holds {crop_px:.0f} source px, < curate.resolution "
                                                f"{side}; never upscaled"))
         return head
-    from . import video
+    from ltxbench import video
 
     head["media"] = write_clip(run, head)
     head["thumb"] = _save_thumb(run, head["id"], video.read_frames(run.path("dataset", head["media"]), [head["num_frames"] // 2])[0])

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .eval_select import BASE, SAME_PERSON, best_label
+from ltxbench.eval_select import BASE, SAME_PERSON, best_label
 
 RISING_MIN = 0.01
 """Identity gain from the second-last to the last checkpoint that counts as "still rising" (below

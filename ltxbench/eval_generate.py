@@ -21,10 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from . import lora, progress, runs
-from . import params as P
-from .eval_sources import BASE, SampleVideo, is_stacked, split_label, stack_label, strength_label, video_name
-from .runs import Run
+from ltxbench import lora, progress, runs
+from ltxbench import params as P
+from ltxbench.eval_sources import (
+    BASE,
+    SampleVideo,
+    is_stacked,
+    split_label,
+    stack_label,
+    strength_label,
+    video_name,
+)
+from ltxbench.runs import Run
 
 log = logging.getLogger("ltxbench")
 TRIGGER = "{trigger}"
@@ -127,7 +135,7 @@ def screen_checkpoints(paths: list[Path], version: str, base: Any) -> tuple[list
     A LoRA for another base version loads without error and silently degrades the output, and a
     corrupt file stops generation half-way: both are reported and skipped, the rest evaluated.
     """
-    from .lora_check import IncompatibleLoRAError, require_compatible
+    from ltxbench.lora_check import IncompatibleLoRAError, require_compatible
 
     ok, skipped = [], []
     for path in paths:
@@ -164,7 +172,7 @@ def screen_stack(stack: list[StackedLoRA], version: str, base: Any) -> None:
     """Check every stacked LoRA against the loaded base (``base``: its architecture) before any
     video is generated. Unlike a bad checkpoint (skipped, the others evaluated), a bad stacked file
     is an error: without it there is no stack to measure."""
-    from .lora_check import IncompatibleLoRAError, require_compatible
+    from ltxbench.lora_check import IncompatibleLoRAError, require_compatible
 
     problems = []
     for i, item in enumerate(stack):
@@ -283,8 +291,8 @@ def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Pat
     Each video's record (:func:`sample_provenance`, written after the video) keys it on the sha256
     of the LoRA file that made it and on the base model: a checkpoint retrained under the same name
     gets new videos, an unchanged one keeps its old ones."""
-    from . import video
-    from .train_data import file_sha256, model_id
+    from ltxbench import video
+    from ltxbench.train_data import file_sha256, model_id
 
     cfg = run.params.evaluate
     settings = sampler_settings(cfg, run.params.model)

@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from . import figures
-from .eval_select import best_label
-from .eval_sources import BASE, SampleVideo, is_stacked, label_strength, split_label, unstacked
+from ltxbench import figures
+from ltxbench.eval_select import best_label
+from ltxbench.eval_sources import BASE, SampleVideo, is_stacked, label_strength, split_label, unstacked
 
 log = logging.getLogger("ltxbench")
 GRID_FRAMES = 3
@@ -40,7 +40,7 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
                   best: dict[str, Any], stack: list[dict[str, Any]] | None = None) -> dict[str, Path]:
     """Every figure the data allows; returns ``{name: path}``. Stale grids of checkpoints no longer
     evaluated are removed, so the folder never shows an old grid as current."""
-    from .eval_select import at_strength, main_strength
+    from ltxbench.eval_select import at_strength, main_strength
 
     best_any = best
     strength_path = eval_dir / "strength_curve.png"
@@ -88,7 +88,7 @@ def write_figures(eval_dir: Path, videos: list[SampleVideo], scores: Any, summar
 def plot_strength(summary: list[dict[str, Any]], best: dict[str, Any], out: Path) -> Path:
     """Identity, leakage and motion against the LoRA strength for the picked (or closest)
     checkpoint and the last one; the base model at strength 0."""
-    from .eval_select import SAME_PERSON
+    from ltxbench.eval_select import SAME_PERSON
     def lora_of(label: str) -> str:
         return split_label(label)[0]
 
@@ -135,7 +135,7 @@ def plot_stack(table: list[dict[str, Any]], best: dict[str, Any], out: Path) -> 
     """Each compared metric per step, alone and with the stacked LoRAs (paired means from
     :func:`ltxbench.eval_stack.stack_table`), at the pick's strength (else the highest evaluated);
     the base model at step 0 with and without the stack; the stack's cost in the title."""
-    from .eval_select import SAME_PERSON
+    from ltxbench.eval_select import SAME_PERSON
 
     verdict = best.get("stack") or {}
     label = verdict.get("label")
@@ -244,7 +244,7 @@ def _strip(path: Path, n: int) -> np.ndarray:
     """``n`` evenly spaced frames of a video side by side, scaled to the grid's row height."""
     import cv2
 
-    from . import video
+    from ltxbench import video
 
     frames = video.read_frames(path, video.sample_indices(video.probe(path).num_frames, n))
     scale = GRID_ROW_HEIGHT / frames.shape[1]
@@ -311,7 +311,7 @@ def plot_grid(videos: list[SampleVideo], checkpoint: str, out: Path, best_checkp
 
 def plot_bleed(bleed_rows: list[dict[str, Any]], out: Path, what: str = "face",
                column: str = "similarity to this character's references") -> Path:
-    from .eval_metrics.bleed import bleed_matrix
+    from ltxbench.eval_metrics.bleed import bleed_matrix
 
     names, matrix = bleed_matrix(bleed_rows)
     fig, ax = figures.new_figure(1, (2.5 + 1.1 * len(names), 2 + 0.9 * len(names)))
@@ -393,7 +393,7 @@ def prompt_table(rows: list[dict[str, Any]], metric: str = "identity_similarity"
 
 def plot_identity_by_angle(summary: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path) -> Path:
     """Identity per head angle per step (left) and per prompt x checkpoint (right); see the module docstring."""
-    from .eval_select import SAME_PERSON
+    from ltxbench.eval_select import SAME_PERSON
 
     prompts, ckpts, table = prompt_table(rows)
     fig, (ax1, ax2) = figures.new_figure(2, (13, max(4.2, 1.6 + 0.45 * len(prompts))))
@@ -440,7 +440,7 @@ def plot_identity_by_angle(summary: list[dict[str, Any]], rows: list[dict[str, A
 
 def plot_voice_curve(summary: list[dict[str, Any]], best: dict[str, Any], out: Path) -> Path:
     """Voice similarity (and its leakage) per step beside the speech-found rate; see the module docstring."""
-    from .eval_select import SAME_PERSON
+    from ltxbench.eval_select import SAME_PERSON
 
     fig, (ax1, ax2) = figures.new_figure(2, (12, 4))
     drawn = False

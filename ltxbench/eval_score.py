@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from . import parallel
-from .eval_sources import BASE, SampleVideo, label_strength
+from ltxbench import parallel
+from ltxbench.eval_sources import BASE, SampleVideo, label_strength
 
 log = logging.getLogger("ltxbench")
 MOTION_PAIRS = 8
@@ -99,8 +99,8 @@ def _row(v: SampleVideo, prompt_id: str, metric: str, value: float) -> dict[str,
 
 def read_video(v: SampleVideo, face_frames: int) -> tuple[np.ndarray, np.ndarray | None]:
     """``(face frames [N,H,W,3], motion pair frames [2P,H,W,3] or None for a one-frame video)``, one decode."""
-    from . import video
-    from .eval_metrics.motion import pair_indices
+    from ltxbench import video
+    from ltxbench.eval_metrics.motion import pair_indices
 
     n = video.probe(v.path).num_frames
     face_idx = video.sample_indices(n, face_frames)
@@ -131,7 +131,7 @@ class VideoAnalysis:
 def analyze_video(v: SampleVideo, analyzer: Any, face_frames: int) -> VideoAnalysis:
     """Decode, detect and embed faces, and measure motion of one video: the costly part of scoring,
     run in worker processes (module-level so it pickles)."""
-    from .eval_metrics import identity, motion
+    from ltxbench.eval_metrics import identity, motion
 
     frames, pairs = read_video(v, face_frames)
     analyzer = analyzer or video_analyzer(frames.shape[1], frames.shape[2])
@@ -145,7 +145,7 @@ def analyze_video(v: SampleVideo, analyzer: Any, face_frames: int) -> VideoAnaly
 def head_yaws(frames: np.ndarray, track: list[Any], analyzer: Any) -> list[float | None]:
     """Head yaw (degrees, :func:`ltxbench.clipscore.pose.yaw_degrees`) of each tracked face, from
     dlib's 68 points fitted in the face's box (~2 ms a face; the track's own landmarks are 5 points)."""
-    from .clipscore import pose
+    from ltxbench.clipscore import pose
 
     out: list[float | None] = []
     for frame, face in zip(frames, track):
@@ -163,7 +163,7 @@ def identity_by_yaw(per_frame: list[float | None], yaws: list[float | None],
                     limits: tuple[float, float]) -> dict[str, float]:
     """Mean identity similarity per head-angle bin over the frames with both a face and a yaw;
     bins without such a frame are absent."""
-    from .clipscore import pose
+    from ltxbench.clipscore import pose
 
     by_bin: dict[str, list[float]] = {}
     for sim, yaw in zip(per_frame, yaws):
@@ -174,7 +174,7 @@ def identity_by_yaw(per_frame: list[float | None], yaws: list[float | None],
 
 def video_analyzer(height: int, width: int) -> Any:
     """The FaceAnalyzer for a video of this size when none is set (see FULL_SCALE_MIN_SIDE)."""
-    from .faces import FaceAnalyzer
+    from ltxbench.faces import FaceAnalyzer
 
     return FaceAnalyzer(upsample=0 if min(height, width) >= FULL_SCALE_MIN_SIDE else 1)
 
@@ -189,7 +189,7 @@ def analyze_videos(videos: list[SampleVideo], analyzer: Any, face_frames: int, w
 def _face_frames(v: SampleVideo, face_frames: int) -> np.ndarray:
     """The face frames :func:`read_video` returns (CLIP reads them again here, in this process,
     so workers do not ship every video's frames back)."""
-    from . import video
+    from ltxbench import video
 
     return video.read_frames(v.path, video.sample_indices(video.probe(v.path).num_frames, face_frames))
 
@@ -204,7 +204,7 @@ def _mean_thumb(frames: np.ndarray) -> np.ndarray:
 
 def score_videos(videos: list[SampleVideo], scorer: Scorer) -> Scores:
     """Score every video (see the module docstring); returns tidy rows and the bleed tables."""
-    from .eval_metrics import bleed, drift, identity
+    from ltxbench.eval_metrics import bleed, drift, identity
 
     out = Scores()
     motion_of: dict[tuple[str, str, int], float] = {}
@@ -279,7 +279,7 @@ def voice_rows(videos: list[SampleVideo], scorer: Scorer) -> tuple[list[dict[str
     character whose prompt it is the neutral form of. With several characters' voices:
     ``voice_bleed_margin`` (the prompted character's voice similarity minus the strongest other's)
     and the bleed rows for the voice bleed matrix."""
-    from . import audio, voice
+    from ltxbench import audio, voice
 
     rows: list[dict[str, Any]] = []
     bleed: list[dict[str, Any]] = []
@@ -320,7 +320,7 @@ def voice_rows(videos: list[SampleVideo], scorer: Scorer) -> tuple[list[dict[str
 
 
 def _motion_ratios(videos: list[SampleVideo], motion_of: dict[tuple[str, str, int], float], rows: list[dict[str, Any]]) -> None:
-    from .eval_metrics.motion import motion_ratio
+    from ltxbench.eval_metrics.motion import motion_ratio
 
     static = 0
     for v in videos:
@@ -339,7 +339,7 @@ def _motion_ratios(videos: list[SampleVideo], motion_of: dict[tuple[str, str, in
 
 def _diversity(thumbs: dict[tuple[str, int, str, int], dict[str, np.ndarray]], n_characters: int,
                rows: list[dict[str, Any]]) -> None:
-    from .eval_metrics.overfit import prompt_diversity
+    from ltxbench.eval_metrics.overfit import prompt_diversity
 
     for (ckpt, step, character, seed), by_prompt in thumbs.items():
         value = prompt_diversity(by_prompt)

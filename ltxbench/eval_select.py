@@ -40,7 +40,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from .eval_sources import BASE, is_stacked, label_strength, split_label
+from ltxbench.eval_sources import BASE, is_stacked, label_strength, split_label
 
 SAME_PERSON = 0.5
 """``identity_similarity`` at dlib's same-person distance (0.6 -> 1 - 0.6/1.2,
@@ -62,7 +62,7 @@ class Rules:
 
 def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean and 95% bootstrap interval per checkpoint and metric, base first, then by step."""
-    from .eval_metrics.stats import bootstrap_ci
+    from ltxbench.eval_metrics.stats import bootstrap_ci
 
     groups: dict[tuple[str, int, str], list[float]] = defaultdict(list)
     for r in rows:
@@ -81,7 +81,7 @@ def _means(summary: list[dict[str, Any]], metric: str) -> dict[str, float]:
 
 def copy_flags(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
     """Per checkpoint, the videos (``<prompt_id>_s<seed>``) flagged as copies of training frames."""
-    from .eval_metrics.overfit import is_copy
+    from ltxbench.eval_metrics.overfit import is_copy
 
     per_video: dict[tuple[str, str, int], dict[str, float]] = defaultdict(dict)
     for r in rows:

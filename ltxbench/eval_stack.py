@@ -18,8 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from .eval_select import SAME_PERSON
-from .eval_sources import BASE, is_stacked, label_strength, split_label, stack_label, unstacked
+from ltxbench.eval_select import SAME_PERSON
+from ltxbench.eval_sources import BASE, is_stacked, label_strength, split_label, stack_label, unstacked
 
 STACK_FIELDS = ("checkpoint", "step", "strength", "metric", "n", "alone", "stacked", "change", "ci_low", "ci_high")
 COMPARED = ("identity_similarity", "leakage_identity_similarity", "motion_ratio", "clip_score", "voice_similarity")
@@ -29,7 +29,7 @@ COMPARED = ("identity_similarity", "leakage_identity_similarity", "motion_ratio"
 def stack_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per checkpoint label with stacked videos and per metric of :data:`COMPARED`: the paired
     comparison (module docstring), base first, then by step and strength."""
-    from .eval_metrics.stats import bootstrap_ci
+    from ltxbench.eval_metrics.stats import bootstrap_ci
 
     values: dict[tuple[str, str], dict[tuple[str, int], float]] = defaultdict(dict)
     steps: dict[str, int] = {}

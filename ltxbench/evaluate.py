@@ -39,14 +39,21 @@ from typing import Any
 
 import numpy as np
 
-from . import eval_plots, lora, runs
-from . import params as P
-from .eval_generate import (check_stg_blocks, neutral_text, planned_videos, prompt_cases, sample_prompt_id,
-                            sampler_settings, screen_checkpoints)
-from .eval_score import PromptInfo, Scorer, prompts_from_videos, score_videos
-from .eval_select import Rules, best_label, pick_best, summarize
-from .eval_sources import SampleVideo, VideoFolderError, folder_videos
-from .runs import Run
+from ltxbench import eval_plots, lora, runs
+from ltxbench import params as P
+from ltxbench.eval_generate import (
+    check_stg_blocks,
+    neutral_text,
+    planned_videos,
+    prompt_cases,
+    sample_prompt_id,
+    sampler_settings,
+    screen_checkpoints,
+)
+from ltxbench.eval_score import PromptInfo, Scorer, prompts_from_videos, score_videos
+from ltxbench.eval_select import Rules, best_label, pick_best, summarize
+from ltxbench.eval_sources import SampleVideo, VideoFolderError, folder_videos
+from ltxbench.runs import Run
 
 log = logging.getLogger("ltxbench")
 
@@ -122,7 +129,7 @@ class EvaluateResult:
         """The diagnosis as readable Markdown (notebook cell)."""
         from IPython.display import Markdown
 
-        from .eval_diagnosis import as_markdown
+        from ltxbench.eval_diagnosis import as_markdown
 
         return Markdown(as_markdown(self.diagnosis))
 
@@ -153,7 +160,7 @@ def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
     ``reuse=True`` (what the notebook does) returns the stage's outputs as they are when run.json
     records it completed with these parameters, so the dashboard on a finished run opens in seconds
     instead of after a re-score; the pipeline's own execution of the stage always runs it."""
-    from . import faces
+    from ltxbench import faces
 
     if reuse and runs.stage_is_current(run, "evaluate") and run.path("eval", "best_checkpoint.json").is_file():
         log.info("evaluate: completed with these parameters (run.json): showing its outputs; "
@@ -197,9 +204,9 @@ def _coverage_gaps(run: Run) -> dict[str, list[str]]:
 
 
 def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[dict[str, Any]]]:
-    from . import ltx
-    from .eval_generate import generate_missing, screen_stack, stacked_loras
-    from .lora_check.architecture import from_module
+    from ltxbench import ltx
+    from ltxbench.eval_generate import generate_missing, screen_stack, stacked_loras
+    from ltxbench.lora_check.architecture import from_module
 
     cfg, model = run.params.evaluate, run.params.model
     checkpoints = lora.list_checkpoints(run.path("checkpoints"))
@@ -262,7 +269,7 @@ def score_folder(root: str | Path, references: dict[str, list[str | Path]] | lis
     videos of the character speaking), a list for one character or ``{character: files}``, for the
     voice metrics (Resemblyzer). Writes the ``eval/`` files into ``out_dir``.
     """
-    from . import faces
+    from ltxbench import faces
 
     analyzer = faces.FaceAnalyzer()
     by_character = references if isinstance(references, dict) else {"character": list(references)}
@@ -284,9 +291,9 @@ def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, 
                      skipped: list[dict[str, Any]], tiny_model: bool = False,
                      coverage_gaps: dict[str, list[str]] | None = None,
                      stack: list[dict[str, Any]] | None = None) -> EvaluateResult:
-    from .eval_diagnosis import diagnose
-    from .eval_stack import STACK_FIELDS, stack_table, stack_verdict
-    from .eval_select import at_strength, copy_flags, main_strength
+    from ltxbench.eval_diagnosis import diagnose
+    from ltxbench.eval_stack import STACK_FIELDS, stack_table, stack_verdict
+    from ltxbench.eval_select import at_strength, copy_flags, main_strength
 
     scores = score_videos(videos, scorer)
     _voice_notes(scores.rows, scorer, notes)
@@ -323,7 +330,7 @@ def reference_sets(run: Run, analyzer: Any, notes: list[str]) -> dict[str, np.nd
     """Per character: embeddings of the reference photos, plus the faces of ``evaluate.reference_clips``
     (clips held out of training). A listed clip that is missing, accepted (train uses it) or holds
     no readable face is an error naming the clip and the fix."""
-    from . import faces
+    from ltxbench import faces
 
     cfg = run.params.evaluate
     refs = {ch.name: faces.reference_embeddings(ch.references, analyzer=analyzer) for ch in run.params.dataset.characters}
@@ -361,7 +368,7 @@ def reference_sets(run: Run, analyzer: Any, notes: list[str]) -> dict[str, np.nd
 
 
 def _clip_faces(run: Run, rec: dict[str, Any], analyzer: Any, n: int) -> list[np.ndarray] | None:
-    from . import video
+    from ltxbench import video
 
     if rec.get("media"):
         path = run.path("dataset", rec["media"])
@@ -376,7 +383,7 @@ def _clip_faces(run: Run, rec: dict[str, Any], analyzer: Any, n: int) -> list[np
 
 def _training_frames(run: Run, analyzer: Any, notes: list[str]) -> Any:
     """Faces of the accepted training clips for the copy check; None (with a note) without a manifest."""
-    from .eval_metrics.overfit import TrainingFrames
+    from ltxbench.eval_metrics.overfit import TrainingFrames
 
     manifest = run.path("dataset", "manifest.jsonl")
     if not manifest.is_file():
@@ -401,8 +408,8 @@ def _arc_scorer(cfg: P.EvaluateSection, characters: list[P.CharacterSection], an
     if cfg.arcface_model is None:
         notes.append("facesim_arc not measured: evaluate.arcface_model is not set (ArcFace weights are not shipped)")
         return None
-    from . import faces
-    from .eval_metrics.identity import arc_reference_embeddings
+    from ltxbench import faces
+    from ltxbench.eval_metrics.identity import arc_reference_embeddings
 
     embedder = faces.ArcFaceEmbedder(cfg.arcface_model)
     refs = {ch.name: arc_reference_embeddings(ch.references, embedder, analyzer) for ch in characters}
@@ -424,7 +431,7 @@ def voice_scorer(curate_cfg: P.CurateSection, voices: dict[str, list[Any]], note
     if not wanted:
         notes.append("voice_similarity not measured: no character has reference voices (dataset.characters[].voices)")
         return None
-    from . import voice
+    from ltxbench import voice
 
     encoder = voice.VoiceEncoder.load(*voice.settings(curate_cfg))
     return encoder, {name: voice.reference_voices(paths, encoder) for name, paths in wanted.items()}
@@ -445,7 +452,7 @@ def _clip_scorer(cfg: P.EvaluateSection, notes: list[str]) -> Any:
     if not cfg.clip_score:
         notes.append("clip_score not measured: evaluate.clip_score is off")
         return None
-    from .eval_metrics.adherence import ClipScorer, ClipWeightsMissingError
+    from ltxbench.eval_metrics.adherence import ClipScorer, ClipWeightsMissingError
 
     try:
         return ClipScorer.load(cfg.clip_model, cfg.clip_pretrained)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import runs
+from ltxbench import runs
 
 
 def new_figure(ncols: int = 1, size: tuple[float, float] = (7.0, 3.5), nrows: int = 1) -> tuple[Any, Any]:

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import single_file
-from .params import Problem
-from .single_file import CheckpointFormatError, CheckpointKeyError
+from ltxbench import single_file
+from ltxbench.params import Problem
+from ltxbench.single_file import CheckpointFormatError, CheckpointKeyError
 
 if TYPE_CHECKING:
     import torch

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import runs
+from ltxbench import runs
 
 PREFIX = "diffusion_model."
 
@@ -40,7 +40,7 @@ TARGET_PRESETS: dict[str, str] = {
 def to_original_name(module_path: str) -> str:
     """A diffusers transformer module path in original LTX naming (the inverse of the renames
     diffusers' LTX-2 LoRA loader applies; one table, in :mod:`ltxbench.lora_check.names`)."""
-    from .lora_check import names
+    from ltxbench.lora_check import names
 
     return names.to_original((names.TRANSFORMER, module_path))
 
@@ -61,7 +61,7 @@ class Provenance:
     """The official single-file checkpoint whose transformer the LoRA was trained on (``model.checkpoint``), if any."""
 
     def to_metadata(self) -> dict[str, str]:
-        from . import __version__
+        from ltxbench import __version__
 
         extra = {"base_model_checkpoint": self.base_checkpoint} if self.base_checkpoint else {}
         return {

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from .params import Problem
+from ltxbench.params import Problem
 
 if TYPE_CHECKING:  # only for annotations; never imported at run time here
     import torch
@@ -291,7 +291,7 @@ def _locate(source: str, version: str) -> _Located:
     if source == "tiny":
         return _Located("tiny", None, None)
     if source == TINY_PRETRAINED:
-        from . import tiny_base
+        from ltxbench import tiny_base
 
         if version != "2.3":
             return _Located("local", None, f"the pretrained tiny base is LTX-2.3; set model.version: '2.3' "
@@ -867,7 +867,7 @@ def _text_parts(text_encoder: str | Path | None, dtype: torch.dtype) -> dict[str
     """``{"text_encoder", "tokenizer"}`` from a Gemma file or folder; ``{}`` without one."""
     if text_encoder is None:
         return {}
-    from . import gemma_file
+    from ltxbench import gemma_file
 
     log.info("loading the text encoder and tokenizer from %s", text_encoder)
     return {"tokenizer": gemma_file.load_tokenizer(text_encoder),
@@ -889,7 +889,7 @@ def check_text_widths(pipe: LTX2Pipeline, source: str) -> None:
 
 def _open_checkpoint(checkpoint: Any, version: str) -> Any:
     """``checkpoint`` (a path, or a header already read) as a header checked for ``version``; None stays None."""
-    from . import single_file  # the one module that reads official files; it imports this one
+    from ltxbench import single_file  # the one module that reads official files; it imports this one
 
     if checkpoint is None or isinstance(checkpoint, single_file.OfficialCheckpoint):
         return checkpoint
@@ -903,7 +903,7 @@ def _checkpoint_modules(opened: Any, version: str, text_config: Any, dtype: torc
     encoder's width and depth (``text_config``) fix its shape; a checkpoint made for another
     encoder fails here with the shapes named.
     """
-    from . import single_file
+    from ltxbench import single_file
 
     log.info("loading the transformer and text connectors of LTX-%s from %s", version, opened.path)
     return {
@@ -921,7 +921,7 @@ def replace_from_checkpoint(pipe: LTX2Pipeline, version: str, checkpoint: Any,
     ``modules_done``: the transformer and connectors already came from the file (``load_pipeline``
     passes them to ``from_pretrained``); only the VAE is left.
     """
-    from . import single_file
+    from ltxbench import single_file
 
     opened = _open_checkpoint(checkpoint, version)
     if not modules_done:

@@ -22,8 +22,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from . import runs
-from .runs import Run
+from ltxbench import runs
+from ltxbench.runs import Run
 
 log = logging.getLogger("ltxbench")
 
@@ -68,7 +68,7 @@ def _ensure_clip(run: Run, record: dict[str, Any]) -> None:
     """An accepted clip needs its clip file: cut it from the source when curate did not."""
     if record.get("media") and run.path("dataset", record["media"]).is_file():
         return
-    from . import curate  # lazily: curate imports this module
+    from ltxbench import curate  # lazily: curate imports this module
 
     try:
         record["media"] = curate.write_clip(run, record)

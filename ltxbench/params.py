@@ -83,7 +83,7 @@ def reference_photo_problem(path: Path) -> str | None:
 
 @lru_cache(maxsize=256)
 def _reference_photo_problem(path: str, size: int, mtime_ns: int) -> str | None:
-    from . import faces, video
+    from ltxbench import faces, video
 
     try:
         faces.reference_embeddings([path])
@@ -339,7 +339,7 @@ class CaptionLintSection(Strict):
     @field_validator("levels")
     @classmethod
     def _known_codes(cls, v: dict[str, str]) -> dict[str, str]:
-        from .captioning.lint import RULES  # light: no torch
+        from ltxbench.captioning.lint import RULES  # light: no torch
 
         unknown = sorted(set(v) - set(RULES))
         if unknown:
@@ -767,7 +767,7 @@ def _cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = 
                 problems.append(Problem(f"dataset.characters.{i}.name", ch.name, "character names must be unique"))
             if triggers.count(ch.trigger) > 1:
                 problems.append(Problem(f"dataset.characters.{i}.trigger", ch.trigger, "triggers must be unique per character"))
-        from .captioning import trigger_problems  # light: no torch
+        from ltxbench.captioning import trigger_problems  # light: no torch
 
         problems.extend(trigger_problems(d.characters))
         for i, ch in enumerate(d.characters):
@@ -783,12 +783,12 @@ def _cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = 
                                     "downloaded; e.g. `hf download microsoft/wavlm-base-plus-sv --local-dir DIR`)"))
     c = sections.get("caption")
     if isinstance(c, CaptionSection) and check_weights:
-        from .captioning import caption_problems  # a VLM backend's weights must exist before anything runs
+        from ltxbench.captioning import caption_problems  # a VLM backend's weights must exist before anything runs
 
         problems.extend(caption_problems(c))
     m = sections.get("model")
     if isinstance(m, ModelSection):
-        from . import ltx, single_file  # import no torch: keep validation light
+        from ltxbench import ltx, single_file  # import no torch: keep validation light
 
         # The connectors replace padding with learnable registers: the text length must divide by their count.
         registers = ltx.TINY_REGISTERS if ltx.is_tiny(m.source) else ltx.version_spec(m.version).connector_registers
@@ -800,7 +800,7 @@ def _cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = 
         if m.checkpoint is not None and check_weights:
             problems.extend(single_file.checkpoint_problems(m.checkpoint, m.version))
         if m.text_encoder is not None and check_weights:
-            from . import gemma_file
+            from ltxbench import gemma_file
 
             problems.extend(gemma_file.text_encoder_problems(m.text_encoder))
     return problems

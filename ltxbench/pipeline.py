@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import params as P
-from . import runs
-from .bundled import bundled_path
+from ltxbench import params as P
+from ltxbench import runs
+from ltxbench.bundled import bundled_path
 
 log = logging.getLogger("ltxbench")
 
@@ -139,7 +139,7 @@ def _refuse_missing_notebooks(stages: list[str]) -> None:
 def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool, force: bool = False) -> None:
     import papermill as pm  # heavy import, only when a stage actually runs
 
-    from .kernels import EncryptedKernelManager
+    from ltxbench.kernels import EncryptedKernelManager
 
     template = notebook_dir() / NOTEBOOKS[stage]
     out = run_dir / "notebooks" / NOTEBOOKS[stage]

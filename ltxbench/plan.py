@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import params as P
+from ltxbench import params as P
 
 GIB = 2**30
 STEPS_PER_CLIP = 100
@@ -143,7 +143,7 @@ def recommended_interval(steps: int) -> int:
 
 def count_dataset(params: P.RunParams, run_dir: Path | None) -> DatasetCount:
     """Accepted clips per character from the run's manifest, else estimated from the sources."""
-    from . import runs
+    from ltxbench import runs
 
     names = [c.name for c in params.dataset.characters]
     frames_per = params.curate.clip_frames
@@ -154,8 +154,8 @@ def count_dataset(params: P.RunParams, run_dir: Path | None) -> DatasetCount:
         clips = {n: sum(1 for r in records if r.get("character") == n) for n in names}
         frames = sum(1 if r.get("source_kind") == "image" else frames_per for r in records)
         return DatasetCount(clips, frames, True, f"counted: accepted clips in {manifest}")
-    from . import video
-    from .curate import expand_media
+    from ltxbench import video
+    from ltxbench.curate import expand_media
 
     clips, frames, unreadable = {}, 0, []
     seconds = frames_per / params.curate.fps
@@ -194,9 +194,9 @@ def measured_step_time(run_dir: Path | None) -> tuple[float, str] | None:
 
 def make_plan(params: P.RunParams, run_dir: str | Path | None = None, gpus: tuple[GPU, ...] = GPUS) -> Plan:
     """The plan for ``params`` (see the module docstring); ``run_dir`` supplies counts and timings when it has them."""
-    from . import vram
-    from .lora_check.architecture import transformer_config
-    from .train_flops import forward_flops_split
+    from ltxbench import vram
+    from ltxbench.lora_check.architecture import transformer_config
+    from ltxbench.train_flops import forward_flops_split
 
     folder = Path(run_dir) if run_dir is not None else None
     dataset = count_dataset(params, folder)
@@ -224,13 +224,13 @@ def make_plan(params: P.RunParams, run_dir: str | Path | None = None, gpus: tupl
 def _transformer_config(model: P.ModelSection, full_config: Any) -> dict[str, Any]:
     """The transformer config the FLOPs are counted on: the real version's, or the tiny model's own."""
     if model.source == "tiny":
-        from . import ltx
+        from ltxbench import ltx
 
         return dict(ltx.build_tiny_pipeline(model.version).transformer.config)
     if model.source == "tiny-pretrained":
         from diffusers import LTX2VideoTransformer3DModel
 
-        from . import tiny_base
+        from ltxbench import tiny_base
 
         return dict(LTX2VideoTransformer3DModel.load_config(tiny_base.folder() / "transformer"))
     return dict(full_config(model.version))

@@ -30,8 +30,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import params as P
-from .durable import replace_durably
+from ltxbench import params as P
+from ltxbench.durable import replace_durably
 
 RUN_JSON = "run.json"
 PARAMS_YAML = "params.yaml"

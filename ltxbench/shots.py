@@ -26,8 +26,8 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from . import video
-from .video import MediaError, PathLike
+from ltxbench import video
+from ltxbench.video import MediaError, PathLike
 
 log = logging.getLogger("ltxbench")
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from . import ltx
-from .lora_check import names
-from .params import Problem
+from ltxbench import ltx
+from ltxbench.lora_check import names
+from ltxbench.params import Problem
 
 if TYPE_CHECKING:
     import torch

@@ -40,12 +40,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import figures, lora, progress, runs, train_prior
-from . import params as P
-from . import train_state as TS
-from .runs import Run
-from .train_data import (ClipSampler, TrainingDataError, check_audio_stages, clip_fps, dataset_sha256,  # noqa: F401
-                         precompute, precompute_audio, stage_clips, training_clips)
+from ltxbench import figures, lora, progress, runs, train_prior
+from ltxbench import params as P
+from ltxbench import train_state as TS
+from ltxbench.runs import Run
+from ltxbench.train_data import (
+    ClipSampler,
+    TrainingDataError,
+    check_audio_stages,
+    clip_fps,
+    dataset_sha256,
+    precompute,
+    precompute_audio,
+    stage_clips,
+    training_clips,
+)
 
 log = logging.getLogger("ltxbench")
 
@@ -257,7 +266,7 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
-    from . import ltx
+    from ltxbench import ltx
 
     cfg = run.params.train
     force = os.environ.get("LTXBENCH_FORCE") == "1" if force is None else force
@@ -316,7 +325,7 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
         if acc.is_main_process:
             TS.archive_previous(ckpt_dir)  # a fresh run never mixes with an earlier run's checkpoints (damaged ones too)
     else:
-        from .lora_check import require_compatible
+        from ltxbench.lora_check import require_compatible
 
         resumed = next(p for p in lora.list_checkpoints(ckpt_dir) if lora.checkpoint_step(p) == state["step"])
         require_compatible(resumed, run.params.model.version, base=pipe)  # a foreign or corrupt file is refused loudly
@@ -508,7 +517,7 @@ def _clip_loss(pipe: Any, x0: Any, cond: dict[str, Any], generator: Any, stage: 
     """
     import torch
 
-    from . import ltx
+    from ltxbench import ltx
 
     x0 = x0.to(device)
     tokens = x0.shape[2] * x0.shape[3] * x0.shape[4]

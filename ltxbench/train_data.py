@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from . import params as P
-from . import progress, runs
-from .curate import load_manifest
-from .runs import Run
+from ltxbench import params as P
+from ltxbench import progress, runs
+from ltxbench.curate import load_manifest
+from ltxbench.runs import Run
 
 
 class TrainingDataError(ValueError):
@@ -54,7 +54,7 @@ def training_clips(run: Run) -> list[dict[str, Any]]:
     if uncaptioned:
         raise TrainingDataError(f"{len(uncaptioned)} accepted clip(s) have no caption ({_names(uncaptioned)}): run the caption stage")
     triggers = {c.name: c.trigger for c in run.params.dataset.characters}
-    from .captioning import count_trigger  # the lint's whole-word, case-sensitive rule
+    from ltxbench.captioning import count_trigger  # the lint's whole-word, case-sensitive rule
 
     no_trigger = [r["id"] for r in clips if triggers.get(r["character"]) and count_trigger(r["caption"], triggers[r["character"]]) == 0]
     if no_trigger:
@@ -184,14 +184,14 @@ def dataset_sha256(clips: list[dict[str, Any]], run: Run) -> str:
 
 
 def model_id(run: Run) -> str:
-    from . import ltx
+    from ltxbench import ltx
 
     m = run.params.model
     build = ""  # a real folder or hub id names its weights itself
     if m.source == "tiny":
         build = ltx.TINY_BUILD_ID
     elif m.source == ltx.TINY_PRETRAINED:
-        from . import tiny_base
+        from ltxbench import tiny_base
 
         build = tiny_base.build_id()
     # a file replacing source's part is part of the model (and one replaced in place is another model)
@@ -240,7 +240,7 @@ def variant_pixels(run: Run, record: dict[str, Any], stage: P.TrainStageSection)
     """The clip's pixels for a stage variant as ``[1, 3, F, H, W]`` in [-1, 1]."""
     import torch
 
-    from . import video
+    from ltxbench import video
 
     n = record["num_frames"]
     indices = [n // 2] if stage.still else range(n)  # a still is the middle frame: F = 1 = 8·0 + 1
@@ -257,7 +257,7 @@ def precompute(run: Run, pipe: Any, clips: list[dict[str, Any]], stage: P.TrainS
 
     Returns (latents by clip id, text conditioning by clip id, cache hit/miss counts).
     """
-    from . import ltx
+    from ltxbench import ltx
 
     stage = stage or P.TrainStageSection(name="main", steps=1)
     mid = model_id(run)
@@ -289,7 +289,7 @@ def text_conditioning(run: Run, pipe: Any, caption: str) -> tuple[dict[str, Any]
     model and caption: (conditioning, whether it came from the cache)."""
     import torch
 
-    from . import ltx
+    from ltxbench import ltx
 
     max_len = run.params.model.max_sequence_length
     path = run.path("cache", "text", f"{cache_key(model_id(run), caption, str(max_len))}.safetensors")
@@ -318,7 +318,7 @@ def precompute_audio(run: Run, pipe: Any, clips: list[dict[str, Any]]
     """
     import torch
 
-    from . import ltx, ltx_audio
+    from ltxbench import ltx, ltx_audio
 
     mid = model_id(run)
     out: dict[str, tuple[Any, Any]] = {}

@@ -25,10 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import params as P
-from . import progress
-from .runs import Run
-from .train_data import TrainingDataError, cache_key, load_cached, model_id, save_cached, text_conditioning
+from ltxbench import params as P
+from ltxbench import progress
+from ltxbench.runs import Run
+from ltxbench.train_data import (
+    TrainingDataError,
+    cache_key,
+    load_cached,
+    model_id,
+    save_cached,
+    text_conditioning,
+)
 
 # Prior videos are generated from their own seeds, far from evaluate's (0, 1, ...), so a prior
 # video is never the very noise an evaluation sample starts from.
@@ -94,8 +101,8 @@ def generate_priors(run: Run, pipe: Any, clips: list[dict[str, Any]], latents: d
     seed ``SEED_OFFSET + i``. Returns (samples, hit/miss counts)."""
     import torch
 
-    from . import ltx
-    from .eval_generate import sampler_settings
+    from ltxbench import ltx
+    from ltxbench.eval_generate import sampler_settings
 
     prompts = check_prompts(run, clips)
     settings = sampler_settings(run.params.evaluate, run.params.model)
@@ -140,7 +147,7 @@ def preview(pipe: Any, samples: list[PriorSample], out: Path) -> Path:
     pipeline's VAE (the evaluate stage's decoder)."""
     import numpy as np
 
-    from . import figures, ltx
+    from ltxbench import figures, ltx
 
     n = len(samples)
     cols = min(n, 4)

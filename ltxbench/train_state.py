@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import params as P
-from . import runs
+from ltxbench import params as P
+from ltxbench import runs
 
 # Train fields that may change between a kill and the resume without changing what is learned
 # up to the resumed step (more steps extends the run; checkpoint bookkeeping is free).
@@ -62,8 +62,8 @@ def newest_intact_state(ckpt_dir: Path, fingerprint: dict[str, Any], dataset_sha
     skipped)``, ``skipped`` naming every newer one passed over and why (a truncated state file, a
     missing or damaged LoRA file: what a crash or a power loss mid-write leaves). A state from other
     parameters or data is not damage: :class:`ResumeRefused` is raised as before."""
-    from .lora import checkpoint_path, checkpoint_step
-    from .lora_check.integrity import check_file
+    from ltxbench.lora import checkpoint_path, checkpoint_step
+    from ltxbench.lora_check.integrity import check_file
 
     skipped: list[str] = []
     for path in sorted(Path(ckpt_dir).glob("state_step_*.pt"), reverse=True):

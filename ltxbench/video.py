@@ -69,7 +69,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from .durable import replace_durably
+from ltxbench.durable import replace_durably
 
 log = logging.getLogger("ltxbench")
 

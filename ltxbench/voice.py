@@ -74,7 +74,7 @@ class NoSpeechError(ValueError):
 
 def speech_only(mono_16k: np.ndarray) -> np.ndarray:
     """The speech of a 16 kHz mono signal, silero-vad's segments joined (empty when none)."""
-    from .audio import speech_timestamps
+    from ltxbench.audio import speech_timestamps
 
     segments = speech_timestamps(mono_16k)
     if not segments:
@@ -84,7 +84,7 @@ def speech_only(mono_16k: np.ndarray) -> np.ndarray:
 
 def read_mono_16k(path: str | Path, start_s: float = 0.0, duration_s: float | None = None) -> np.ndarray | None:
     """A span of a file's audio as 16 kHz mono float32; None when the file has no audio stream."""
-    from .audio import read_audio
+    from ltxbench.audio import read_audio
 
     read = read_audio(path, start_s, duration_s, sample_rate=RATE)
     if read is None:

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import params as P
+from ltxbench import params as P
 
 PER_LAYER_VIDEO = 28.2
 PER_LAYER_AUDIO = 31.6
@@ -104,16 +104,16 @@ def model_dims(model: P.ModelSection) -> ModelDims:
     from diffusers import LTX2VideoTransformer3DModel
 
     if model.source == "tiny":
-        from . import ltx
+        from ltxbench import ltx
 
         return dims_from_transformer(ltx.build_tiny_pipeline(model.version).transformer)
     if model.source == "tiny-pretrained":  # its own sizes, read from its config
-        from . import tiny_base
+        from ltxbench import tiny_base
 
         with torch.device("meta"):
             return dims_from_transformer(LTX2VideoTransformer3DModel.from_config(
                 LTX2VideoTransformer3DModel.load_config(tiny_base.folder() / "transformer")))
-    from .lora_check.architecture import transformer_config
+    from ltxbench.lora_check.architecture import transformer_config
 
     with torch.device("meta"):
         transformer = LTX2VideoTransformer3DModel(**transformer_config(model.version))
@@ -136,7 +136,7 @@ def estimate(params: P.RunParams, dims: ModelDims, gpu_total: float | None = Non
     """Peak memory of one training step for ``params`` on a model of ``dims`` (bytes).
 
     ``tokens`` (video, audio, text) overrides the count derived from the curate settings."""
-    from . import lora
+    from ltxbench import lora
 
     t = params.train
     tv, ta, tt = tokens or step_tokens(params)
@@ -228,7 +228,7 @@ def measure_saved_activation_bytes(pipe: Any, video_latents: Any, text_cond: dic
     """Bytes autograd saves for backward in one training forward (unique storages), for calibration."""
     import torch
 
-    from . import ltx
+    from ltxbench import ltx
 
     transformer = pipe.transformer
     if checkpointing:

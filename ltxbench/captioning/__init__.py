@@ -12,23 +12,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..params import Problem
-from .backends import Captioned, Captioner, backend_label, make_captioner
-from .export import ExportResult, export_dataset, write_sidecars
-from .lint import DEFAULT_FACE_WORDS, RULES, LintSettings, TokenCounter, lint_caption, lint_one, lint_records, token_counter
-from .template import framing_of, lighting_of, template_caption
-from .triggers import count_trigger, find_trigger, trigger_problems, with_trigger
-from .user import UserCaptions
-
-
-def caption_problems(cfg: Any) -> list[Problem]:
-    """Problems with ``caption`` settings that need the disk (for params validation): the VLM's
-    weights must be here when ``caption.backend`` is ``vlm``. Loads nothing."""
-    if cfg.backend == "vlm":
-        from .vlm import vlm_problems
-
-        return vlm_problems(cfg.vlm.model)
-    return []
+from ltxbench.params import Problem
+from ltxbench.captioning.backends import Captioned, Captioner, backend_label, make_captioner
+from ltxbench.captioning.export import ExportResult, export_dataset, write_sidecars
+from ltxbench.captioning.lint import (
+    DEFAULT_FACE_WORDS,
+    RULES,
+    LintSettings,
+    TokenCounter,
+    lint_caption,
+    lint_one,
+    lint_records,
+    token_counter,
+)
+from ltxbench.captioning.template import framing_of, lighting_of, template_caption
+from ltxbench.captioning.triggers import count_trigger, find_trigger, trigger_problems, with_trigger
+from ltxbench.captioning.user import UserCaptions
+from ltxbench.captioning.vlm import caption_problems
 
 
 __all__ = [

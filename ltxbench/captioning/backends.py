@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from .template import template_caption
-from .user import UserCaptions
+from ltxbench.captioning.template import template_caption
+from ltxbench.captioning.user import UserCaptions
 
 Clip = tuple[dict[str, Any], Path]
 
@@ -57,7 +57,7 @@ class VLMBackend:
     """Adapter from :class:`.vlm.VLMCaptioner` to the interface; the model loads on construction."""
 
     def __init__(self, cfg: Any, captioner: Any | None = None):
-        from .vlm import VLMCaptioner
+        from ltxbench.captioning.vlm import VLMCaptioner
 
         self.vlm = captioner or VLMCaptioner.from_settings(cfg)
         self.label = self.vlm.label

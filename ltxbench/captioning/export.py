@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs
+from ltxbench import runs
 
 CSV_NAME = "dataset.csv"
 JSONL_NAME = "dataset.jsonl"

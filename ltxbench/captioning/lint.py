@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .triggers import case_variants, count_trigger, find_trigger
+from ltxbench.captioning.triggers import case_variants, count_trigger, find_trigger
 
 log = logging.getLogger("ltxbench")
 
@@ -112,7 +112,7 @@ def token_counter(source: str = "tiny", text_encoder: str | None = None) -> Toke
     when one is set; words when none loads (nothing is downloaded)."""
     if text_encoder is not None:
         try:
-            from .. import gemma_file
+            from ltxbench import gemma_file
 
             return TokenCounter(gemma_file.load_tokenizer(text_encoder), f"tokens of the text encoder's tokenizer ({text_encoder})")
         except Exception as exc:  # lint still runs, on words, and says why
@@ -120,11 +120,11 @@ def token_counter(source: str = "tiny", text_encoder: str | None = None) -> Toke
             return TokenCounter(None, f"words: no tokenizer could be loaded from model.text_encoder {text_encoder!r}")
     try:
         if source == "tiny-pretrained":  # a saved copy of the same byte-level tokenizer
-            from .. import tiny_base
+            from ltxbench import tiny_base
 
             source = str(tiny_base.folder())
         if source == "tiny":
-            from .. import ltx
+            from ltxbench import ltx
 
             return TokenCounter(ltx.build_tiny_tokenizer(), "tokens of the tiny LTX text encoder (byte-level: one per UTF-8 byte)")
         local = source.startswith(("/", ".", "~"))

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
-from ..params import Problem
-from .english import is_english_word
+from ltxbench.params import Problem
+from ltxbench.captioning.english import is_english_word
 
 Position = Literal["start", "end"]
 

@@ -23,7 +23,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..runs import parse_jsonl
+from ltxbench.runs import parse_jsonl
 
 log = logging.getLogger("ltxbench")
 

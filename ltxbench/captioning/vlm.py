@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..params import Problem
+from ltxbench.params import Problem
 
 log = logging.getLogger("ltxbench")
 
@@ -74,7 +74,7 @@ def load_vlm(model_id: str, device: str = "auto", dtype: str = "auto") -> tuple[
     torch_dtype = {"auto": torch.bfloat16 if dev == "cuda" else torch.float32, "float32": torch.float32,
                    "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
     if model_id == "tiny":
-        from .tiny_vlm import build_tiny_vlm
+        from ltxbench.captioning.tiny_vlm import build_tiny_vlm
 
         model, processor = build_tiny_vlm()
         model = model.to(torch_dtype)
@@ -161,9 +161,9 @@ class VLMCaptioner:
 
     def caption(self, clips: Sequence[tuple[dict[str, Any], Path]]) -> list[str | None]:
         """One caption per ``(record, clip file)``; ``None`` where the clip cannot be read."""
-        from .. import video
+        from ltxbench import video
 
-        from ..video import sample_indices
+        from ltxbench.video import sample_indices
 
         frame_lists, ok = [], []
         for record, media in clips:
@@ -177,3 +177,11 @@ class VLMCaptioner:
             ok.append(True)
         texts = iter(self.caption_frames(frame_lists) if frame_lists else [])
         return [next(texts) if good else None for good in ok]
+
+
+def caption_problems(cfg: Any) -> list[Problem]:
+    """Problems with ``caption`` settings that need the disk (for params validation): the VLM's
+    weights must be here when ``caption.backend`` is ``vlm``. Loads nothing."""
+    if cfg.backend == "vlm":
+        return vlm_problems(cfg.vlm.model)
+    return []

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import params as P
-from ..faces import Face, FaceAnalyzer, IdentityScale
-from . import compression, duplicates, expression, framing, lighting, pose, sharpness, style
-from .identity import Match, match_characters
-from .reasons import Reason
+from ltxbench import params as P
+from ltxbench.faces import Face, FaceAnalyzer, IdentityScale
+from ltxbench.clipscore import compression, duplicates, expression, framing, lighting, pose, sharpness, style
+from ltxbench.clipscore.identity import Match, match_characters
+from ltxbench.clipscore.reasons import Reason
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from .pose import level_eyes
+from ltxbench.clipscore.pose import level_eyes
 
 NEUTRAL_MOUTH_WIDTH = 0.55
 """Mouth-corner distance / outer-eye-corner distance of a relaxed mouth (adult averages ~0.5-0.6)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..faces import IdentityScale, identity_scale
+from ltxbench.faces import IdentityScale, identity_scale
 
 
 @dataclass(frozen=True)

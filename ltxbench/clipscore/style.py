@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     from pathlib import Path
 
-    from .. import params as P
-    from .. import video
+    from ltxbench import params as P
+    from ltxbench import video
 
     parser = argparse.ArgumentParser(prog="python -m ltxbench.clipscore.style", description=main.__doc__)
     parser.add_argument("files", nargs="+", type=Path)

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..faces import Face
-from .identity import identity_scores
+from ltxbench.faces import Face
+from ltxbench.eval_metrics.identity import identity_scores
 
 
 def bleed_row(track: Sequence[Face | None], refs_by_character: Mapping[str, np.ndarray], target: str) -> dict[str, Any]:

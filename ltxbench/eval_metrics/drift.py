@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..faces import Face
+from ltxbench.faces import Face
 
 QUARTERS = 4
 

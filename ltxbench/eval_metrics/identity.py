@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import faces
-from ..faces import Face, FaceAnalyzer
+from ltxbench import faces
+from ltxbench.faces import Face, FaceAnalyzer
 
 Track = Sequence[Face | None]
 

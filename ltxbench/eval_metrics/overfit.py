@@ -42,8 +42,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .. import faces, progress, runs, video
-from ..faces import Face, FaceAnalyzer
+from ltxbench import faces, progress, runs, video
+from ltxbench.faces import Face, FaceAnalyzer
 
 log = logging.getLogger("ltxbench")
 

@@ -26,10 +26,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .check import IncompatibleLoRAError, check_lora, require_compatible
-    from .cli import add_check_lora_parser, run_check_lora
-    from .convert import convert_for_diffusers
-    from .report import CheckReport
+    from ltxbench.lora_check.check import IncompatibleLoRAError, check_lora, require_compatible
+    from ltxbench.lora_check.cli import add_check_lora_parser, run_check_lora
+    from ltxbench.lora_check.convert import convert_for_diffusers
+    from ltxbench.lora_check.report import CheckReport
 
 _WHERE = {
     "CheckReport": "report",

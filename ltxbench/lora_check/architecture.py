@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .. import ltx
-from . import names
-from .integrity import SafetensorsFormatError, read_header
+from ltxbench import ltx
+from ltxbench.lora_check import names
+from ltxbench.lora_check.integrity import SafetensorsFormatError, read_header
 
 if TYPE_CHECKING:
     import torch

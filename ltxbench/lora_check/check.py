@@ -12,15 +12,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from . import names
-from .architecture import KNOWN_VERSIONS, BaseModel, resolve_base, version_table
-from .convert import adapter_metadata_problem, base_problem, pair_scales
-from .effect import ModuleEffect, measure
-from .formats import ParsedKeys, parse_keys
-from .integrity import check_file
-from .report import CheckReport
-from .signatures import VersionFinding, infer_version
-from .traps import predict
+from ltxbench.lora_check import names
+from ltxbench.lora_check.architecture import KNOWN_VERSIONS, BaseModel, resolve_base, version_table
+from ltxbench.lora_check.convert import adapter_metadata_problem, base_problem, pair_scales
+from ltxbench.lora_check.effect import ModuleEffect, measure
+from ltxbench.lora_check.formats import ParsedKeys, parse_keys
+from ltxbench.lora_check.integrity import check_file
+from ltxbench.lora_check.report import CheckReport
+from ltxbench.lora_check.signatures import VersionFinding, infer_version
+from ltxbench.lora_check.traps import predict
 
 log = logging.getLogger("ltxbench")
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import ltx
+from ltxbench import ltx
 
 
 def add_check_lora_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -41,8 +41,8 @@ def _usage_error(args: argparse.Namespace, message: str) -> int:
 
 def run_check_lora(args: argparse.Namespace) -> int:
     """Run the check for parsed ``args``; prints the report and returns the exit code."""
-    from .architecture import resolve_base
-    from .check import check_lora
+    from ltxbench.lora_check.architecture import resolve_base
+    from ltxbench.lora_check.check import check_lora
 
     file = Path(args.file).expanduser()
     if not file.is_file():

@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from . import names
-from .formats import Pair, ParsedKeys
+from ltxbench.lora_check import names
+from ltxbench.lora_check.formats import Pair, ParsedKeys
 
 if TYPE_CHECKING:
     import torch
 
-    from .architecture import BaseModel
+    from ltxbench.lora_check.architecture import BaseModel
 
 log = logging.getLogger("ltxbench")
 
@@ -159,10 +159,10 @@ def convert_for_diffusers(
     it. A file must pass the integrity check first (ValueError naming the problem otherwise);
     ``metadata`` supplies safetensors metadata for an in-memory state dict.
     """
-    from .architecture import resolve_base
-    from .check import flat_lookup_for
-    from .formats import parse_keys
-    from .integrity import check_file, infos_of
+    from ltxbench.lora_check.architecture import resolve_base
+    from ltxbench.lora_check.check import flat_lookup_for
+    from ltxbench.lora_check.formats import parse_keys
+    from ltxbench.lora_check.integrity import check_file, infos_of
 
     if isinstance(path_or_state, (str, Path)):
         integrity, tensors = check_file(path_or_state)  # read lazily: each tensor once, into the result

@@ -17,14 +17,14 @@ import statistics
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
-from . import names
-from .convert import Scale
-from .formats import Pair
+from ltxbench.lora_check import names
+from ltxbench.lora_check.convert import Scale
+from ltxbench.lora_check.formats import Pair
 
 if TYPE_CHECKING:
     import torch
 
-    from .architecture import BaseModel
+    from ltxbench.lora_check.architecture import BaseModel
 
 INERT_RELATIVE = 1e-6
 """Below this relative change a module does nothing measurable (bf16 resolution is ~4e-3)."""

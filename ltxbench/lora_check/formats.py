@@ -29,8 +29,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
-from . import names
-from .integrity import TensorInfo
+from ltxbench.lora_check import names
+from ltxbench.lora_check.integrity import TensorInfo
 
 if TYPE_CHECKING:
     import torch

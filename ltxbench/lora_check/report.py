@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import names
-from .effect import ModuleEffect, scale_text, summarize
-from .signatures import VersionFinding
-from .traps import LoaderOutcome
+from ltxbench.lora_check import names
+from ltxbench.lora_check.effect import ModuleEffect, scale_text, summarize
+from ltxbench.lora_check.signatures import VersionFinding
+from ltxbench.lora_check.traps import LoaderOutcome
 
 FAILING = ("refused", "corrupt", "incompatible", "inert")
 

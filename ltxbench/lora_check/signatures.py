@@ -23,10 +23,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .. import ltx
-from . import names
-from .architecture import KNOWN_VERSIONS, UNKNOWN_SHAPES, version_table
-from .formats import Pair
+from ltxbench import ltx
+from ltxbench.lora_check import names
+from ltxbench.lora_check.architecture import KNOWN_VERSIONS, UNKNOWN_SHAPES, version_table
+from ltxbench.lora_check.formats import Pair
 
 # Modules whose out/in ratio is the number of modulation parameters (6 in 2.0, 9 from 2.3).
 _RATIO_MODULES = frozenset({"time_embed.linear", "audio_time_embed.linear"})

@@ -25,12 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
-from . import names
-from .formats import ParsedKeys
+from ltxbench.lora_check import names
+from ltxbench.lora_check.formats import ParsedKeys
 
 if TYPE_CHECKING:
-    from .architecture import BaseModel
-    from .convert import Scale
+    from ltxbench.lora_check.architecture import BaseModel
+    from ltxbench.lora_check.convert import Scale
 
 
 @dataclass

@@ -17,11 +17,11 @@ The comparison of a sweep's runs is :mod:`ltxbench.compare` (notebook ``05_compa
 Importing this package starts nothing and imports neither Ray nor papermill.
 """
 
-from .command import add_sweep_parser, main, run_sweep_cli
-from .executors import ExecutorUnavailable, RunTask, execute_run, visible_gpus
-from .runner import RunPlan, SweepResult, plan_runs, run_sweep
-from .spec import Sweep, SweepError, SweepRun, assign_ids, load_sweep, readable_id, value_label
-from .state import SWEEP_JSON, SweepBusy, read_sweep_json
+from ltxbench.sweep.command import add_sweep_parser, main, run_sweep_cli
+from ltxbench.sweep.executors import ExecutorUnavailable, RunTask, execute_run, visible_gpus
+from ltxbench.sweep.runner import RunPlan, SweepResult, plan_runs, run_sweep
+from ltxbench.sweep.spec import Sweep, SweepError, SweepRun, assign_ids, load_sweep, readable_id, value_label
+from ltxbench.sweep.state import SWEEP_JSON, SweepBusy, read_sweep_json
 
 __all__ = [
     "SWEEP_JSON", "ExecutorUnavailable", "RunPlan", "RunTask", "Sweep", "SweepBusy", "SweepError", "SweepResult",

@@ -16,10 +16,10 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from .executors import ExecutorUnavailable
-from .runner import run_sweep
-from .spec import SweepError
-from .state import SweepBusy
+from ltxbench.sweep.executors import ExecutorUnavailable
+from ltxbench.sweep.runner import run_sweep
+from ltxbench.sweep.spec import SweepError
+from ltxbench.sweep.state import SweepBusy
 
 
 def _positive_int(text: str) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs
+from ltxbench import runs
 
 log = logging.getLogger("ltxbench")
 
@@ -59,7 +59,7 @@ def execute_run(task: RunTask) -> dict[str, Any]:
     The run's stdout and stderr (the pipeline's progress lines) go to ``RUN_DIR/worker.log``, so
     parallel runs do not interleave on the terminal.
     """
-    from .. import pipeline
+    from ltxbench import pipeline
 
     if task.gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = task.gpu  # inherited by the papermill kernels

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .. import params as P
-from .. import runs
-from .executors import RunTask, make_executor
-from .spec import Sweep, SweepError, load_sweep
-from .state import SweepState, read_sweep_json, sweep_lock
+from ltxbench import params as P
+from ltxbench import runs
+from ltxbench.sweep.executors import RunTask, make_executor
+from ltxbench.sweep.spec import Sweep, SweepError, load_sweep
+from ltxbench.sweep.state import SweepState, read_sweep_json, sweep_lock
 
 Echo = Callable[[str], None]
 

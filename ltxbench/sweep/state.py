@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from .. import runs
-from ..params import Problem
-from .spec import Sweep, SweepError
+from ltxbench import runs
+from ltxbench.params import Problem
+from ltxbench.sweep.spec import Sweep, SweepError
 
 SWEEP_JSON = "sweep.json"
 LOCK_FILE = ".sweep.lock"

@@ -96,7 +96,7 @@ def _context(frames: np.ndarray, box: Sequence[float]) -> np.ndarray:
 
 
 def photo_item(path: Path, person: str, description: str, analyzer) -> FaceItem:
-    from .. import video
+    from ltxbench import video
 
     image = video.read_image(path)
     face = analyzer.largest(image)
@@ -109,7 +109,7 @@ def film_items(path: Path, analyzer) -> list[FaceItem]:
     """Every face of at least ``FILM_MIN_FACE_PX`` found at the film's sampled frames, with the
     ``FRAMES`` frames from there; a face whose identity matches no :data:`FILM_PEOPLE` group is
     left out (groups are formed in order of appearance)."""
-    from .. import video
+    from ltxbench import video
 
     info = video.probe(path)
     starts = list(range(0, info.num_frames - FRAMES, FILM_STRIDE))
@@ -134,7 +134,7 @@ def film_items(path: Path, analyzer) -> list[FaceItem]:
 
 def face_items(data_dir: Path) -> list[FaceItem]:
     """All training items, photos first, then the film's."""
-    from .. import faces
+    from ltxbench import faces
 
     analyzer = faces.FaceAnalyzer(upsample=1)
     items = [photo_item(data_dir / name, person, text, analyzer) for name, person, text in PHOTOS]
@@ -144,7 +144,7 @@ def face_items(data_dir: Path) -> list[FaceItem]:
 def held_out_clip(data_dir: Path, frames: int = FRAMES, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
     """The reference photo's head crop (2.0 face heights, curate's rule) as a still clip
     ``[3, frames, size, size]`` in [-1, 1], and the photo's dlib embedding."""
-    from .. import faces, video
+    from ltxbench import faces, video
 
     analyzer = faces.FaceAnalyzer(upsample=1)
     image = video.read_image(data_dir / HELD_OUT_PHOTO)

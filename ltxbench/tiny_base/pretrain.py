@@ -44,8 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from ..train_data import file_sha256
-from . import faces_data
+from ltxbench.train_data import file_sha256
+from ltxbench.tiny_base import faces_data
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "tests" / "data"
 TRANSFORMER_SIZES = {"num_layers": 4, "num_attention_heads": 8, "attention_head_dim": 32,
@@ -93,7 +93,7 @@ def vae_face_check(vae: Any, clip: np.ndarray, reference: np.ndarray) -> dict[st
     their mean distance to the photo's own embedding (below 0.6: dlib's same person)."""
     import torch
 
-    from .. import faces
+    from ltxbench import faces
 
     analyzer = faces.FaceAnalyzer(upsample=1)
     with torch.no_grad():
@@ -131,7 +131,7 @@ def train_vae(work: Path, items: list, steps: dict[str, int], seed: int, lr: flo
     import torch
     from safetensors.torch import load_file
 
-    from .. import ltx
+    from ltxbench import ltx
 
     vae = ltx._tiny_video_vae("2.3")
     for index, (phase, spread) in enumerate(VAE_PHASES):
@@ -272,7 +272,7 @@ def training_set(pipe: Any, items: list, rng: np.random.Generator, draws: int, c
     captions)."""
     import torch
 
-    from .. import ltx
+    from ltxbench import ltx
 
     people = sorted({item.person for item in items})
     latents, owners = [], []
@@ -301,7 +301,7 @@ def train_transformer(work: Path, pipe: Any, items: list, steps: int, seed: int,
     import torch
     from safetensors.torch import load_file, save_file
 
-    from .. import ltx, train
+    from ltxbench import ltx, train
 
     out = work / "transformer.safetensors"
     if out.exists():
@@ -411,7 +411,7 @@ DATA_LICENCES = {
 def earlier_build(folder: Path) -> tuple[Any, dict[str, Any]]:
     """An earlier build of this script (``folder``: the pipeline folder it wrote) in float32, and
     its provenance."""
-    from .. import ltx
+    from ltxbench import ltx
 
     earlier = _read_json(folder / "provenance.json")
     if not earlier or "vae" not in earlier or "transformer" not in earlier:
@@ -465,7 +465,7 @@ def continue_decoder(vae: Any, work: Path, items: list, steps: int, seed: int) -
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from .. import ltx
+    from ltxbench import ltx
 
     parser = argparse.ArgumentParser(prog="python -m ltxbench.tiny_base.pretrain", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the pipeline (out/pipeline) and the work files")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .caption_editor import CaptionEditor
-from .curation_grid import CurationGrid
-from .eval_dashboard import EvalDashboard
+from ltxbench.ui.caption_editor import CaptionEditor
+from ltxbench.ui.curation_grid import CurationGrid
+from ltxbench.ui.eval_dashboard import EvalDashboard
 
 __all__ = ["CaptionEditor", "CurationGrid", "EvalDashboard"]

@@ -19,12 +19,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .. import caption as stage
-from .. import caption_edits, runs
-from ..captioning import LintSettings, lint_one, token_counter, write_sidecars
-from ..captioning.lint import model_tokenizer
-from ..curate import MANIFEST, load_manifest
-from ..runs import Run
+from ltxbench import caption as stage
+from ltxbench import caption_edits, runs
+from ltxbench.captioning import LintSettings, lint_one, token_counter, write_sidecars
+from ltxbench.captioning.lint import model_tokenizer
+from ltxbench.curate import MANIFEST, load_manifest
+from ltxbench.runs import Run
 
 log = logging.getLogger("ltxbench")
 
@@ -50,8 +50,8 @@ def preview_jpeg(run: Run, record: dict[str, Any], frames: int = 4, height: int 
     import numpy as np
     from PIL import Image
 
-    from .. import video
-    from ..video import sample_indices
+    from ltxbench import video
+    from ltxbench.video import sample_indices
 
     try:
         if record.get("media"):
@@ -209,7 +209,7 @@ class CaptionEditor:
                 f"{''.join(rows)}</table>")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        from .record import bundle
+        from ltxbench.ui.record import bundle
 
         return bundle(self.widget, self.static_html(), repr(self), **kwargs)
 

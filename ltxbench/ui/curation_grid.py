@@ -22,8 +22,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .. import coverage, overrides, runs
-from ..runs import Run
+from ltxbench import coverage, overrides, runs
+from ltxbench.runs import Run
 
 log = logging.getLogger("ltxbench")
 
@@ -49,7 +49,7 @@ def preview_gif(run: Run, record: dict[str, Any], frames: int = PREVIEW_FRAMES, 
     """
     from PIL import Image
 
-    from .. import video
+    from ltxbench import video
 
     if not record.get("media"):
         return None
@@ -164,7 +164,7 @@ class CurationGrid:
 
     # -- data ------------------------------------------------------------------------------
     def _load(self) -> None:
-        from ..curate import load_manifest
+        from ltxbench.curate import load_manifest
 
         self.records = load_manifest(self.run)
         self.by_id = {r["id"]: r for r in self.records}
@@ -328,7 +328,7 @@ class CurationGrid:
     def static_html(self) -> str:
         """Every clip (thumbnail, decision, reasons, key scores) and the coverage figure, as HTML: the
         run's record without a kernel."""
-        from .record import img
+        from ltxbench.ui.record import img
 
         rows = []
         for r in self.records[:self.STATIC_ROWS]:
@@ -343,7 +343,7 @@ class CurationGrid:
                 + (img(coverage_png.read_bytes(), alt="coverage") if coverage_png.is_file() else ""))
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        from .record import bundle
+        from ltxbench.ui.record import bundle
 
         return bundle(self.widget, self.static_html(), repr(self), **kwargs)
 

@@ -21,9 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from ..eval_select import best_label
-from ..eval_sources import BASE, SampleVideo, folder_videos, is_stacked, split_label, stack_label, strength_label
-from ..runs import Run
+from ltxbench.eval_select import best_label
+from ltxbench.eval_sources import (
+    BASE,
+    SampleVideo,
+    folder_videos,
+    is_stacked,
+    split_label,
+    stack_label,
+    strength_label,
+)
+from ltxbench.runs import Run
 
 PREVIEW_FRAMES = 16
 PREVIEW_HEIGHT = 128
@@ -36,8 +44,8 @@ def animated_preview(videos: list[SampleVideo], checkpoint: str, frames: int = P
     import cv2
     from PIL import Image
 
-    from .. import video
-    from ..eval_plots import grid_rows
+    from ltxbench import video
+    from ltxbench.eval_plots import grid_rows
 
     rows = grid_rows(videos, checkpoint)
     if not rows:
@@ -104,7 +112,7 @@ def _labelled(movie: np.ndarray, row_labels: list[str], checkpoint: str) -> np.n
     canvas = Image.new("RGB", (LABEL_WIDTH + width, HEADER_HEIGHT + height), "white")
     draw = ImageDraw.Draw(canvas)
     half = (width - 8) // 2
-    from ..eval_plots import grid_baseline
+    from ltxbench.eval_plots import grid_baseline
 
     left = grid_baseline(checkpoint)
     draw.text((LABEL_WIDTH + 4, 4), "base model (no LoRA)" if left == BASE else f"{left} alone", fill="black")
@@ -124,7 +132,7 @@ class EvalDashboard:
     def __init__(self, run: Run | str | Path):
         import ipywidgets as w  # lazily: the stages never need a UI library
 
-        from .. import runs
+        from ltxbench import runs
 
         self.run = run if isinstance(run, Run) else runs.open_run(run)
         self.eval_dir = self.run.path("eval")
@@ -306,7 +314,7 @@ class EvalDashboard:
 
     def static_html(self) -> str:
         """What the dashboard shows, as HTML with the figures embedded: the run's record without a kernel."""
-        from .record import img
+        from ltxbench.ui.record import img
 
         parts = [self._header_html(), self.diagnosis_panel.value]
         for name in self.STATIC_FIGURES:
@@ -314,7 +322,7 @@ class EvalDashboard:
             if path.is_file():
                 parts.append(img(path.read_bytes(), alt=name))
         if self.current is not None and self.grid_bytes:
-            from ..eval_plots import grid_baseline
+            from ltxbench.eval_plots import grid_baseline
 
             left = grid_baseline(self.current)
             parts.append(f"<h4>{html.escape(self.current)} vs {html.escape('base' if left == BASE else left)} (same prompt and seed per row)</h4>"
@@ -322,7 +330,7 @@ class EvalDashboard:
         return "".join(f"<div>{p}</div>" for p in parts)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        from .record import bundle
+        from ltxbench.ui.record import bundle
 
         best = self.best.get("checkpoint") or "none"
         return bundle(self.widget, self.static_html(), f"EvalDashboard({self.eval_dir}; best checkpoint: {best})", **kwargs)

@@ -33,7 +33,7 @@ class LossMonitor:
             self.redraw()
 
     def figure(self) -> Any:
-        from ..figures import new_figure
+        from ltxbench.figures import new_figure
 
         fig, ax = new_figure(1, (7, 3))
         steps = [r["step"] for r in self.rows]
@@ -66,7 +66,7 @@ class LossMonitor:
             self.image.value = self.png()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        from .record import bundle, img
+        from ltxbench.ui.record import bundle, img
 
         static = (f"<p>{self.label.value}</p>" + img(self.png() if self.rows else None, alt="loss")
                   + ("<p><i>live loss plot: drawn while training in an interactive session; the record shows "
