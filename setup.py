@@ -3,7 +3,7 @@
 They live at the top of the repository (``notebooks/``, ``params/``, ``tests/data/``), where a
 researcher working in a clone edits them, and are copied into ``ltxbench/_bundled/`` in the wheel
 with the same relative layout, so ``params/demo.yaml``'s ``../tests/data/...`` paths still resolve.
-``ltxbench.bundled`` finds them in either place. Everything else is declared in pyproject.toml.
+``ltxbench.util.bundled`` finds them in either place. Everything else is declared in pyproject.toml.
 """
 
 from pathlib import Path

@@ -32,7 +32,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ltxbench import audio, curate, faces, runs, shots, video
+from ltxbench import faces
+from ltxbench.curate import shots, stage
+from ltxbench.media import audio
+from ltxbench.media import frames as media_frames
+from ltxbench.media import video
+from ltxbench.run import folder as run_folder
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 VIDEO = DATA / "tears_of_steel_10s.mp4"
@@ -77,7 +82,7 @@ def _talking_video(folder: Path) -> Path:
     return path
 
 
-def _run(folder: Path, name: str, sources: list[Path], reference: Path, curate_cfg: dict) -> runs.Run:
+def _run(folder: Path, name: str, sources: list[Path], reference: Path, curate_cfg: dict) -> run_folder.Run:
     raw = {
         "run": {"name": name, "seed": 1},
         "model": {"version": "2.3", "source": "tiny"},
@@ -87,7 +92,7 @@ def _run(folder: Path, name: str, sources: list[Path], reference: Path, curate_c
     }
     params = folder / f"{name}.yaml"
     params.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return runs.open_run(folder / name, params)
+    return run_folder.open_run(folder / name, params)
 
 
 def throughput(profile: bool) -> None:
@@ -113,7 +118,7 @@ def throughput(profile: bool) -> None:
             prof = cProfile.Profile() if profile and "25" in label and "workers 1" in label else None
             if prof:
                 prof.enable()
-            t_curate, result = _timed(lambda: curate.curate(run))
+            t_curate, result = _timed(lambda: stage.curate(run))
             if prof:
                 prof.disable()
             n_acc = len(result.accepted)
@@ -141,7 +146,7 @@ def components() -> None:
             for name, img in photos.items():
                 h, w = img.shape[:2]
                 size = (short, int(round(h * short / w / 2) * 2)) if w < h else (int(round(w * short / h / 2) * 2), short)
-                face = analyzer.largest(video.resize_crop(img, *size))
+                face = analyzer.largest(media_frames.resize_crop(img, *size))
                 out[name] = None if face is None else round(faces.identity_distance(face.embedding, refs), 3)
             return out
         t, found = _timed(analyze)

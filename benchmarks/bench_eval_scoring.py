@@ -34,9 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ltxbench import eval_score, faces, parallel, video
-from ltxbench.eval_sources import SampleVideo
-from ltxbench.eval_metrics import drift, identity, motion
+from ltxbench import faces
+from ltxbench.evaluate import score as eval_score
+from ltxbench.evaluate.metrics import drift, identity, motion
+from ltxbench.evaluate.sources import SampleVideo
+from ltxbench.media import frames as media_frames
+from ltxbench.media import video
+from ltxbench.util import parallel
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 WIDTH, HEIGHT, NUM_FRAMES, FACE_FRAMES, MOTION_PAIRS = 768, 512, 121, 16, 8
@@ -66,7 +70,7 @@ def _make_videos(folder: Path) -> dict[str, Path]:
         box = finder.largest(photo).box
         for framing, share in (("close", 1 / 3), ("medium", 1 / 6)):
             crop = _framed(photo, box, share)
-            clip = video.image_to_clip(crop, WIDTH, HEIGHT, NUM_FRAMES, motion="pan", amount=0.06)
+            clip = media_frames.image_to_clip(crop, WIDTH, HEIGHT, NUM_FRAMES, motion="pan", amount=0.06)
             out[f"{stem}/{framing}"] = video.write_mp4(folder / f"{stem}_{framing}.mp4", clip, fps=24)
     return out
 
@@ -75,7 +79,7 @@ def _score(path: Path, analyzer: faces.FaceAnalyzer, refs: np.ndarray) -> tuple[
     """Time one video through read + faces + identity + drift + motion, as the stage does it."""
     t0 = time.perf_counter()
     n = video.probe(path).num_frames
-    frames = video.read_frames(path, video.sample_indices(n, FACE_FRAMES))
+    frames = video.read_frames(path, media_frames.sample_indices(n, FACE_FRAMES))
     track = identity.face_track(frames, analyzer)
     scores = identity.identity_scores(track, refs)
     scores.update(drift.drift_scores(track))
@@ -166,7 +170,7 @@ def main() -> None:
         t_det0 = _timed(lambda: CONFIGS["upsample=0 (768x512 as is)"]._detect(frame))
         t_embed = _timed(lambda: default._describe(frame, default._detect(frame)[0])) - t_det1
         n = video.probe(videos["obama_2/close"]).num_frames
-        t_read = _timed(lambda: video.read_frames(videos["obama_2/close"], video.sample_indices(n, FACE_FRAMES)))
+        t_read = _timed(lambda: video.read_frames(videos["obama_2/close"], media_frames.sample_indices(n, FACE_FRAMES)))
         pairs = video.read_frames(videos["obama_2/close"], motion.pair_indices(n, MOTION_PAIRS))
         t_motion = _timed(lambda: motion.motion_magnitude(pairs, paired=True))
         print(f"\nparts, as ratios to one default detection ({t_det1 * 1000:.0f} ms): detection upsample=0 "
@@ -180,7 +184,7 @@ def main() -> None:
 
             model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32")  # random weights, same cost
             model.eval()
-            frames = video.read_frames(videos["obama_2/close"], video.sample_indices(n, FACE_FRAMES))
+            frames = video.read_frames(videos["obama_2/close"], media_frames.sample_indices(n, FACE_FRAMES))
 
             def clip_embed():
                 with torch.inference_mode():

@@ -16,7 +16,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ltxbench import shots, video
+from ltxbench.curate import shots
+from ltxbench.media import video
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 TRUTH = {

@@ -39,9 +39,10 @@ def _params(tmp: Path) -> Path:
 def minimal_loop(latents: list[torch.Tensor], conds: list[dict], steps: int) -> list[float]:
     from peft import LoraConfig
 
-    from ltxbench import lora, ltx
+    from ltxbench.lora import files as lora
+    from ltxbench.model import forward, tiny
 
-    pipe = ltx.build_tiny_pipeline()
+    pipe = tiny.build_tiny_pipeline()
     tr = pipe.transformer
     tr.requires_grad_(False)
     torch.manual_seed(0)
@@ -56,7 +57,7 @@ def minimal_loop(latents: list[torch.Tensor], conds: list[dict], steps: int) -> 
         x0 = latents[i]
         sigma = torch.rand(1, generator=g).item()
         noise = torch.randn(x0.shape, generator=g)
-        pred = ltx.transformer_forward(pipe, (1 - sigma) * x0 + sigma * noise, None, conds[i], sigma, generator=g)
+        pred = forward.transformer_forward(pipe, (1 - sigma) * x0 + sigma * noise, None, conds[i], sigma, generator=g).video
         loss = torch.nn.functional.mse_loss(pred, noise - x0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -69,23 +70,25 @@ def minimal_loop(latents: list[torch.Tensor], conds: list[dict], steps: int) -> 
 def main() -> None:
     os.environ["LTXBENCH_QUIET"] = "1"
     sys.path.insert(0, str(REPO))
-    from ltxbench import caption, curate, runs, train
-    from ltxbench.train_data import precompute, training_clips
-
-    from ltxbench import ltx
+    from ltxbench.caption import stage as caption
+    from ltxbench.curate import stage
+    from ltxbench.model import tiny
+    from ltxbench.run import folder
+    from ltxbench.train import loop
+    from ltxbench.train.data import precompute, training_clips
 
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        run = runs.open_run(tmp / "run", _params(tmp))
-        curate.curate(run)
+        run = folder.open_run(tmp / "run", _params(tmp))
+        stage.curate(run)
         caption.caption(run)
         clips = training_clips(run)
-        lat, text, _ = precompute(run, ltx.build_tiny_pipeline(), clips)
+        lat, text, _ = precompute(run, tiny.build_tiny_pipeline(), clips)
         ordered = [lat[c["id"]] for c in clips]
         conds = [text[c["id"]] for c in clips]
 
         stamps: list[float] = []
-        train.train(run, on_step=lambda row: stamps.append(time.perf_counter()))
+        loop.train(run, on_step=lambda row: stamps.append(time.perf_counter()))
         ours = [b - a for a, b in zip(stamps, stamps[1:])]
         base = minimal_loop(ordered, conds, STEPS)
 

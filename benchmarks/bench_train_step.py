@@ -14,7 +14,8 @@ import time
 import torch
 from peft import LoraConfig
 
-from ltxbench import lora, ltx
+from ltxbench.lora import files as lora
+from ltxbench.model import forward, tiny
 
 REPEATS = 15
 
@@ -31,22 +32,22 @@ def _median_time(fn) -> float:
 
 def main() -> None:
     torch.set_num_threads(2)
-    pipe = ltx.build_tiny_pipeline()
-    cond = ltx.encode_prompts(pipe, ["obmx talking to the camera"], max_sequence_length=64)
+    pipe = tiny.build_tiny_pipeline()
+    cond = forward.encode_prompts(pipe, ["obmx talking to the camera"], max_sequence_length=64)
     x0 = torch.randn(1, 128, 3, 4, 7)  # 17 frames at 224x128
     noise = torch.randn_like(x0)
-    x_t = ltx.noisy_latents(x0, noise, 0.5)
+    x_t = forward.noisy_latents(x0, noise, 0.5)
 
     def frozen_forward():
         with torch.no_grad():
-            ltx.transformer_forward(pipe, x_t, None, cond, 0.5, generator=torch.Generator().manual_seed(0))
+            forward.transformer_forward(pipe, x_t, None, cond, 0.5, generator=torch.Generator().manual_seed(0)).video
 
     baseline = _median_time(frozen_forward)
     print(f"baseline: frozen forward, tiny LTX-2.3, latents {tuple(x0.shape)}: 1.00")
     print(f"{'targets':<18}{'rank':>6}{'step / baseline':>18}{'trainable':>12}{'adds (KiB)':>12}")
     for preset in ("video_attention", "all_attention", "all_attention_ff"):
         for rank in (4, 16, 64):
-            fresh = ltx.build_tiny_pipeline()
+            fresh = tiny.build_tiny_pipeline()
             tr = fresh.transformer
             tr.requires_grad_(False)
             tr.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=lora.TARGET_PRESETS[preset]))
@@ -54,7 +55,7 @@ def main() -> None:
             opt = torch.optim.AdamW(params, lr=1e-4)
 
             def step():
-                pred = ltx.transformer_forward(fresh, x_t, None, cond, 0.5, generator=torch.Generator().manual_seed(0))
+                pred = forward.transformer_forward(fresh, x_t, None, cond, 0.5, generator=torch.Generator().manual_seed(0)).video
                 loss = torch.nn.functional.mse_loss(pred, noise - x0)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

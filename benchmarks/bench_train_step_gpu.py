@@ -2,15 +2,15 @@
 memory and model-FLOPs utilisation (MFU).
 
 The transformer is built on the GPU from the released 2.3 config with random weights (no
-download; ``ltxbench.lora_check.architecture.transformer_config``), in bfloat16, with gradient
+download; ``ltxbench.model.architecture.transformer_config``), in bfloat16, with gradient
 checkpointing and a rank-32 LoRA on every attention projection (``all_attention``), as
 ``params/staged.yaml`` trains it. Inputs: 768×512, 49 frames (7×16×24 = 2688 video tokens),
 51 audio tokens (2.04 s at 25/s), 1024 text tokens (the pipeline's sequence length), random
 text embeddings of the connectors' widths. The step is the ltxbench training step's core:
-``ltx.transformer_forward`` under bf16 autocast, MSE against the velocity, backward, AdamW.
+``ltxbench.model.forward.transformer_forward`` under bf16 autocast, MSE against the velocity, backward, AdamW.
 
 MFU = model FLOPs per step / seconds per step / the GPU's dense bf16 peak. Model FLOPs are
-counted analytically from the config and the token counts (:mod:`ltxbench.train_flops`: weight
+counted analytically from the config and the token counts (:mod:`ltxbench.train.flops`: weight
 matmuls 2× their forward on a frozen base, attention 3×, the usual model-FLOPs convention and an
 upper bound on the matmuls autograd runs; recomputation by checkpointing is not credited; attention
 counted as Q·Kᵀ and A·V whatever kernel (flash, cuDNN, math) computes them, so the figure does not
@@ -68,7 +68,7 @@ def peak_tflops(device_name: str) -> float | None:
 
 def diffusers_config(tiny: bool) -> dict[str, Any]:
     """``LTX2VideoTransformer3DModel`` config: the released 2.3 one, or its tiny version."""
-    from ltxbench.lora_check.architecture import transformer_config
+    from ltxbench.model.architecture import transformer_config
 
     return {**transformer_config("2.3"), **(TINY_OVERRIDES if tiny else {})}
 
@@ -91,22 +91,22 @@ def building(device: Any, dtype: Any, seed: int = 0) -> Iterator[None]:
 
 def build_pipe(config: dict[str, Any], device: Any) -> Any:
     """An ``LTX2Pipeline`` holding only the transformer (random weights, bf16) and the scheduler:
-    all ``ltx.transformer_forward`` needs."""
+    all ``ltxbench.model.forward.transformer_forward`` needs."""
     import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, LTX2Pipeline, LTX2VideoTransformer3DModel
 
-    from ltxbench import ltx
+    from ltxbench.model import versions
 
     with building(device, torch.bfloat16):
         transformer = LTX2VideoTransformer3DModel(**config)
-    return LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(**ltx.LTX2_SCHEDULER_CONFIG), vae=None, audio_vae=None,
+    return LTX2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(**versions.LTX2_SCHEDULER_CONFIG), vae=None, audio_vae=None,
                         text_encoder=None, tokenizer=None, connectors=None, transformer=transformer, vocoder=None)
 
 
 def lora_config(rank: int, preset: str = "all_attention") -> Any:
     from peft import LoraConfig
 
-    from ltxbench import lora
+    from ltxbench.lora import files as lora
 
     return LoraConfig(r=rank, lora_alpha=rank, target_modules=lora.TARGET_PRESETS[preset])
 
@@ -149,10 +149,10 @@ def make_inputs(pipe: Any, config: dict[str, Any], width: int, height: int, fram
                 device: Any) -> Inputs:
     import torch
 
-    from ltxbench import ltx
+    from ltxbench.model import forward as model_forward
 
     latent_frames, lh, lw = (frames - 1) // 8 + 1, height // 32, width // 32
-    ta = ltx.audio_latent_length(pipe, latent_frames, 24.0)
+    ta = model_forward.audio_latent_length(pipe, latent_frames, 24.0)
     g = torch.Generator(device="cpu").manual_seed(0)
     x0 = torch.randn(1, 128, latent_frames, lh, lw, generator=g).to(device)
     noise = torch.randn(x0.shape, generator=g).to(device)
@@ -161,7 +161,7 @@ def make_inputs(pipe: Any, config: dict[str, Any], width: int, height: int, fram
             "attention_mask": torch.ones(1, text_tokens, dtype=torch.long, device=device)}
     sigma = 0.6
     # transformer_forward's fallbacks without an audio VAE: 8 latent channels, 64 mel bins / compression
-    return Inputs(latent_frames, lh, lw, ta, text_tokens, x0, noise, ltx.noisy_latents(x0, noise, sigma), cond, sigma,
+    return Inputs(latent_frames, lh, lw, ta, text_tokens, x0, noise, model_forward.noisy_latents(x0, noise, sigma), cond, sigma,
                   audio_mel_bins=64 // pipe.audio_vae_mel_compression_ratio)
 
 
@@ -185,14 +185,14 @@ def make_step(forward: Callable[[], Any], target: Any, trainable: list[Any], opt
 
 
 def ltxbench_step(pipe: Any, inputs: Inputs, trainable: list[Any], optimizer: Any, device: Any) -> Callable[[], float]:
-    """ltxbench's step: ``ltx.transformer_forward`` (video velocity), target ``noise - x0``."""
+    """ltxbench's step: ``ltxbench.model.forward.transformer_forward`` (video velocity), target ``noise - x0``."""
     import torch
 
-    from ltxbench import ltx
+    from ltxbench.model import forward as model_forward
 
     def forward() -> Any:
-        return ltx.transformer_forward(pipe, inputs.x_t, None, inputs.cond, inputs.sigma, frame_rate=inputs.frame_rate,
-                                       generator=torch.Generator(device=device).manual_seed(inputs.audio_seed))
+        return model_forward.transformer_forward(pipe, inputs.x_t, None, inputs.cond, inputs.sigma, frame_rate=inputs.frame_rate,
+                                       generator=torch.Generator(device=device).manual_seed(inputs.audio_seed)).video
 
     return make_step(forward, inputs.noise - inputs.x0, trainable, optimizer, device)
 
@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from ltxbench import train_flops
+    from ltxbench.train import flops as train_flops
 
     if not torch.cuda.is_available() and not args.tiny:
         print(NO_GPU_MESSAGE.format(name="bench_train_step_gpu"))

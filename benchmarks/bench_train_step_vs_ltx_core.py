@@ -6,7 +6,7 @@ built straight on the GPU in bfloat16, with gradient checkpointing and a rank-32
 the ``all_attention`` targets; one model is alive at a time (each is 38 GB of weights).
 
 * **ltxbench**: diffusers' ``LTX2VideoTransformer3DModel`` from the 2.3 config, stepped by
-  ``bench_train_step_gpu.py``'s functions (``ltx.transformer_forward``, MSE against the velocity,
+  ``bench_train_step_gpu.py``'s functions (``ltxbench.model.forward.transformer_forward``, MSE against the velocity,
   backward, gradient clipping, AdamW on the LoRA), as ltxbench trains it.
 * **ltx-core**: Lightricks' ``LTXModel`` from ``LTXModelConfigurator.from_config`` with the same
   architecture (every value derived from the diffusers config: :func:`ltx_core_config`), LoRA via
@@ -22,7 +22,7 @@ the ``all_attention`` targets; one model is alive at a time (each is 38 GB of we
 The step is the same function for both (``make_step``: bf16 autocast, MSE, backward, clipping,
 AdamW), with the same warm-up and timed steps; ``torch.cuda.synchronize`` around each timed step;
 peak memory is reset after the first model is freed and counts from the end of each warm-up.
-MFU uses the same analytic FLOP count for both (``ltxbench.train_flops``; the architectures are
+MFU uses the same analytic FLOP count for both (``ltxbench.train.flops``; the architectures are
 the same, and the script checks it: every parameter's name, through ltxbench's naming table, and
 shape must agree). Ratios are ltxbench / ltx-core: above 1 means ltxbench is slower or larger.
 
@@ -144,7 +144,7 @@ def ltx_core_forward(model: Any, config: dict[str, Any], inputs: gpu.Inputs, dev
     """``LTXModel(video, audio, perturbations)`` on ltx-core ``Modality`` inputs built with its own
     patchifiers and latent tools from ltxbench's step inputs; returns (forward, its target
     ``noise - x0`` patchified). With the same weights its video velocity equals
-    ``ltx.transformer_forward``'s (tests/test_bench_scripts.py checks it)."""
+    ``ltxbench.model.forward.transformer_forward``'s (tests/test_bench_scripts.py checks it)."""
     import torch
     from diffusers.utils.torch_utils import randn_tensor
     from ltx_core.components.patchifiers import AudioPatchifier, VideoLatentPatchifier
@@ -159,7 +159,7 @@ def ltx_core_forward(model: Any, config: dict[str, Any], inputs: gpu.Inputs, dev
                                    fps=inputs.frame_rate, scale_factors=SpatioTemporalScaleFactors(time=t, width=w, height=h),
                                    causal_fix=d["causal_offset"] == 1)
     video_state = video_tools.create_initial_state(device, torch.float32, initial_latent=inputs.x_t.float())
-    # the audio stream as ltx.transformer_forward feeds it: Gaussian noise of the pipeline's length, sigma 1
+    # the audio stream as transformer_forward feeds it: Gaussian noise of the pipeline's length, sigma 1
     audio_shape = AudioLatentShape(batch=1, channels=inputs.audio_channels, frames=inputs.audio_tokens, mel_bins=inputs.audio_mel_bins)
     audio_noise = randn_tensor(tuple(audio_shape.to_torch_shape()), generator=torch.Generator(device=device).manual_seed(inputs.audio_seed),
                                device=device, dtype=torch.float32)
@@ -220,7 +220,7 @@ def run_ltxbench(config: dict[str, Any], args: argparse.Namespace, shape: dict[s
 
 
 def run_ltx_core(config: dict[str, Any], args: argparse.Namespace, inputs: gpu.Inputs, device: Any) -> Run:
-    from ltxbench.lora_check import names
+    from ltxbench.lora.check import names
 
     t0 = time.perf_counter()
     model, trainable, optimizer = setup_ltx_core(ltx_core_config(config), args.rank, device)
@@ -252,7 +252,7 @@ def architecture_check(a: Run, b: Run) -> list[str]:
     only_a, only_b = sorted(set(a.shapes) - set(b.shapes)), sorted(set(b.shapes) - set(a.shapes))
     differ = sorted(k for k in set(a.shapes) & set(b.shapes) if a.shapes[k] != b.shapes[k])
     if not (only_a or only_b or differ):
-        lines.append(f"architecture: the same {len(a.shapes)} parameter tensors (names through ltxbench.lora_check.names, "
+        lines.append(f"architecture: the same {len(a.shapes)} parameter tensors (names through ltxbench.lora.check.names, "
                      f"shapes) in both; {a.params:,} parameters each")
     else:
         lines.append(f"ARCHITECTURE MISMATCH: parameters {a.label} {a.params:,} vs {b.label} {b.params:,}")
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from ltxbench import train_flops
+    from ltxbench.train import flops as train_flops
 
     if not torch.cuda.is_available() and not args.tiny:
         print(gpu.NO_GPU_MESSAGE.format(name="bench_train_step_vs_ltx_core"))

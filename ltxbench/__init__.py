@@ -6,7 +6,7 @@ A run folder is opened with :func:`open_run`. Importing the package loads no mod
 configures no logging.
 """
 
-from ltxbench.runs import Run, open_run
+from ltxbench.run.folder import Run, open_run
 
 __version__ = "0.1.0"
 __all__ = ["Run", "open_run", "__version__"]

@@ -13,11 +13,12 @@ import os
 import sys
 from pathlib import Path
 
-from ltxbench import params as P
-from ltxbench import pipeline, runs
+from ltxbench import errors, pipeline
 from ltxbench import sweep as sweep_cmd  # light: imports no ray or papermill
-from ltxbench.bundled import BundleMissing, bundled_path
-from ltxbench.lora_check import add_check_lora_parser, run_check_lora
+from ltxbench.lora.check.cli import add_check_lora_parser, run_check_lora
+from ltxbench.params import loading
+from ltxbench.run import folder, lock
+from ltxbench.util.bundled import BundleMissing, bundled_path
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -63,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         stages = pipeline.parse_stages(args.stages)
         result = pipeline.run_pipeline(params_path, run_dir=args.run_dir, stages=stages,
                                        overrides=args.overrides, force=args.force, quiet=args.quiet)
-    except P.ParamsError as exc:
+    except errors.ParamsError as exc:
         print(f"ltxbench: invalid parameters, nothing was run.\n{exc}", file=sys.stderr)
         return 2
-    except (BundleMissing, runs.FolderBusy, runs.RunRecordError) as exc:
+    except (BundleMissing, lock.FolderBusy, folder.RunRecordError) as exc:
         print(f"ltxbench: {exc}; nothing was run", file=sys.stderr)
         return 2
     except pipeline.StageFailed as exc:
@@ -106,12 +107,12 @@ def refused_write_in(error: str) -> str | None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from ltxbench.plan import make_plan
+    from ltxbench.train.plan import make_plan
 
     try:
         # planning comes before the machine that has the weights: they are not required here
-        params = P.load(args.params, args.overrides, check_weights=False)
-    except P.ParamsError as exc:
+        params = loading.load(args.params, args.overrides, check_weights=False)
+    except errors.ParamsError as exc:
         print(f"ltxbench: invalid parameters, nothing was planned.\n{exc}", file=sys.stderr)
         return 2
     run_dir = args.run_dir

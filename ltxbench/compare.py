@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
-BASE = "base"
+from ltxbench.evaluate.sources import BASE
+from ltxbench.run.layout import BEST_CHECKPOINT
+
 IDENTITY = "identity_similarity"
 LEAKAGE = "leakage_identity_similarity"
 MOTION = "motion_ratio"
@@ -137,7 +139,7 @@ def _dotted(data: Any, key: str) -> Any:
 
 def headline(run_dir: Path) -> dict[str, Any]:
     """The headline figures of one run folder; NaN for every figure the run does not have."""
-    best = _read_json(run_dir / "eval" / "best_checkpoint.json") or {}
+    best = _read_json(run_dir / BEST_CHECKPOINT) or {}
     train = _read_json(run_dir / "train" / "summary.json") or {}
     summary = _read_summary(run_dir)
     at = best.get("label") or best.get("checkpoint") or _last_checkpoint(summary)  # label: checkpoint@strength
@@ -228,25 +230,6 @@ def _plain(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def sortable_table(table: Any) -> Any:
-    """The table with a sort-by menu and an order switch (ipywidgets)."""
-    import ipywidgets as w
-
-    default = "best_identity" if "best_identity" in table.columns else table.columns[0]
-    by = w.Dropdown(options=list(table.columns), value=default, description="sort by")
-    order = w.ToggleButtons(options=["descending", "ascending"], value="descending")
-    out = w.Output()
-
-    def render(*_: Any) -> None:
-        out.outputs = ()  # set kernel-side, so it also works with no frontend attached (papermill)
-        out.append_display_data(table_view(sort_runs(table, by.value, ascending=order.value == "ascending")))
-
-    by.observe(render, names="value")
-    order.observe(render, names="value")
-    render()
-    return w.VBox([w.HBox([by, order]), out])
-
-
 # ---------------------------------------------------------------------------------------
 # Figures
 # ---------------------------------------------------------------------------------------
@@ -268,9 +251,9 @@ class Png:
         return f"<{self.title}{': ' + self.note if self.note else ''}>"
 
     def save(self, path: str | Path) -> Path:
-        from ltxbench import runs
+        from ltxbench.run import atomic
 
-        return runs.atomic_write_bytes(path, self.data)
+        return atomic.atomic_write_bytes(path, self.data)
 
 
 def _render(fig: Any, title: str, note: str = "") -> Png:
@@ -288,7 +271,7 @@ def _identity_rows(run_dir: Path, status: str) -> tuple[Any, str | None]:
         return None, f"not evaluated (no eval/summary.csv; run {status})"
     rows = summary[(summary["metric"] == IDENTITY) & (summary["checkpoint"] != BASE)].sort_values("step")
     if rows.empty:
-        best = _read_json(run_dir / "eval" / "best_checkpoint.json") or {}
+        best = _read_json(run_dir / BEST_CHECKPOINT) or {}
         reason = "no face found in any generated video, so no identity score"
         if "tiny" in str(best.get("reason", "")):
             reason += " (tiny random-weight model)"
@@ -302,7 +285,7 @@ def identity_curves(sweep: str | Path | SweepView) -> Png:
     Runs without an identity score are listed on the chart with the reason; when no run has one,
     the chart says so in words instead of drawing empty axes.
     """
-    from ltxbench.figures import new_figure
+    from ltxbench.util.figures import new_figure
 
     view = open_sweep(sweep)
     fig, ax = new_figure(1, (9, 4.5))
@@ -364,12 +347,13 @@ def _grid_file(run_dir: Path, checkpoint: str) -> Path | None:
 
 def _frame_strip(videos: list[Path]) -> tuple[np.ndarray, list[str], list[str]]:
     """Rows: videos; columns: evenly spaced frames (first and last included), read from the files."""
-    from ltxbench import video
+    from ltxbench.media import frames as media_frames
+    from ltxbench.media import video
 
     rows, labels, cols = [], [], []
     for path in videos[:STRIP_VIDEOS]:
         info = video.probe(path)
-        idx = video.sample_indices(info.num_frames, STRIP_FRAMES)
+        idx = media_frames.sample_indices(info.num_frames, STRIP_FRAMES)
         frames = video.read_frames(path, idx)
         rows.append(frames)
         labels.append(path.stem)
@@ -390,7 +374,7 @@ def _frame_strip(videos: list[Path]) -> tuple[np.ndarray, list[str], list[str]]:
 
 def run_panel(run_id: str, run_dir: Path) -> Panel:
     """The best checkpoint's grid, else frames of its samples; the last checkpoint when there is no best."""
-    best = _read_json(run_dir / "eval" / "best_checkpoint.json") or {}
+    best = _read_json(run_dir / BEST_CHECKPOINT) or {}
     checkpoint = best.get("label") or best.get("checkpoint")  # the samples folder of the pick's strength
     why = "best checkpoint"
     if not checkpoint:
@@ -414,7 +398,7 @@ def run_panel(run_id: str, run_dir: Path) -> Panel:
 
 def checkpoint_panels(sweep: str | Path | SweepView, run_ids: list[str]) -> Png:
     """The chosen runs side by side (at most six)."""
-    from ltxbench.figures import new_figure
+    from ltxbench.util.figures import new_figure
 
     view = open_sweep(sweep)
     chosen = list(run_ids)[:MAX_PANELS]
@@ -456,24 +440,3 @@ def best_side_by_side(sweep: str | Path | SweepView, n: int = 2) -> Png:
     """The ``n`` best runs side by side, as a plain image (kept in the executed notebook, unlike widgets)."""
     view = open_sweep(sweep)
     return checkpoint_panels(view, default_selection(view, n))
-
-
-def checkpoint_selector(sweep: str | Path | SweepView, preselect: int = 2) -> Any:
-    """Choose runs; their best checkpoints' grids (or sample frames) appear side by side."""
-    import ipywidgets as w
-
-    view = open_sweep(sweep)
-    ids = view.run_ids
-    select = w.SelectMultiple(options=ids, value=tuple(default_selection(view, preselect)), rows=min(8, max(2, len(ids))),
-                              description="runs")
-    out = w.Output()
-
-    def render(*_: Any) -> None:
-        out.outputs = ()  # set kernel-side, so it also works with no frontend attached (papermill)
-        if select.value:
-            out.append_display_data(checkpoint_panels(view, list(select.value)))
-
-    select.observe(render, names="value")
-    render()
-    hint = w.HTML(f"Choose up to {MAX_PANELS} runs (Ctrl/Shift-click) to put their best checkpoints side by side.")
-    return w.VBox([hint, select, out])

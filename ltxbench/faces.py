@@ -304,7 +304,7 @@ def reference_embeddings(paths: Sequence[PathLike], analyzer: FaceAnalyzer | Non
     face gets one retry at ``upsample=1`` (small faces in small photos); if there is still none,
     :class:`NoFaceError` names the photo.
     """
-    from ltxbench.video import read_image
+    from ltxbench.media.video import read_image
 
     if not paths:
         raise ValueError("no reference photos given: identity needs at least one photo of the character")

@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ltxbench import params as P
-from ltxbench import runs
-from ltxbench.bundled import bundled_path
+from ltxbench import errors
+from ltxbench.params import loading, schema
+from ltxbench.run import atomic
+from ltxbench.run import folder as run_folder
+from ltxbench.run import lock
+from ltxbench.util.bundled import bundled_path
 
 log = logging.getLogger("ltxbench")
 
@@ -50,15 +53,15 @@ class PipelineResult:
 
 def parse_stages(text: str | None) -> list[str]:
     if not text:
-        return list(P.STAGES)
+        return list(schema.STAGES)
     wanted = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in wanted if s not in P.STAGES]
+    unknown = [s for s in wanted if s not in schema.STAGES]
     if unknown or not wanted:
-        raise P.ParamsError([P.Problem("--stages", text, f"comma-separated subset of {','.join(P.STAGES)}")], "--stages")
-    return [s for s in P.STAGES if s in wanted]  # always in pipeline order
+        raise errors.ParamsError([errors.Problem("--stages", text, f"comma-separated subset of {','.join(schema.STAGES)}")], "--stages")
+    return [s for s in schema.STAGES if s in wanted]  # always in pipeline order
 
 
-def default_run_dir(params: P.RunParams, base: Path | None = None) -> Path:
+def default_run_dir(params: schema.RunParams, base: Path | None = None) -> Path:
     return (base or Path.cwd()) / "runs" / params.run.name
 
 
@@ -75,31 +78,31 @@ def run_pipeline(
     quiet: bool = False,
 ) -> PipelineResult:
     """Validate, then execute the selected stages. Raises :class:`StageFailed` on a failing stage,
-    :class:`ltxbench.runs.FolderBusy` when another process is running in the same run folder."""
-    params = P.load(params_path, overrides)  # raises ParamsError before anything runs
-    stages = stages or list(P.STAGES)
+    :class:`ltxbench.run.lock.FolderBusy` when another process is running in the same run folder."""
+    params = loading.load(params_path, overrides)  # raises ParamsError before anything runs
+    stages = stages or list(schema.STAGES)
     run_path = Path(run_dir).resolve() if run_dir else default_run_dir(params).resolve()
     _refuse_missing_notebooks(stages)
 
     # Earlier stages that the selected ones depend on must be current: a later stage run on
     # stale inputs would silently mix two parameter sets. Checked before anything is written.
-    previous = runs.read_run_json(run_path).get("stages", {})
-    first = P.STAGES.index(stages[0])
-    for earlier in P.STAGES[:first]:
+    previous = run_folder.read_run_json(run_path).get("stages", {})
+    first = schema.STAGES.index(stages[0])
+    for earlier in schema.STAGES[:first]:
         rec = previous.get(earlier, {})
         if not _stage_is_current(rec, params.stage_fingerprint(earlier)):
-            raise P.ParamsError([P.Problem("--stages", ",".join(stages),
+            raise errors.ParamsError([errors.Problem("--stages", ",".join(stages),
                                            f"stage '{earlier}' must complete first with these parameters (status: {rec.get('status', 'pending')}); include it in --stages")],
                                 "--stages")
 
     # One writer per run folder: a second run would silently overwrite the first one's checkpoints.
-    with runs.folder_lock(run_path, runs.RUN_LOCK):
+    with lock.folder_lock(run_path, lock.RUN_LOCK):
         return _run_stages(run_path, params, stages, force, quiet)
 
 
-def _run_stages(run_path: Path, params: P.RunParams, stages: list[str], force: bool, quiet: bool) -> PipelineResult:
-    state = runs.init_run_dir(run_path, params)
-    stale = runs.remove_stale_temp_files(run_path)  # we hold the folder's lock: no write of ours is in flight
+def _run_stages(run_path: Path, params: schema.RunParams, stages: list[str], force: bool, quiet: bool) -> PipelineResult:
+    state = run_folder.init_run_dir(run_path, params)
+    stale = atomic.remove_stale_temp_files(run_path)  # we hold the folder's lock: no write of ours is in flight
     if stale:
         print(f"[ltxbench] removed {len(stale)} temporary file(s) that interrupted writes had left (e.g. "
               f"{stale[0].relative_to(run_path)}); every real file is complete")
@@ -116,11 +119,11 @@ def _run_stages(run_path: Path, params: P.RunParams, stages: list[str], force: b
         _execute_stage(run_path, stage, fingerprint, quiet, force)
         result.ran.append(stage)
     # Stages after the last selected one now read outdated inputs: say so in run.json.
-    for later in P.STAGES[P.STAGES.index(stages[-1]) + 1:]:
-        rec = runs.read_run_json(run_path)["stages"].get(later, {})
+    for later in schema.STAGES[schema.STAGES.index(stages[-1]) + 1:]:
+        rec = run_folder.read_run_json(run_path)["stages"].get(later, {})
         if result.ran and rec.get("status") == "completed":
-            runs.update_stage(run_path, later, status="stale", note=f"an earlier stage was re-run at {runs.now_iso()}")
-    result.state = runs.read_run_json(run_path)
+            run_folder.update_stage(run_path, later, status="stale", note=f"an earlier stage was re-run at {run_folder.now_iso()}")
+    result.state = run_folder.read_run_json(run_path)
     return result
 
 
@@ -139,13 +142,13 @@ def _refuse_missing_notebooks(stages: list[str]) -> None:
 def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool, force: bool = False) -> None:
     import papermill as pm  # heavy import, only when a stage actually runs
 
-    from ltxbench.kernels import EncryptedKernelManager
+    from ltxbench.util.kernels import EncryptedKernelManager
 
     template = notebook_dir() / NOTEBOOKS[stage]
     out = run_dir / "notebooks" / NOTEBOOKS[stage]
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    runs.update_stage(run_dir, stage, status="running", started=runs.now_iso(), ended=None,
+    run_folder.update_stage(run_dir, stage, status="running", started=run_folder.now_iso(), ended=None,
                       duration_s=None, error=None, fingerprint=fingerprint, notebook=str(out.relative_to(run_dir)))
     print(f"[ltxbench] {stage}: running {template.name} -> {out}", flush=True)
     env_before = os.environ.get("LTXBENCH_QUIET")
@@ -166,13 +169,13 @@ def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool, for
         )
     except pm.PapermillExecutionError as exc:
         error = f"{exc.ename}: {exc.evalue}"
-        runs.update_stage(run_dir, stage, status="failed", ended=runs.now_iso(),
+        run_folder.update_stage(run_dir, stage, status="failed", ended=run_folder.now_iso(),
                           duration_s=round(time.time() - started, 2), error=error)
         raise StageFailed(stage, out, _failing_cell_text(exc)) from None
     except BaseException as exc:  # kernel died, Ctrl-C, ...: record it, then re-raise
-        runs.update_stage(run_dir, stage, status="failed", ended=runs.now_iso(),
+        run_folder.update_stage(run_dir, stage, status="failed", ended=run_folder.now_iso(),
                           duration_s=round(time.time() - started, 2), error=f"{type(exc).__name__}: {exc}")
-        runs.reraise_naming(out, exc)  # papermill's own notebook write fails unnamed when the disk refuses it
+        atomic.reraise_naming(out, exc)  # papermill's own notebook write fails unnamed when the disk refuses it
     finally:
         os.environ.pop("LTXBENCH_FORCE", None)
         os.environ.pop("LTXBENCH_RECORD", None)
@@ -181,7 +184,7 @@ def _execute_stage(run_dir: Path, stage: str, fingerprint: str, quiet: bool, for
                 os.environ.pop("LTXBENCH_QUIET", None)
             else:
                 os.environ["LTXBENCH_QUIET"] = env_before
-    runs.update_stage(run_dir, stage, status="completed", ended=runs.now_iso(),
+    run_folder.update_stage(run_dir, stage, status="completed", ended=run_folder.now_iso(),
                       duration_s=round(time.time() - started, 2), error=None)
 
 

@@ -1,7 +1,7 @@
 """Whose voice is speaking: speaker embeddings, offline, on a similarity scale like the face's.
 
 Only speech is embedded: the 16 kHz mono signal is cut to silero-vad's speech segments (the VAD the
-audio scores use, :mod:`ltxbench.audio`) and joined, so silence, music and noise between words do
+audio scores use, :mod:`ltxbench.media.audio_analysis`) and joined, so silence, music and noise between words do
 not count. Under :data:`MIN_SPEECH_S` of speech there is no embedding, hence no voice score: never
 an invented one.
 
@@ -74,7 +74,7 @@ class NoSpeechError(ValueError):
 
 def speech_only(mono_16k: np.ndarray) -> np.ndarray:
     """The speech of a 16 kHz mono signal, silero-vad's segments joined (empty when none)."""
-    from ltxbench.audio import speech_timestamps
+    from ltxbench.media.audio_analysis import speech_timestamps
 
     segments = speech_timestamps(mono_16k)
     if not segments:
@@ -84,7 +84,7 @@ def speech_only(mono_16k: np.ndarray) -> np.ndarray:
 
 def read_mono_16k(path: str | Path, start_s: float = 0.0, duration_s: float | None = None) -> np.ndarray | None:
     """A span of a file's audio as 16 kHz mono float32; None when the file has no audio stream."""
-    from ltxbench.audio import read_audio
+    from ltxbench.media.audio import read_audio
 
     read = read_audio(path, start_s, duration_s, sample_rate=RATE)
     if read is None:

@@ -39,7 +39,8 @@ def small_params(tmp_path: Path, **sections) -> Path:
 def curated_photos_run(tmp: Path, **curate_cfg) -> Path:
     """The real curate stage on the Obama and Biden photos plus a corrupt mp4 (accepted, wrong
     identity, unreadable: one clip of each decision); returns the run folder."""
-    from ltxbench import curate, runs
+    from ltxbench.curate import stage
+    from ltxbench.run import folder
 
     corrupt = tmp / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
@@ -47,8 +48,8 @@ def curated_photos_run(tmp: Path, **curate_cfg) -> Path:
     raw = yaml.safe_load(params.read_text())
     raw["dataset"]["characters"][0]["media"] = [str(DATA / "obama_2.jpg"), str(DATA / "biden_1.jpg"), str(corrupt)]
     params.write_text(yaml.safe_dump(raw))
-    run = runs.open_run(tmp / "run", params)
-    curate.curate(run)
+    run = folder.open_run(tmp / "run", params)
+    stage.curate(run)
     return run.dir
 
 
@@ -57,7 +58,7 @@ def random_lora(pipe, path: Path, version: str, seed: int = 0, scale: float = 0.
     with provenance naming ``version``."""
     import torch
 
-    from ltxbench import lora
+    from ltxbench.lora import files as lora
 
     g = torch.Generator().manual_seed(seed)
     state = {}

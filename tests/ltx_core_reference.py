@@ -4,7 +4,7 @@ single-file checkpoints: the reference ltxbench's checkpoint loading is checked 
 The transformer comes from ltx-core's own configurator (``LTXModelConfigurator``), so its module
 names, shapes and forward are the official ones; its config is written into the file's metadata
 under ``config`` exactly as ltx-core reads it back. Sizes are the tiny pipeline's
-(:data:`ltxbench.ltx.TINY_TRANSFORMER`), so one file can stand in for the transformer of a tiny
+(:data:`ltxbench.model.tiny.TINY_TRANSFORMER`), so one file can stand in for the transformer of a tiny
 pipeline.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ltxbench import ltx
+from ltxbench.model import tiny
 
 # Fields ltx-core's configurator insists on (check_config_value): the released models' values.
 _REQUIRED = dict(
@@ -32,7 +32,7 @@ _REQUIRED = dict(
 def tiny_config(version: str) -> dict[str, Any]:
     """ltx-core ``config`` of a tiny LTX-``version`` (2.0: caption projection in the transformer;
     2.3: gated attention, prompt modulation, projection in the text connectors)."""
-    t = ltx.TINY_TRANSFORMER
+    t = tiny.TINY_TRANSFORMER
     inner = t["num_attention_heads"] * t["attention_head_dim"]
     audio_inner = t["audio_num_attention_heads"] * t["audio_attention_head_dim"]
     new = version == "2.3"
@@ -43,7 +43,7 @@ def tiny_config(version: str) -> dict[str, Any]:
         audio_num_attention_heads=t["audio_num_attention_heads"],
         audio_attention_head_dim=t["audio_attention_head_dim"], audio_cross_attention_dim=audio_inner,
         rope_type="split", frequencies_precision="float64", av_ca_timestep_scale_multiplier=1000,
-        caption_channels=ltx.TINY_TEXT["hidden_size"], apply_gated_attention=new, cross_attention_adaln=new,
+        caption_channels=tiny.TINY_TEXT["hidden_size"], apply_gated_attention=new, cross_attention_adaln=new,
     )
     if new:  # the V2 text path: projection before the connector, and nothing else (ltx-core checks)
         transformer.update(caption_proj_before_connector=True, caption_projection_first_linear=False,
@@ -113,7 +113,7 @@ def tiny_text_processor(version: str, seed: int = 1) -> torch.nn.Module:
     from ltx_core.text_encoders.gemma.embeddings_processor import EmbeddingsProcessor
     from ltx_core.text_encoders.gemma.feature_extractor import FeatureExtractorV1, FeatureExtractorV2
 
-    t, text = ltx.TINY_TRANSFORMER, ltx.TINY_TEXT
+    t, text = tiny.TINY_TRANSFORMER, tiny.TINY_TEXT
     flat = text["hidden_size"] * (text["num_hidden_layers"] + 1)
     new = version == "2.3"
     torch.manual_seed(seed)
@@ -130,8 +130,8 @@ def tiny_text_processor(version: str, seed: int = 1) -> torch.nn.Module:
 
     def connector(heads):
         return Embeddings1DConnector(
-            num_attention_heads=heads[0], attention_head_dim=heads[1], num_layers=ltx.TINY_CONNECTOR_LAYERS,
-            num_learnable_registers=ltx.TINY_REGISTERS, positional_embedding_max_pos=[CONNECTOR_MAX_POS],
+            num_attention_heads=heads[0], attention_head_dim=heads[1], num_layers=tiny.TINY_CONNECTOR_LAYERS,
+            num_learnable_registers=tiny.TINY_REGISTERS, positional_embedding_max_pos=[CONNECTOR_MAX_POS],
             rope_type=LTXRopeType.SPLIT, double_precision_rope=True, apply_gated_attention=new)
 
     processor = EmbeddingsProcessor(feature_extractor=extractor, video_connector=connector(video_heads),
@@ -145,13 +145,13 @@ def tiny_text_processor(version: str, seed: int = 1) -> torch.nn.Module:
 
 def text_config_fields(version: str) -> dict[str, Any]:
     """The connector fields of the ``transformer`` config that describe :func:`tiny_text_processor`."""
-    heads = (ltx.TINY_TRANSFORMER["num_attention_heads"], ltx.TINY_TRANSFORMER["attention_head_dim"]) \
-        if version == "2.3" else (2, ltx.TINY_TEXT["hidden_size"] // 2)
-    audio = (ltx.TINY_TRANSFORMER["audio_num_attention_heads"], ltx.TINY_TRANSFORMER["audio_attention_head_dim"]) \
+    heads = (tiny.TINY_TRANSFORMER["num_attention_heads"], tiny.TINY_TRANSFORMER["attention_head_dim"]) \
+        if version == "2.3" else (2, tiny.TINY_TEXT["hidden_size"] // 2)
+    audio = (tiny.TINY_TRANSFORMER["audio_num_attention_heads"], tiny.TINY_TRANSFORMER["audio_attention_head_dim"]) \
         if version == "2.3" else heads
     return dict(connector_num_attention_heads=heads[0], connector_attention_head_dim=heads[1],
-                connector_num_layers=ltx.TINY_CONNECTOR_LAYERS, audio_connector_num_attention_heads=audio[0],
-                audio_connector_attention_head_dim=audio[1], audio_connector_num_layers=ltx.TINY_CONNECTOR_LAYERS,
+                connector_num_layers=tiny.TINY_CONNECTOR_LAYERS, audio_connector_num_attention_heads=audio[0],
+                audio_connector_attention_head_dim=audio[1], audio_connector_num_layers=tiny.TINY_CONNECTOR_LAYERS,
                 connector_apply_gated_attention=version == "2.3",
                 connector_positional_embedding_max_pos=[CONNECTOR_MAX_POS])
 
@@ -171,7 +171,7 @@ def official_text_tensors(processor: torch.nn.Module) -> dict[str, torch.Tensor]
 
 def tiny_vae_config() -> dict[str, Any]:
     """ltx-core ``config["vae"]`` whose decoder has the tiny pipeline's decoder shapes
-    (:func:`ltxbench.ltx._tiny_video_vae`: 64 channels at the latent side, then up 8x in space
+    (:func:`ltxbench.model.tiny._tiny_video_vae`: 64 channels at the latent side, then up 8x in space
     and time in four resampling steps to 8 channels)."""
     built = [["res_x", {"num_layers": 1}], ["compress_all", {"multiplier": 2}], ["res_x", {"num_layers": 1}],
              ["compress_all", {"multiplier": 1}], ["res_x", {"num_layers": 1}], ["compress_time", {"multiplier": 2}],

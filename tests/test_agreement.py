@@ -40,8 +40,14 @@ import numpy as np
 import pytest
 import torch
 
-from ltxbench import eval_generate, lora, ltx, train, video
-from ltxbench import params as P
+from ltxbench.evaluate import generate as eval_generate
+from ltxbench.lora import files as lora
+from ltxbench.media import frames as media_frames
+from ltxbench.media import video
+from ltxbench.model import forward as model_forward
+from ltxbench.model import tiny
+from ltxbench.params import schema as P
+from ltxbench.train import distributed, loop, schedule
 
 DATA = Path(__file__).resolve().parent / "data"
 SIZES = {"num_layers": 4, "num_attention_heads": 8, "attention_head_dim": 32,
@@ -54,7 +60,7 @@ FULL_STEPS, FULL_LR = 2000, 3e-3
 def real_clip(first_frame: int = 100) -> torch.Tensor:
     """Nine frames of Tears of Steel (frame 100 on: a man on a bridge) at 96x64, ``[1, 3, F, H, W]`` in [-1, 1]."""
     frames = video.read_frames(DATA / "tears_of_steel_10s.mp4", list(range(first_frame, first_frame + FRAMES)))
-    frames = np.stack([video.resize_crop(f, WIDTH, HEIGHT) for f in frames])
+    frames = np.stack([media_frames.resize_crop(f, WIDTH, HEIGHT) for f in frames])
     return torch.from_numpy(frames).permute(3, 0, 1, 2).unsqueeze(0).float() / 127.5 - 1.0
 
 
@@ -73,8 +79,8 @@ class Clip:
     def __init__(self, pipe, first_frame: int = 100):
         pixels = real_clip(first_frame)
         self.pixels = pixels
-        self.video = ltx.encode_video(pipe, pixels)
-        self.cond = ltx.encode_prompts(pipe, [PROMPT], max_sequence_length=TEXT_LEN)
+        self.video = model_forward.encode_video(pipe, pixels)
+        self.cond = model_forward.encode_prompts(pipe, [PROMPT], max_sequence_length=TEXT_LEN)
         with torch.no_grad():
             self.video_vae_space = pipe.vae.encode(pixels).latent_dist.mode()
 
@@ -82,7 +88,7 @@ class Clip:
 def learning_model(keep_audio_to_video: bool = False):
     """The tiny pipeline with a transformer wide enough to fit (``SIZES``); its audio->video
     attention silenced and frozen unless ``keep_audio_to_video`` (see the module docstring)."""
-    pipe = ltx.build_tiny_pipeline(transformer_sizes=SIZES)
+    pipe = tiny.build_tiny_pipeline(transformer_sizes=SIZES)
     if not keep_audio_to_video:
         with torch.no_grad():
             for block in pipe.transformer.transformer_blocks:
@@ -106,14 +112,14 @@ def fit(pipe, clip: Clip, params, steps: int, lr: float) -> list[float]:
     """The train stage's loss on one clip (video only, its default), its σ sampler and per-sample
     generators, a cosine schedule."""
     cfg = P.TrainSection(steps=steps, checkpoint_every=steps, learning_rate=lr)
-    stage = train.resolve_stages(cfg)[0]
+    stage = schedule.resolve_stages(cfg)[0]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     pipe.transformer.train()
     losses = []
     for step in range(1, steps + 1):
         for group in optimizer.param_groups:
-            group["lr"] = train.lr_at(step, steps, lr, 50, "cosine")
-        loss, *_ = train._clip_loss(pipe, clip.video, clip.cond, train.sample_generator(0, step, 0), stage, cfg,
+            group["lr"] = schedule.lr_at(step, steps, lr, 50, "cosine")
+        loss, *_ = loop._clip_loss(pipe, clip.video, clip.cond, schedule.sample_generator(0, step, 0), stage, cfg,
                                       torch.device("cpu"))
         optimizer.zero_grad()
         loss.backward()
@@ -178,7 +184,7 @@ def test_a_lora_trained_by_the_stage_code_moves_generation_to_its_clip_after_a_s
     fit(pipe, target, [p for p in pipe.transformer.parameters() if p.requires_grad], LORA_STEPS, LORA_LR)
     in_memory = generated(pipe, 0)
 
-    path = lora.save_lora(tmp_path / "lora_step_000001.safetensors", train.lora_state_dict(pipe.transformer),
+    path = lora.save_lora(tmp_path / "lora_step_000001.safetensors", distributed.lora_state_dict(pipe.transformer),
                           lora.Provenance(base_version="2.3", base_source="tiny", rank=LORA_RANK, alpha=LORA_RANK,
                                           targets=LORA_TARGETS, triggers={}, step=LORA_STEPS, stage="s",
                                           dataset_sha256="-", params_sha256="-"))
@@ -212,13 +218,13 @@ def test_the_pipelines_decoder_and_the_cache_encoder_invert_each_other():
     """Cached latents decode (``ltx.decode_video``, the evaluate side's decoder) to exactly what the
     VAE alone reconstructs from the clip, and the pipeline's own decoded frames are the decoding of
     the VAE-space latents it returns: one latent space on both sides."""
-    pipe = ltx.build_tiny_pipeline()
+    pipe = tiny.build_tiny_pipeline()
     pixels = real_clip()
-    cached = ltx.encode_video(pipe, pixels)
+    cached = model_forward.encode_video(pipe, pixels)
     with torch.no_grad():
         raw = pipe.vae.encode(pixels).latent_dist.mode()
         reconstruction = pipe.vae.decode(raw, None, return_dict=False)[0]  # the VAE's own best, [-1, 1]
-    assert torch.allclose(ltx.decode_video(pipe, cached), reconstruction, atol=1e-5)
+    assert torch.allclose(model_forward.decode_video(pipe, cached), reconstruction, atol=1e-5)
     assert (cached - raw).abs().max() > 0.1  # the normalisation is not the identity here: the check has teeth
 
     settings = evaluate_settings()
@@ -228,7 +234,7 @@ def test_the_pipelines_decoder_and_the_cache_encoder_invert_each_other():
         frames = pipe(prompt=PROMPT, generator=torch.Generator().manual_seed(3), output_type="pt",
                       return_dict=False, **settings)[0]  # [B, F, 3, H, W] in [0, 1]
     normalised = pipe._normalize_latents(latent_out, pipe.vae.latents_mean, pipe.vae.latents_std, pipe.vae.config.scaling_factor)
-    decoded = ((ltx.decode_video(pipe, normalised).clamp(-1, 1) + 1) / 2).permute(0, 2, 1, 3, 4)
+    decoded = ((model_forward.decode_video(pipe, normalised).clamp(-1, 1) + 1) / 2).permute(0, 2, 1, 3, 4)
     assert frames.shape == decoded.shape == (1, FRAMES, 3, HEIGHT, WIDTH)
     assert torch.allclose(frames, decoded, atol=1e-4), (frames - decoded).abs().max()
 
@@ -241,26 +247,26 @@ def test_the_pipelines_decoder_and_the_cache_encoder_invert_each_other():
 @contextlib.contextmanager
 def broken(convention: str):
     """Break one convention on the training side only; the pipeline keeps its own."""
-    saved = {name: getattr(ltx, name) for name in ("velocity_target", "transformer_forward", "encode_video")}
+    saved = {name: getattr(model_forward, name) for name in ("velocity_target", "transformer_forward", "encode_video")}
     if convention == "sign":  # the target points from noise to data instead of data to noise
-        ltx.velocity_target = lambda x0, noise: x0 - noise
+        model_forward.velocity_target = lambda x0, noise: x0 - noise
     elif convention == "sigma":  # the transformer sees σ in [0, 1] where the pipeline passes σ·1000
         def forward(pipe, x, a, cond, sigma, **kw):
             kw["audio_sigma"] = None if kw.get("audio_sigma") is None else kw["audio_sigma"] / 1000.0
             return saved["transformer_forward"](pipe, x, a, cond, torch.as_tensor(sigma) / 1000.0, **kw)
-        ltx.transformer_forward = forward
+        model_forward.transformer_forward = forward
     elif convention == "normalization":  # the cache stores VAE-space latents, unnormalised
         def encode(pipe, frames, **kw):
             with torch.no_grad():
                 return pipe.vae.encode(frames.to(pipe.vae.dtype)).latent_dist.mode().float()
-        ltx.encode_video = encode
+        model_forward.encode_video = encode
     elif convention != "none":
         raise ValueError(convention)
     try:
         yield
     finally:
         for name, fn in saved.items():
-            setattr(ltx, name, fn)
+            setattr(model_forward, name, fn)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""ltxbench.audio on real media: the synthesised speech in tests/data, a video muxed from real
+"""ltxbench.media.audio and ltxbench.media.audio_analysis on real media: the synthesised speech in tests/data, a video muxed from real
 footage plus that speech, and generated noise and chords (nothing mocked; silero-vad is real)."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ltxbench import audio, video
+from ltxbench.media import audio, audio_analysis
+from ltxbench.media import frames as media_frames
+from ltxbench.media import video
 
 from conftest import mux_video
 
@@ -29,26 +31,26 @@ def speech() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def talking_video(tmp_path_factory: pytest.TempPathFactory, speech: np.ndarray) -> Path:
-    frames = np.stack([video.resize_crop(f, 160, 96) for f in video.read_frames(TOS, range(0, 168))])
+    frames = np.stack([media_frames.resize_crop(f, 160, 96) for f in video.read_frames(TOS, range(0, 168))])
     return mux_video(tmp_path_factory.mktemp("mux") / "talking.mp4", frames, 24, speech, 16_000)
 
 
 def test_speech_is_found(speech: np.ndarray):
-    scores = audio.analyze_audio(SPEECH, 0.0, 7.0)
+    scores = audio_analysis.analyze_audio(SPEECH, 0.0, 7.0)
     assert scores["audio_present"] is True
     # 6.0 s of the 7.0 s are spoken; silero leaves out the pauses between phrases.
     assert 0.55 <= scores["speech_ratio"] <= 0.9
     assert -30 < scores["loudness_lufs"] < -12
     assert scores["audio_flag"] is None and scores["audio_usable"] is True
     # The half second of leading silence has no speech and is too quiet to use.
-    quiet = audio.analyze_audio(SPEECH, 0.0, 0.45)
+    quiet = audio_analysis.analyze_audio(SPEECH, 0.0, 0.45)
     assert quiet["speech_ratio"] == 0.0 and quiet["loudness_lufs"] is None and quiet["audio_usable"] is False
 
 
 def test_white_noise_is_flagged(tmp_path: Path):
     rng = np.random.default_rng(0)
     path = audio.write_wav(tmp_path / "noise.wav", rng.normal(0, 0.1, 16_000 * 4), 16_000)
-    scores = audio.analyze_audio(path, 0.0, 4.0)
+    scores = audio_analysis.analyze_audio(path, 0.0, 4.0)
     assert scores["audio_flag"] == "noise" and scores["audio_usable"] is False
     assert scores["speech_ratio"] < 0.1
 
@@ -57,25 +59,25 @@ def test_chord_is_flagged_as_music(tmp_path: Path):
     t = np.arange(44_100 * 4) / 44_100
     chord = sum(0.15 * np.sin(2 * np.pi * f * t) for f in (261.63, 329.63, 392.0))  # C major
     path = audio.write_wav(tmp_path / "chord.wav", np.stack([chord, chord]), 44_100)
-    scores = audio.analyze_audio(path, 0.5, 3.0)
+    scores = audio_analysis.analyze_audio(path, 0.5, 3.0)
     assert scores["audio_flag"] == "music" and scores["audio_usable"] is False
-    assert scores["speech_ratio"] < audio.MUSIC_MAX_SPEECH
+    assert scores["speech_ratio"] < audio_analysis.MUSIC_MAX_SPEECH
 
 
 def test_speech_features_are_not_flagged(speech: np.ndarray):
-    flatness, tonal = audio.spectral_features(speech)
-    assert np.median(flatness) < audio.NOISE_FLATNESS / 10
-    assert tonal.mean() < audio.MUSIC_TONAL_SHARE  # glides between syllables break the stability
+    flatness, tonal = audio_analysis.spectral_features(speech)
+    assert np.median(flatness) < audio_analysis.NOISE_FLATNESS / 10
+    assert tonal.mean() < audio_analysis.MUSIC_TONAL_SHARE  # glides between syllables break the stability
 
 
 def test_clipped_audio_is_not_usable(tmp_path: Path, speech: np.ndarray):
     path = audio.write_wav(tmp_path / "hot.wav", np.clip(speech * 8, -1, 1), 16_000)
-    scores = audio.analyze_audio(path, 0.0, 7.0)
+    scores = audio_analysis.analyze_audio(path, 0.0, 7.0)
     assert scores["speech_ratio"] > 0.5 and scores["audio_usable"] is False
 
 
 def test_video_without_audio():
-    scores = audio.analyze_audio(TOS, 1.0, 2.0)
+    scores = audio_analysis.analyze_audio(TOS, 1.0, 2.0)
     assert scores == {"audio_present": False, "speech_ratio": None, "loudness_lufs": None,
                       "audio_flag": None, "audio_usable": None}
     assert audio.read_audio(TOS, 0.0, 1.0) is None
@@ -97,11 +99,11 @@ def test_read_span_from_muxed_video(talking_video: Path, speech: np.ndarray):
     assert np.corrcoef(aligned, span[0])[0, 1] > 0.9
     up = audio.read_audio(talking_video, 2.0, 1.5, sample_rate=48_000)
     assert up is not None and up[1] == 48_000 and up[0].shape == (1, 72_000)
-    scores = audio.analyze_audio(talking_video, 1.0, 4.0)
+    scores = audio_analysis.analyze_audio(talking_video, 1.0, 4.0)
     assert scores["audio_present"] and scores["speech_ratio"] > 0.5 and scores["audio_usable"]
     tail = audio.read_audio(talking_video, 20.0, 1.0)  # past the end of the audio
     assert tail is not None and tail[0].shape[1] == 0
-    assert audio.analyze_audio(talking_video, 20.0, 1.0)["audio_present"] is False
+    assert audio_analysis.analyze_audio(talking_video, 20.0, 1.0)["audio_present"] is False
 
 
 def test_audio_that_starts_late_stays_in_sync(tmp_path: Path, speech: np.ndarray):
@@ -118,8 +120,8 @@ def test_audio_that_starts_late_stays_in_sync(tmp_path: Path, speech: np.ndarray
 
 
 def test_loudness_matches_the_standard():
-    b_shelf, a_shelf = audio.k_weighting(48_000)[0]
-    b_hp, a_hp = audio.k_weighting(48_000)[1]
+    b_shelf, a_shelf = audio_analysis.k_weighting(48_000)[0]
+    b_hp, a_hp = audio_analysis.k_weighting(48_000)[1]
     # The coefficients tabulated in ITU-R BS.1770-4 (tables 1 and 2) for 48 kHz.
     np.testing.assert_allclose(b_shelf, [1.53512485958697, -2.69169618940638, 1.19839281085285], atol=1e-9)
     np.testing.assert_allclose(a_shelf, [1.0, -1.69065929318241, 0.73248077421585], atol=1e-9)
@@ -129,15 +131,15 @@ def test_loudness_matches_the_standard():
         t = np.arange(rate * 5) / rate
         sine = 10 ** (-23 / 20) * np.sin(2 * np.pi * 1000 * t)
         # EBU Tech 3341 test 1: a 1 kHz sine at -23 dBFS in both stereo channels reads -23.0 LUFS.
-        assert audio.loudness_lufs(np.stack([sine, sine]), rate) == pytest.approx(-23.0, abs=0.1)
-        assert audio.loudness_lufs(sine[None], rate) == pytest.approx(-26.0, abs=0.1)  # one channel: -3 dB
+        assert audio_analysis.loudness_lufs(np.stack([sine, sine]), rate) == pytest.approx(-23.0, abs=0.1)
+        assert audio_analysis.loudness_lufs(sine[None], rate) == pytest.approx(-26.0, abs=0.1)  # one channel: -3 dB
     # Gating: 10 s of tone then 10 s of near-silence reads as the tone, not 3 dB below it.
     rate = 16_000
     t = np.arange(rate * 10) / rate
     tone = 10 ** (-23 / 20) * np.sin(2 * np.pi * 1000 * t)
-    gated = audio.loudness_lufs(np.concatenate([tone, tone * 1e-4])[None], rate)
+    gated = audio_analysis.loudness_lufs(np.concatenate([tone, tone * 1e-4])[None], rate)
     assert gated == pytest.approx(-26.0, abs=0.1)
-    assert audio.loudness_lufs(np.zeros((1, rate)), rate) is None
+    assert audio_analysis.loudness_lufs(np.zeros((1, rate)), rate) is None
 
 
 def test_write_wav_round_trip_and_atomic(tmp_path: Path, speech: np.ndarray):
@@ -162,6 +164,6 @@ def test_read_audio_errors(tmp_path: Path):
     bogus = tmp_path / "bogus.wav"
     bogus.write_text("not audio at all\n")
     with pytest.raises(video.MediaError, match="bogus.wav"):
-        audio.analyze_audio(bogus, 0.0, 1.0)
+        audio_analysis.analyze_audio(bogus, 0.0, 1.0)
     with pytest.raises(ValueError, match=">= 0"):
         audio.read_audio(SPEECH, -1.0, 1.0)

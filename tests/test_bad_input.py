@@ -1,5 +1,5 @@
 """Bad input, end to end: a folder of broken and odd media through the REAL curate stage, and each
-kind of file through ltxbench.video directly. Every bad file must give a clear MediaError (or be
+kind of file through ltxbench.media.video directly. Every bad file must give a clear MediaError (or be
 readable) and one rejected record with its true reason; nothing else is lost; sources untouched."""
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ import pytest
 import yaml
 from PIL import Image
 
+from ltxbench.curate import stage
+from ltxbench.dataset import manifest
+from ltxbench.media import frames, video
+from ltxbench.run import folder as run_folder
+
 from conftest import DATA, small_params
-from ltxbench import curate, runs, video
 
 TOS = DATA / "tears_of_steel_10s.mp4"
 NON_UTF8 = b"bad\xff.mp4"  # a name Linux allows but that is not valid UTF-8
@@ -46,14 +50,14 @@ def _build_bad_folder(folder: Path) -> dict[str, tuple[str, str]]:
     (folder / "zero_bytes.mp4").write_bytes(b"")
     (folder / "truncated.mp4").write_bytes(TOS.read_bytes()[:200_000])  # its index (moov) is at the end: gone
     (folder / "notes.mp4").write_text("these are my notes, not a video\n")
-    good_frame = video.resize_crop(video.read_frames(TOS, [100])[0], 320, 176)
+    good_frame = frames.resize_crop(video.read_frames(TOS, [100])[0], 320, 176)
     video.write_mp4(folder / "one_frame.mp4", good_frame[None], fps=24)
     _audio_only(folder / "audio_only.mkv", "matroska", "aac")
     _audio_only(folder / "audio_only.webm", "webm", "libopus")
     Image.fromarray(np.full((4, 20_000, 3), 128, np.uint8)).save(folder / "ribbon.png")  # 20000x4
     video.write_mp4(folder / "two_pixels.mp4", np.zeros((30, 2, 2, 3), np.uint8), fps=24)
     # ten seconds at 1 fps (a time-lapse or a slide show): at 24 fps every frame would be shown 24 times
-    slides = np.stack([video.resize_crop(f, 320, 176) for f in video.read_frames(TOS, list(range(0, 240, 24)))])
+    slides = np.stack([frames.resize_crop(f, 320, 176) for f in video.read_frames(TOS, list(range(0, 240, 24)))])
     video.write_mp4(folder / "one_fps.mp4", slides, fps=1)
     fd = os.open(os.fsencode(folder) + b"/" + NON_UTF8, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "wb") as fh:
@@ -91,8 +95,8 @@ def curated_bad(tmp_path_factory: pytest.TempPathFactory):
     raw = yaml.safe_load(params.read_text())
     raw["dataset"]["characters"][0]["media"] = [str(folder)]
     params.write_text(yaml.safe_dump(raw))
-    run = runs.open_run(tmp / "run", params)
-    result = curate.curate(run)
+    run = run_folder.open_run(tmp / "run", params)
+    result = stage.curate(run)
     return run, result, folder, expected, before
 
 
@@ -129,10 +133,10 @@ def test_sources_unchanged_and_manifest_is_valid_json(curated_bad):
     lines = [json.loads(line) for line in text.splitlines()]
     assert len(lines) == len(result.records)
     assert any(line["source"].endswith("bad\\xff.mp4") for line in lines)
-    assert curate.load_manifest(run) == lines
+    assert manifest.load_manifest(run) == lines
 
 
-# --- the same files through ltxbench.video ----------------------------------------------
+# --- the same files through ltxbench.media.video ----------------------------------------------
 
 
 @pytest.fixture(scope="module")

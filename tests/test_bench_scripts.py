@@ -51,7 +51,7 @@ def test_gpu_script_tiny_still_runs():
 
 def test_ltx_core_reference_computes_the_same_velocity():
     """With ltxbench's weights copied in (names through lora_check.names), ltx-core's forward on
-    the reference step's Modality inputs gives ltx.transformer_forward's video velocity: the two
+    the reference step's Modality inputs gives ltxbench.model.forward.transformer_forward's video velocity: the two
     steps time the same computation."""
     import torch
 
@@ -60,8 +60,8 @@ def test_ltx_core_reference_computes_the_same_velocity():
     import bench_train_step_vs_ltx_core as vs
     from ltx_core.components.patchifiers import VideoLatentPatchifier
 
-    from ltxbench import ltx
-    from ltxbench.lora_check import names
+    from ltxbench.lora.check import names
+    from ltxbench.model import forward as model_forward
 
     device = torch.device("cpu")
     config = gpu.diffusers_config(tiny=True)
@@ -74,8 +74,8 @@ def test_ltx_core_reference_computes_the_same_velocity():
     inputs.cond = {k: v.float() if v.is_floating_point() else v for k, v in inputs.cond.items()}
     forward, target = vs.ltx_core_forward(core, config, inputs, device)
     with torch.no_grad():
-        expected = ltx.transformer_forward(pipe, inputs.x_t, None, inputs.cond, inputs.sigma,
-                                           generator=torch.Generator(device=device).manual_seed(inputs.audio_seed))
+        expected = model_forward.transformer_forward(pipe, inputs.x_t, None, inputs.cond, inputs.sigma,
+                                           generator=torch.Generator(device=device).manual_seed(inputs.audio_seed)).video
         got = forward()
     patchify = VideoLatentPatchifier(patch_size=1).patchify
     torch.testing.assert_close(got, patchify(expected), rtol=1e-5, atol=1e-5)

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from ltxbench import cli, runs
+from ltxbench import cli
+from ltxbench.run import atomic
 
 from conftest import REPO, small_params
 
@@ -127,7 +128,7 @@ def _open_and_run_all(browser, lab, notebook: str, shot: Path):
 def test_the_curation_grid_toggle_writes_overrides_json(browser, lab, lab_root, tmp_path):
     page = _open_and_run_all(browser, lab, "01_curate.ipynb", tmp_path / "01_curate.png")
     run_dir = lab_root / "runs" / "notebook"
-    accepted = next(r["id"] for r in runs.read_jsonl(run_dir / "dataset" / "manifest.jsonl") if r["status"] == "accepted")
+    accepted = next(r["id"] for r in atomic.read_jsonl(run_dir / "dataset" / "manifest.jsonl") if r["status"] == "accepted")
     card = page.locator(".widget-vbox", has=page.locator(f"text={accepted}")).last
     card.locator(".widget-toggle-button", has_text="rejected").first.click()
     deadline = time.time() + 30
@@ -153,7 +154,7 @@ def test_a_caption_typed_and_saved_in_the_editor_survives_running_01_again(brows
 
     def saved() -> bool:
         return any(r.get("caption") == typed and r.get("caption_source") == "editor"
-                   for r in runs.read_jsonl(run_dir / "dataset" / "manifest.jsonl"))
+                   for r in atomic.read_jsonl(run_dir / "dataset" / "manifest.jsonl"))
 
     deadline = time.time() + 30
     while not saved():

@@ -11,15 +11,19 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from ltxbench import caption, curate, ltx, runs
-from ltxbench import params as P
-from ltxbench.captioning import (
-    RULES, LintSettings, TokenCounter, caption_problems, lint_caption, lint_records, token_counter, trigger_problems,
-    with_trigger,
-)
-from ltxbench.captioning.template import template_caption
-from ltxbench.captioning.vlm import VLMCaptioner, VLMNotFoundError
-from ltxbench.video import sample_indices
+from ltxbench import errors
+from ltxbench.caption import stage as caption
+from ltxbench.caption.lint import RULES, LintSettings, TokenCounter, lint_caption, lint_records, token_counter
+from ltxbench.caption.template import template_caption
+from ltxbench.caption.triggers import trigger_problems, with_trigger
+from ltxbench.caption.vlm import VLMCaptioner, VLMNotFoundError, caption_problems
+from ltxbench.curate import stage
+from ltxbench.errors import ParamsError
+from ltxbench.media.frames import sample_indices
+from ltxbench.model import tiny
+from ltxbench.params import loading, schema
+from ltxbench.run import atomic
+from ltxbench.run import folder as run_folder
 
 from conftest import DATA, small_params
 
@@ -38,21 +42,21 @@ def curated(tmp_path_factory):
     raw["dataset"]["characters"].append({"name": "biden", "trigger": "bdnx", "references": [str(DATA / "biden_1.jpg")],
                                          "media": [str(DATA / "biden_1.jpg")]})
     path.write_text(yaml.safe_dump(raw))
-    run = runs.open_run(tmp / "run", path)
-    result = curate.curate(run)
+    run = run_folder.open_run(tmp / "run", path)
+    result = stage.curate(run)
     assert sorted(r["id"] for r in result.accepted) == ["biden-biden-1-000", "obama-obama-2-000", "obama-obama-3-000"]
     return run
 
 
 def _copy(run, tmp_path):
     shutil.copytree(run.dir, tmp_path / "run")
-    return runs.open_run(tmp_path / "run")
+    return run_folder.open_run(tmp_path / "run")
 
 
 @pytest.fixture(scope="module")
 def vlm_folder(tmp_path_factory):
     """The tiny random Qwen2.5-VL saved as a local model folder, loaded back by the real code path."""
-    from ltxbench.captioning.tiny_vlm import build_tiny_vlm
+    from ltxbench.caption.tiny_vlm import build_tiny_vlm
 
     folder = tmp_path_factory.mktemp("vlm")
     model, processor = build_tiny_vlm(seed=3)
@@ -81,7 +85,7 @@ def test_template_captions_carry_own_trigger_once_and_describe_what_varies(curat
         assert {"neutral": "neutral expression", "smiling": "smiling", "talking": "talking"}[scores["expression"]] in text
         assert not any(word in text for word in ("sound", "silent"))
         assert r["caption_source"] == "template" and isinstance(r["lint"], list)
-    assert runs.read_jsonl(run.path("dataset", "manifest.jsonl")) == res.records
+    assert atomic.read_jsonl(run.path("dataset", "manifest.jsonl")) == res.records
     table = res.table()
     assert list(table.columns) == ["id", "character", "caption", "source", "errors", "warnings", "lint"] and len(table) == 3
     assert set(res.lint_table()["code"]) <= set(RULES)
@@ -91,7 +95,7 @@ def test_template_captions_carry_own_trigger_once_and_describe_what_varies(curat
 def test_template_captions_real_video_footage(tmp_path):
     from PIL import Image
 
-    from ltxbench import video
+    from ltxbench.media import video
 
     frames = video.read_frames(DATA / "tears_of_steel_10s.mp4", range(130, 147))  # part of a shot with a face in it
     ref = tmp_path / "actor.jpg"  # that actor, as the reference photo
@@ -102,8 +106,8 @@ def test_template_captions_real_video_footage(tmp_path):
     raw["dataset"]["characters"] = [{"name": "actor", "trigger": "ktrz", "references": [str(ref)],
                                      "media": [str(clip)]}]
     path.write_text(yaml.safe_dump(raw))
-    run = runs.open_run(tmp_path / "run", path)
-    curate.curate(run)
+    run = run_folder.open_run(tmp_path / "run", path)
+    stage.curate(run)
     res = caption.caption(run)
     assert res.accepted and res.errors == []
     for r in res.accepted:
@@ -158,7 +162,7 @@ def test_trigger_validation_refuses_words_substrings_and_case_twins(curated, tmp
     assert "letter or digit" in found[("dataset.characters.6.trigger", "zq,")]
     run = _copy(curated, tmp_path)
     run.params.dataset.characters[0].trigger = "walking"
-    with pytest.raises(P.ParamsError, match="ordinary English word"):
+    with pytest.raises(errors.ParamsError, match="ordinary English word"):
         caption.caption(run)
 
 
@@ -166,7 +170,7 @@ def test_trigger_validation_refuses_words_substrings_and_case_twins(curated, tmp
 # Lint: every rule trips on one caption and not on another
 # ---------------------------------------------------------------------------------------
 
-TINY_TOKENS = TokenCounter(ltx.build_tiny_tokenizer(), "tiny")
+TINY_TOKENS = TokenCounter(tiny.build_tiny_tokenizer(), "tiny")
 CASES = [  # code, caption that trips it, caption that does not, settings, counter
     ("empty_caption", "  ", "obmx walks along a beach", {}, None),
     ("missing_trigger", "Obmx walks along a beach", "obmx walks along a beach", {}, None),
@@ -219,7 +223,7 @@ def test_levels_can_be_changed_or_switched_off_and_lengths_say_their_unit(tmp_pa
     found = lint_caption("obmx freckles", "obmx", [], settings=settings)
     assert [(x["code"], x["level"]) for x in found] == [("face_words", "error")]
     assert token_counter("tiny").count("obmx") == 4  # byte-level: one token per byte
-    ltx.build_tiny_tokenizer().save_pretrained(tmp_path / "ltx" / "tokenizer")  # a diffusers folder's tokenizer/
+    tiny.build_tiny_tokenizer().save_pretrained(tmp_path / "ltx" / "tokenizer")  # a diffusers folder's tokenizer/
     folder = token_counter(str(tmp_path / "ltx"))
     assert folder.unit == "tokens" and folder.count("obmx walks") == 10 and folder.sequence_length("obmx") == 5
     words = token_counter("/nonexistent/ltx-folder")
@@ -259,14 +263,14 @@ def test_user_captions_from_csv_sidecars_and_jsonl(curated, tmp_path):
 
 
 def test_vlm_receives_system_prompt_sampled_frames_and_batches(curated, vlm_folder):
-    from ltxbench import video
+    from ltxbench.media import video
 
-    cfg = P.CaptionVLMSection(model=str(vlm_folder), frames=3, max_new_tokens=8, system_prompt="SYSTEM: describe scene, never eyes")
+    cfg = schema.CaptionVLMSection(model=str(vlm_folder), frames=3, max_new_tokens=8, system_prompt="SYSTEM: describe scene, never eyes")
     captioner = VLMCaptioner.from_settings(cfg)
     forwards, visual = [], []
     captioner.model.register_forward_pre_hook(lambda m, a, kw: forwards.append(kw["input_ids"].clone()), with_kwargs=True)
     captioner.model.model.visual.register_forward_pre_hook(lambda m, a, kw: visual.append((a[0].clone(), kw["grid_thw"].clone())), with_kwargs=True)
-    records = [r for r in runs.read_jsonl(curated.path("dataset", "manifest.jsonl")) if r["status"] == "accepted"]
+    records = [r for r in atomic.read_jsonl(curated.path("dataset", "manifest.jsonl")) if r["status"] == "accepted"]
     clips = [(r, curated.path("dataset", r["media"])) for r in records]
     assert sample_indices(9, 3) == [0, 4, 8] and sample_indices(9, 1) == [0] and sample_indices(3, 8) == [0, 1, 2]
 
@@ -293,7 +297,7 @@ def test_vlm_stage_inserts_trigger_lints_resumes_and_forces(curated, vlm_folder,
     assert res.captioned == 3 and res.kept == 0
     for r in res.accepted:  # gibberish from random weights, but with the trigger, once, and linted
         assert r["caption"].startswith(TRIGGERS[r["character"]] + ", ") and r["caption_source"] == f"vlm:{vlm_folder}"
-    stored = runs.read_jsonl(run.path("dataset", "manifest.jsonl"))
+    stored = atomic.read_jsonl(run.path("dataset", "manifest.jsonl"))
     assert stored == res.records and caption.relint(run, json.loads(json.dumps(stored))) == stored  # lint is current
     again = caption.caption(run)
     assert (again.captioned, again.kept) == (0, 3)
@@ -309,7 +313,7 @@ def test_absent_vlm_weights_name_what_to_download(curated, tmp_path):
     assert problems and "hf download ltxbench-tests/absent-vlm" in problems[0].allowed
     with pytest.raises(VLMNotFoundError, match="hf download ltxbench-tests/absent-vlm"):
         caption.caption(run)
-    assert caption_problems(P.CaptionSection(backend="vlm", vlm={"model": "tiny"})) == []
+    assert caption_problems(schema.CaptionSection(backend="vlm", vlm={"model": "tiny"})) == []
 
 
 # ---------------------------------------------------------------------------------------
@@ -318,7 +322,7 @@ def test_absent_vlm_weights_name_what_to_download(curated, tmp_path):
 
 
 def test_editor_badges_follow_typing_and_save_round_trips_through_the_manifest(curated, tmp_path):
-    from ltxbench.ui import CaptionEditor
+    from ltxbench.ui.caption_editor import CaptionEditor
 
     run = _copy(curated, tmp_path)
     caption.caption(run)
@@ -330,7 +334,7 @@ def test_editor_badges_follow_typing_and_save_round_trips_through_the_manifest(c
     editor.boxes[cid].value = "obmx speaks at a podium, medium shot, warm stage light"
     assert "missing_trigger" not in editor.badges[cid].value and "near_duplicate" not in editor.badges[cid].value
     editor.save_button.click()
-    on_disk = {r["id"]: r for r in runs.read_jsonl(run.path("dataset", "manifest.jsonl"))}
+    on_disk = {r["id"]: r for r in atomic.read_jsonl(run.path("dataset", "manifest.jsonl"))}
     assert on_disk[cid]["caption"] == "obmx speaks at a podium, medium shot, warm stage light"
     assert on_disk[cid]["caption_source"] == "editor"
     assert "near_duplicate" not in {x["code"] for x in on_disk["obama-obama-3-000"]["lint"]}
@@ -343,7 +347,7 @@ def test_editor_badges_follow_typing_and_save_round_trips_through_the_manifest(c
 
 
 def test_a_hand_written_caption_survives_re_curating_recaptioning_and_export(curated, tmp_path):
-    from ltxbench.ui import CaptionEditor
+    from ltxbench.ui.caption_editor import CaptionEditor
 
     run = _copy(curated, tmp_path)
     caption.caption(run)
@@ -352,9 +356,9 @@ def test_a_hand_written_caption_survives_re_curating_recaptioning_and_export(cur
     editor.boxes[cid].value = typed
     editor.save_button.click()  # the widget's real save path
     assert json.loads(run.path("dataset", "caption_edits.json").read_text())[cid]["caption"] == typed
-    template_of_other = {r["id"]: r["caption"] for r in runs.read_jsonl(run.path("dataset", "manifest.jsonl"))}["biden-biden-1-000"]
-    curate.curate(run)  # what Run All in 01 does: the manifest is rebuilt from scratch
-    after = {r["id"]: r for r in runs.read_jsonl(run.path("dataset", "manifest.jsonl"))}
+    template_of_other = {r["id"]: r["caption"] for r in atomic.read_jsonl(run.path("dataset", "manifest.jsonl"))}["biden-biden-1-000"]
+    stage.curate(run)  # what Run All in 01 does: the manifest is rebuilt from scratch
+    after = {r["id"]: r for r in atomic.read_jsonl(run.path("dataset", "manifest.jsonl"))}
     assert after[cid]["caption"] == typed and after[cid]["caption_source"] == "editor"
     assert after["biden-biden-1-000"]["caption"] == template_of_other  # an unchanged clip keeps its caption too
     result = caption.caption(run)
@@ -369,18 +373,18 @@ def test_a_hand_written_caption_survives_re_curating_recaptioning_and_export(cur
 
 
 def test_a_stored_edit_whose_clip_is_gone_is_kept_and_reported(curated, tmp_path, caplog):
-    from ltxbench import caption_edits
+    from ltxbench.caption import edits as caption_edits
 
     run = _copy(curated, tmp_path)
-    records = runs.read_jsonl(run.path("dataset", "manifest.jsonl"))
+    records = atomic.read_jsonl(run.path("dataset", "manifest.jsonl"))
     caption_edits.store(run, {"obama-obama-2-000": "obmx at a desk"}, records)
     edits = json.loads(run.path("dataset", "caption_edits.json").read_text())
     edits["obama-gone-000"] = {**edits["obama-obama-2-000"], "caption": "obmx on a boat"}
     edits["obama-obama-3-000"] = {**edits["obama-obama-2-000"], "caption": "obmx, other cut", "start_frame": 48}
     run.path("dataset", "caption_edits.json").write_text(json.dumps(edits))
     with caplog.at_level("WARNING", logger="ltxbench"):
-        curate.curate(run)
-    by_id = {r["id"]: r for r in runs.read_jsonl(run.path("dataset", "manifest.jsonl"))}
+        stage.curate(run)
+    by_id = {r["id"]: r for r in atomic.read_jsonl(run.path("dataset", "manifest.jsonl"))}
     assert by_id["obama-obama-2-000"]["caption"] == "obmx at a desk"
     assert by_id["obama-obama-3-000"].get("caption_source") != "editor"  # a differently cut clip does not get it
     assert "hand-written caption of obama-gone-000 kept in dataset/caption_edits.json, but no such clip now" in caplog.text
@@ -388,18 +392,18 @@ def test_a_stored_edit_whose_clip_is_gone_is_kept_and_reported(curated, tmp_path
     assert set(json.loads(run.path("dataset", "caption_edits.json").read_text())) == set(edits)  # nothing dropped
     run.path("dataset", "caption_edits.json").write_text("{not json")
     with pytest.raises(ValueError, match="caption_edits.json: not valid JSON"):
-        curate.curate(run)
-    assert runs.read_jsonl(run.path("dataset", "manifest.jsonl"))  # the manifest was not touched
+        stage.curate(run)
+    assert atomic.read_jsonl(run.path("dataset", "manifest.jsonl"))  # the manifest was not touched
 
 
 def test_export_reads_back_as_the_ltx_trainer_dataset(curated, tmp_path):
     run = _copy(curated, tmp_path)
     caption.caption(run)
-    records = runs.read_jsonl(run.path("dataset", "manifest.jsonl"))
+    records = atomic.read_jsonl(run.path("dataset", "manifest.jsonl"))
     bad = next(r for r in records if r["id"] == "biden-biden-1-000")
     bad["caption"], bad["caption_source"] = "a person at a lectern", "editor"  # no trigger: a lint error
     caption.relint(run, records)
-    runs.write_jsonl(run.path("dataset", "manifest.jsonl"), records)
+    atomic.write_jsonl(run.path("dataset", "manifest.jsonl"), records)
 
     result = caption.export(run)
     assert result.clips == 2 and [i for i, _ in result.skipped] == ["biden-biden-1-000"]
@@ -419,15 +423,15 @@ def test_export_reads_back_as_the_ltx_trainer_dataset(curated, tmp_path):
 
 
 def test_caption_params_are_strict_and_documented_defaults_hold(tmp_path):
-    cfg = P.CaptionSection()
+    cfg = schema.CaptionSection()
     assert cfg.backend == "template" and not cfg.allow_lint_errors and cfg.vlm.model == "Qwen/Qwen2.5-VL-3B-Instruct"
     prompt = cfg.vlm.system_prompt.lower()
     assert all(w in prompt for w in ("scene", "doing", "expression", "camera", "lighting", "never describe fixed", "eye colour"))
-    with pytest.raises(Exception, match="unknown lint code"):
-        P.CaptionSection(lint={"levels": {"bogus": "off"}})
+    with pytest.raises(ParamsError, match="caption.lint.levels = .*unknown lint code"):
+        loading.load(small_params(tmp_path, caption={"lint": {"levels": {"bogus": "off"}}}))
     with pytest.raises(Exception, match="file not found"):
-        P.CaptionSection(backend="user", user_file=tmp_path / "missing.csv")
-    params = P.load(small_params(tmp_path, caption={"backend": "vlm", "vlm": {"model": "tiny"}, "lint": {"levels": {"face_words": "error"}}}))
+        schema.CaptionSection(backend="user", user_file=tmp_path / "missing.csv")
+    params = loading.load(small_params(tmp_path, caption={"backend": "vlm", "vlm": {"model": "tiny"}, "lint": {"levels": {"face_words": "error"}}}))
     assert params.caption.lint.levels == {"face_words": "error"}
 
 
@@ -438,9 +442,9 @@ def test_every_template_caption_of_the_demo_fits_its_text_length():
     import itertools
     from pathlib import Path
 
-    from ltxbench.captioning import lint, template, triggers
+    from ltxbench.caption import lint, template, triggers
 
-    demo = P.load(Path(__file__).resolve().parent.parent / "params" / "demo.yaml")
+    demo = loading.load(Path(__file__).resolve().parent.parent / "params" / "demo.yaml")
     counter = lint.token_counter(demo.model.source)
     choices = itertools.product(["close_up", "medium", "wide"], [*template._YAW, None], [*template._EXPRESSION, None],
                                 list(template._LIGHTING), [("image", "pan"), ("image", "zoom"), ("video", None)],
@@ -458,7 +462,7 @@ def test_every_template_caption_of_the_demo_fits_its_text_length():
 
 
 def test_typing_a_duplicate_caption_flags_the_other_row_before_saving(curated, tmp_path):
-    from ltxbench.ui import CaptionEditor
+    from ltxbench.ui.caption_editor import CaptionEditor
 
     run = _copy(curated, tmp_path)
     caption.caption(run)

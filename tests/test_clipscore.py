@@ -1,4 +1,4 @@
-"""ltxbench.clipscore on the real photos and clips in tests/data (dlib models, nothing mocked)."""
+"""ltxbench.curate.scores on the real photos and clips in tests/data (dlib models, nothing mocked)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from ltxbench import faces, params, video
-from ltxbench.clipscore import compression, duplicates, expression, lighting, pose, sharpness
-from ltxbench.clipscore.clip import ClipFrames, score_clip
+from ltxbench import faces
+from ltxbench.curate.scores import compression, duplicates, expression, lighting, pose, sharpness
+from ltxbench.curate.scores.clip import ClipFrames, score_clip
+from ltxbench.media import frames as media_frames
+from ltxbench.media import video
+from ltxbench.params import schema
 
 DATA = Path(__file__).resolve().parent / "data"
-CFG = params.CurateSection()
+CFG = schema.CurateSection()
 
 
 def _score_frame(image: np.ndarray) -> np.ndarray:
@@ -136,9 +139,9 @@ def test_lighting_measures_brightness_contrast_and_colour_temperature(photos):
 
 def test_dup_key_matches_two_renders_of_one_photo_and_not_another_photo():
     image = video.read_image(DATA / "obama_2.jpg")
-    pan = video.image_to_clip(image, 240, 480, 9, motion="pan")
-    zoom = video.image_to_clip(image, 240, 480, 9, motion="zoom")
-    other = video.image_to_clip(video.read_image(DATA / "obama_3.jpg"), 240, 480, 9)
+    pan = media_frames.image_to_clip(image, 240, 480, 9, motion="pan")
+    zoom = media_frames.image_to_clip(image, 240, 480, 9, motion="zoom")
+    other = media_frames.image_to_clip(video.read_image(DATA / "obama_3.jpg"), 240, 480, 9)
     assert duplicates.hamming(duplicates.dct_hash(pan), duplicates.dct_hash(zoom)) <= CFG.duplicate_distance
     assert duplicates.hamming(duplicates.dct_hash(pan), duplicates.dct_hash(other)) > 3 * CFG.duplicate_distance
     keys = [duplicates.dct_hash(pan), duplicates.dct_hash(other), duplicates.dct_hash(zoom), None]
@@ -156,12 +159,12 @@ def test_background_key_ignores_the_face_and_sees_the_scene(photos):
 
 
 def test_style_tells_the_animated_excerpt_from_live_action_and_photos():
-    from ltxbench.clipscore import style
+    from ltxbench.curate.scores import style
 
     verdicts, cues = {}, {}
     for name in ("tears_of_steel_10s.mp4", "sintel_10s.mp4"):
         path = DATA / name
-        frames = video.read_frames(path, video.sample_indices(video.probe(path).num_frames, 12))
+        frames = video.read_frames(path, media_frames.sample_indices(video.probe(path).num_frames, 12))
         cues[name] = style.clip_style_cues(frames)
         verdicts[name] = style.style_of(*cues[name], CFG.style_flat_min, CFG.style_noise_max)
     assert verdicts == {"tears_of_steel_10s.mp4": "photoreal", "sintel_10s.mp4": "stylised"}

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from ltxbench import coverage, curate, runs
+from ltxbench.curate import coverage, stage
+from ltxbench.run import folder
 
 from conftest import DATA, small_params
 
@@ -26,8 +27,8 @@ def curated(tmp_path_factory):
     raw = yaml.safe_load(params.read_text())
     raw["dataset"]["characters"][0]["media"] = [str(DATA / n) for n in ("obama_2.jpg", "obama_3.jpg", "biden_1.jpg")]
     params.write_text(yaml.safe_dump(raw))
-    run = runs.open_run(tmp / "run", params)
-    return run, curate.curate(run).records
+    run = folder.open_run(tmp / "run", params)
+    return run, stage.curate(run).records
 
 
 def _accepted(curated):
@@ -150,8 +151,8 @@ def test_figure_has_a_row_per_character_and_writes_the_gaps(curated, tmp_path):
 
 
 def test_background_groups_follow_the_shots_of_real_footage():
-    from ltxbench import video
-    from ltxbench.clipscore import duplicates
+    from ltxbench.curate.scores import duplicates
+    from ltxbench.media import video
 
     # tears_of_steel_10s.mp4 cuts at 21, 65 and 185: frames 90 and 150 are one shot, 40 and 190 two others
     frames = video.read_frames(DATA / "tears_of_steel_10s.mp4", [40, 90, 150, 190])

@@ -12,8 +12,14 @@ import pytest
 import yaml
 from PIL import Image
 
-from ltxbench import caption, curate, overrides, runs, video
-from ltxbench.clipscore.reasons import CODES as REASON_CODES
+from ltxbench.caption import stage as caption
+from ltxbench.curate import candidates, overrides, render, shots, stage
+from ltxbench.dataset.reasons import CODES as REASON_CODES
+from ltxbench.media import frames, video
+from ltxbench.params import schema
+from ltxbench.run import atomic
+from ltxbench.run import folder as run_folder
+from ltxbench.train import data
 
 from conftest import DATA, small_params
 
@@ -43,16 +49,16 @@ def curated(tmp_path_factory):
     raw = json.loads(json.dumps(__import__("yaml").safe_load(params.read_text())))
     raw["dataset"]["characters"][0]["media"] = [str(p) for p in sources] + [str(tiny), str(corrupt)]
     params.write_text(__import__("yaml").safe_dump(raw))
-    run = runs.open_run(tmp / "run", params)
-    result = curate.curate(run)
+    run = run_folder.open_run(tmp / "run", params)
+    result = stage.curate(run)
     return run, result, before
 
 
 def test_every_source_frame_range_stays_inside_one_shot(curated):
     run, result, _ = curated
-    cuts = video.detect_cuts(DATA / "tears_of_steel_10s.mp4")
+    cuts = shots.content_cuts(DATA / "tears_of_steel_10s.mp4")
     assert cuts == [21, 65, 185]  # the three real cuts of the excerpt
-    span = video.source_span(24, 24, 25)
+    span = frames.source_span(24, 24, 25)
     clips = [r for r in result.records if r["source"].endswith("tears_of_steel_10s.mp4") and r["scores"] and r["variant"] == "full"]
     assert len(clips) == 1 + 4 + 2  # shots of 44, 120 and 55 frames hold 1, 4 and 2 clips of 25
     for r in clips:
@@ -98,7 +104,7 @@ def test_bad_input_is_rejected_with_its_reason_and_sources_are_untouched(curated
 
 def test_manifest_and_coverage_files(curated):
     run, result, _ = curated
-    on_disk = runs.read_jsonl(run.path("dataset", "manifest.jsonl"))
+    on_disk = atomic.read_jsonl(run.path("dataset", "manifest.jsonl"))
     assert on_disk == result.records
     assert json.loads(run.path("dataset", "coverage.json").read_text())["characters"]["obama"]
     assert run.path("dataset", "coverage.png").stat().st_size > 5000
@@ -111,7 +117,7 @@ def test_captions_carry_the_trigger_once_and_lint_is_stored(curated):
     accepted = [r for r in res.records if r["status"] == "accepted"]
     assert accepted and all(r["caption"].split().count("obmx,") + r["caption"].split().count("obmx") == 1 for r in accepted)
     assert res.errors == []
-    assert runs.read_jsonl(run.path("dataset", "manifest.jsonl")) == res.records
+    assert atomic.read_jsonl(run.path("dataset", "manifest.jsonl")) == res.records
 
 
 def test_trigger_insertion_and_lint():
@@ -135,7 +141,7 @@ def test_head_crop_clip_is_square_from_its_parent_and_never_upscaled(curated):
     assert x0 <= fx0 and y0 <= fy0 and x1 >= fx1 and y1 >= fy1  # the face lies inside the crop
     assert (x1 - x0) * parent["width"] == pytest.approx((y1 - y0) * parent["height"], abs=0.01)  # square in pixels
     big = run.params.curate.model_copy(update={"resolution": 1024})  # more pixels than the photo's head holds
-    too_small = curate._head_record(run, parent, big)
+    too_small = stage._head_record(run, parent, big)
     assert too_small["reasons"] == ["low_resolution"] and too_small["media"] is None
     assert "never upscaled" in too_small["reason_details"][0]
 
@@ -144,20 +150,20 @@ def test_write_clip_recreates_an_accepted_clip_and_cuts_rejected_ones(curated):
     run, result, _ = curated
     accepted = next(r for r in result.accepted if r["variant"] == "full")
     written = video.read_frames(run.path("dataset", accepted["media"]), range(25)).astype(np.int16)
-    assert np.abs(curate.render_clip(run, accepted).astype(np.int16) - written).mean() < 3  # H.264 at crf 18
+    assert np.abs(render.render_clip(run, accepted).astype(np.int16) - written).mean() < 3  # H.264 at crf 18
     stranger = next(r for r in result.records if r["reasons"] == ["wrong_identity"] and r["source_kind"] == "video")
-    rel = curate.write_clip(run, stranger)
+    rel = render.write_clip(run, stranger)
     assert rel == f"clips/{stranger['id']}.mp4" and stranger["media"] is None  # the record is left alone
     info = video.probe(run.path("dataset", rel))
     assert (info.num_frames, info.width, info.height) == (25, stranger["width"], stranger["height"])
     first = video.read_frames(run.path("dataset", rel), [0])[0].astype(np.int16)
-    source = video.resize_crop(video.read_frames(DATA / "tears_of_steel_10s.mp4", [stranger["start_frame"]])[0],
+    source = frames.resize_crop(video.read_frames(DATA / "tears_of_steel_10s.mp4", [stranger["start_frame"]])[0],
                                stranger["width"], stranger["height"]).astype(np.int16)
     assert np.abs(first - source).mean() < 4
     for code in ("too_short", "low_resolution", "unreadable"):
         record = next(r for r in result.records if r["reasons"] == [code])
         with pytest.raises(ValueError, match="no clip can be cut"):
-            curate.write_clip(run, record)
+            render.write_clip(run, record)
 
 
 def test_overriding_a_rejected_clip_writes_its_clip_through_write_clip(curated):
@@ -185,8 +191,8 @@ def two_characters(tmp_path_factory):
         {"name": "obama", "trigger": "obmx", "references": [str(DATA / "obama_1.jpg")], "media": [str(DATA / "obama_3.jpg")]},
     ]
     params.write_text(yaml.safe_dump(raw))
-    run = runs.open_run(tmp / "run", params)
-    return run, curate.curate(run)
+    run = run_folder.open_run(tmp / "run", params)
+    return run, stage.curate(run)
 
 
 def test_a_clip_goes_to_the_character_it_matches_best(two_characters):
@@ -206,8 +212,8 @@ def test_a_near_duplicate_is_rejected_after_the_first_and_odd_names_stay_valid_j
     assert second["source"].endswith("b_obama_\\xff.jpg")
     text = run.path("dataset", "manifest.jsonl").read_bytes().decode("utf-8")  # strict UTF-8
     assert [json.loads(line)["id"] for line in text.splitlines()] == [r["id"] for r in result.records]
-    assert curate.source_path(second["source"]).is_file()  # the escape leads back to the file
-    assert video.probe(run.path("dataset", curate.write_clip(run, second))).num_frames == 9
+    assert candidates.source_path(second["source"]).is_file()  # the escape leads back to the file
+    assert video.probe(run.path("dataset", render.write_clip(run, second))).num_frames == 9
 
 
 def test_a_broken_audio_track_costs_the_clip_its_audio_not_its_frames(tmp_path):
@@ -218,9 +224,9 @@ def test_a_broken_audio_track_costs_the_clip_its_audio_not_its_frames(tmp_path):
     broken = tmp_path / "broken_audio.mp4"
     broken.write_text("these bytes are no audio stream\n")
     info = dataclasses.replace(video.probe(DATA / "tears_of_steel_10s.mp4"), has_audio=True)
-    cand = curate.Candidate("c-broken-000", "c", broken, "video", 0, list(range(121)), 640, 352)
-    cfg = runs.open_run(tmp_path / "run", small_params(tmp_path)).params.curate
-    scores = curate._audio_scores(cand, info, cfg)
+    cand = candidates.Candidate("c-broken-000", "c", broken, "video", 0, list(range(121)), 640, 352)
+    cfg = run_folder.open_run(tmp_path / "run", small_params(tmp_path)).params.curate
+    scores = stage._audio_scores(cand, info, cfg)
     assert scores["audio_present"] is True and scores["audio_usable"] is False
     assert "broken_audio.mp4" in scores["audio_error"]
 
@@ -241,8 +247,8 @@ def test_curate_with_arcface_records_its_backend_and_threshold(tmp_path, arc_onn
     # workers=2: the analyzer, with its ONNX embedder, goes to worker processes and back.
     params = small_params(tmp_path, curate={"face_embedder": "arcface", "arcface_model": str(arc_onnx),
                                             "arcface_threshold": 0.02, "workers": 2})
-    run = runs.open_run(tmp_path / "run", params)
-    records = curate.curate(run).records
+    run = run_folder.open_run(tmp_path / "run", params)
+    records = stage.curate(run).records
     scored = [r for r in records if r["scores"] and r["scores"]["identity_distance"] is not None]
     assert len(scored) == 2  # obama_2.jpg and biden_1.jpg both show a face
     for r in scored:
@@ -255,18 +261,19 @@ def test_curate_with_arcface_records_its_backend_and_threshold(tmp_path, arc_onn
 
 
 def test_params_refuse_arcface_without_a_model_and_resolve_its_path(tmp_path, arc_onnx):
-    from ltxbench import params as P
+    from ltxbench import errors
+    from ltxbench.params import loading
 
-    with pytest.raises(P.ParamsError) as info:
-        P.load(small_params(tmp_path, curate={"face_embedder": "arcface"}))
+    with pytest.raises(errors.ParamsError) as info:
+        loading.load(small_params(tmp_path, curate={"face_embedder": "arcface"}))
     assert [p.field for p in info.value.problems] == ["curate.arcface_model"]
     assert "required when curate.face_embedder is arcface" in str(info.value)
-    with pytest.raises(P.ParamsError, match=r"curate\.arcface_model = .*w600k_r50\.onnx.*file not found"):
-        P.load(small_params(tmp_path, curate={"face_embedder": "arcface", "arcface_model": "w600k_r50.onnx"}))
+    with pytest.raises(errors.ParamsError, match=r"curate\.arcface_model = .*w600k_r50\.onnx.*file not found"):
+        loading.load(small_params(tmp_path, curate={"face_embedder": "arcface", "arcface_model": "w600k_r50.onnx"}))
     shutil.copy(arc_onnx, tmp_path / "arc.onnx")  # relative to the params file, not the working directory
-    loaded = P.load(small_params(tmp_path, curate={"face_embedder": "arcface", "arcface_model": "arc.onnx"}))
+    loaded = loading.load(small_params(tmp_path, curate={"face_embedder": "arcface", "arcface_model": "arc.onnx"}))
     assert loaded.curate.arcface_model == (tmp_path / "arc.onnx").resolve()
-    assert P.load(small_params(tmp_path)).curate.face_embedder == "dlib"
+    assert loading.load(small_params(tmp_path)).curate.face_embedder == "dlib"
 
 
 def test_clips_of_a_variable_frame_rate_source_last_their_real_time(tmp_path):
@@ -282,11 +289,11 @@ def test_clips_of_a_variable_frame_rate_source_last_their_real_time(tmp_path):
     raw = yaml.safe_load(params.read_text())
     raw["dataset"]["characters"][0]["media"] = [str(source)]
     params.write_text(yaml.safe_dump(raw))
-    run = runs.open_run(tmp_path / "run", params)
-    records = curate.curate(run).records
+    run = run_folder.open_run(tmp_path / "run", params)
+    records = stage.curate(run).records
     assert [r["start_frame"] for r in records] == [0, 5, 10, 21, 38]
     for r in records:  # no face in the picture: rejected, but each clip can be rendered and looked at
-        shown = [vfr_frame_index(f) for f in curate.render_clip(run, r)]
+        shown = [vfr_frame_index(f) for f in render.render_clip(run, r)]
         assert shown[0] == r["start_frame"] and len(shown) == 9
         assert times[shown[-1]] - times[shown[0]] == pytest.approx(8 / 24, abs=1 / 24), (r["id"], shown)
         for k, i in enumerate(shown):
@@ -294,3 +301,22 @@ def test_clips_of_a_variable_frame_rate_source_last_their_real_time(tmp_path):
             assert abs(times[i] - t) <= min(abs(x - t) for x in times) + 1e-4, (r["id"], k, i)
         assert r["source_span_s"] == pytest.approx([times[shown[0]], times[shown[0]] + 9 / 24], abs=1e-5)
         assert r["source_fps"] == pytest.approx(30.0) and r["reasons"][0] == "no_face"
+
+
+def test_curate_head_crops_and_train_head_crops_are_the_same_pixels(curated):
+    # One head-crop rule: a `crop: head` training stage that crops a full clip on the fly renders
+    # curate's own head record, so it trains on the pixels curate writes as `<id>-head.mp4`.
+    run, result, _ = curated
+    heads = [r for r in result.records if r["variant"] == "head" and r["status"] == "accepted"]
+    assert heads, "the fixture must make at least one head crop"
+    head = heads[0]
+    parent = next(r for r in result.records if r["id"] == head["parent"])
+    on_the_fly = data.head_crop_frames(run, parent)
+    assert on_the_fly.shape == (head["num_frames"], head["height"], head["width"], 3)
+    assert np.array_equal(on_the_fly, render.render_clip(run, head))  # the very same rendering
+    written = video.read_frames(run.path("dataset", head["media"]), range(head["num_frames"]))
+    assert np.abs(written.astype(int) - on_the_fly.astype(int)).mean() < 4.0  # only H.264's loss between them
+    pixels = data.variant_pixels(run, parent, schema.TrainStageSection(name="heads", steps=1, crop="head"))
+    assert pixels.shape == (1, 3, head["num_frames"], head["height"], head["width"])
+    diff = np.abs(pixels[0].permute(1, 2, 3, 0).numpy() - (on_the_fly / 127.5 - 1.0))
+    assert diff.max() < 1e-6, (diff.max(), np.argwhere(diff > 1e-6)[:5])

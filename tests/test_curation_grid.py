@@ -7,7 +7,9 @@ import shutil
 
 import pytest
 
-from ltxbench import curate, overrides, runs
+from ltxbench.curate import overrides
+from ltxbench.dataset import manifest
+from ltxbench.run import folder
 from ltxbench.ui.curation_grid import CurationGrid
 
 from conftest import curated_photos_run
@@ -25,11 +27,11 @@ def curated_dir(tmp_path_factory):
 @pytest.fixture
 def run(curated_dir, tmp_path):
     shutil.copytree(curated_dir, tmp_path / "run")
-    return runs.open_run(tmp_path / "run")
+    return folder.open_run(tmp_path / "run")
 
 
 def _on_disk(run, clip_id):
-    return next(r for r in curate.load_manifest(run) if r["id"] == clip_id)
+    return next(r for r in manifest.load_manifest(run) if r["id"] == clip_id)
 
 
 def test_every_clip_gets_a_card_with_a_preview_and_filters_narrow_them(run):
@@ -96,8 +98,8 @@ def test_accepting_a_rejected_clip_from_the_grid_writes_its_clip(run):
 
 
 def test_the_grid_and_the_caption_editor_leave_static_copies_for_the_record(run, monkeypatch):
-    from ltxbench import caption
-    from ltxbench.ui import CaptionEditor
+    from ltxbench.caption import stage as caption
+    from ltxbench.ui.caption_editor import CaptionEditor
 
     monkeypatch.setenv("LTXBENCH_RECORD", "1")  # as while the pipeline executes 01 and 02
     grid = CurationGrid(run)._repr_mimebundle_()

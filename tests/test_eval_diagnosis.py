@@ -1,4 +1,4 @@
-"""The diagnosis rules (ltxbench.eval_diagnosis) on constructed score tables, each both ways: the
+"""The diagnosis rules (ltxbench.evaluate.diagnosis) on constructed score tables, each both ways: the
 finding fires on the table that shows the problem and not on the one that does not. The end to
 end case on real faces (a front face that passes and a turned one that fails) is in test_evaluate."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ltxbench import eval_select
-from ltxbench.eval_diagnosis import as_markdown, diagnose
+from ltxbench.evaluate import select as eval_select
+from ltxbench.evaluate.diagnosis import as_markdown, diagnose
 
 
 def _s(ckpt: str, metric: str, mean: float, lo: float | None = None, hi: float | None = None, n: int = 8) -> dict:

@@ -1,4 +1,4 @@
-"""ltxbench.eval_metrics on real footage (tests/data), real dlib models, a tiny real open_clip model
+"""ltxbench.evaluate.metrics on real footage (tests/data), real dlib models, a tiny real open_clip model
 and a tiny real ONNX model; nothing mocked. Photos become clips with video.image_to_clip."""
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ltxbench import faces, video
-from ltxbench.eval_metrics import adherence, bleed, drift, identity, motion, overfit, stats
+from ltxbench import faces
+from ltxbench.evaluate.metrics import adherence, bleed, drift, identity, motion, overfit, stats
+from ltxbench.media import frames as media_frames
+from ltxbench.media import video
 
 from conftest import DATA
 
@@ -24,7 +26,7 @@ def _portrait(name: str) -> np.ndarray:
 
 
 def _photo_clip(name: str, amount: float = 0.08, motion_kind: str = "pan") -> np.ndarray:
-    return video.image_to_clip(_portrait(name), W, H, F, motion=motion_kind, amount=amount)
+    return media_frames.image_to_clip(_portrait(name), W, H, F, motion=motion_kind, amount=amount)
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +174,7 @@ def test_bleed_needs_known_target_and_a_second_character(tracks, refs):
 
 def test_static_clip_moves_less_than_a_pan_and_real_footage():
     static = _photo_clip("obama_2.jpg", amount=0.0)
-    pan = video.image_to_clip(_portrait("obama_2.jpg"), W, H, 16, motion="pan", amount=0.3)
+    pan = media_frames.image_to_clip(_portrait("obama_2.jpg"), W, H, 16, motion="pan", amount=0.3)
     shot = video.read_frames(DATA / "tears_of_steel_10s.mp4", range(100, 108))  # inside one shot (cuts: 21, 65, 185)
     m_static, m_pan, m_shot = motion.motion_magnitude(static), motion.motion_magnitude(pan), motion.motion_magnitude(shot)
     assert m_static < motion.STATIC_MOTION
@@ -183,7 +185,7 @@ def test_static_clip_moves_less_than_a_pan_and_real_footage():
 
 def test_motion_unit_is_pixels_per_frame_at_the_working_size():
     # Tears of Steel fills its frame (the Sintel excerpt is letterboxed: black bars do not move).
-    frame = video.resize_crop(video.read_frames(DATA / "tears_of_steel_10s.mp4", [100])[0], 768, 512)
+    frame = media_frames.resize_crop(video.read_frames(DATA / "tears_of_steel_10s.mp4", [100])[0], 768, 512)
     shift = 6  # px at 768 wide = 2 px at the 256-px working size
     moved = np.ascontiguousarray(np.roll(frame, shift, axis=1))
     measured = motion.flow_magnitude(frame, moved)
@@ -431,7 +433,7 @@ def test_auto_detection_scale_finds_the_same_face_at_768x512(analyzer):
     embedding as the default upsample 1 (measured: faces from ~60 px are found by both)."""
     import cv2
 
-    from ltxbench import eval_score
+    from ltxbench.evaluate import score as eval_score
 
     assert eval_score.video_analyzer(512, 768).upsample == 0
     assert eval_score.video_analyzer(H, W).upsample == 1
@@ -450,8 +452,8 @@ def test_auto_detection_scale_finds_the_same_face_at_768x512(analyzer):
 
 def test_scoring_in_worker_processes_equals_the_serial_run(tmp_path, clips):
     """Same tracks (boxes, embeddings bit for bit), motion and thumbnails, in the videos' order."""
-    from ltxbench import eval_score
-    from ltxbench.eval_sources import SampleVideo
+    from ltxbench.evaluate import score as eval_score
+    from ltxbench.evaluate.sources import SampleVideo
 
     samples = []
     for i, (name, trigger) in enumerate((("obama_2", True), ("biden", True), ("obama_3", False))):

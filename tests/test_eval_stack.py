@@ -8,12 +8,18 @@ import json
 import numpy as np
 import pytest
 
+from ltxbench import errors
+from ltxbench.evaluate import select as eval_select
+from ltxbench.evaluate import stage as evaluate
+from ltxbench.evaluate.generate import Adapters, StackedLoRA, StackedLoRAError
+from ltxbench.evaluate.sources import folder_videos, split_label, stack_label
+from ltxbench.evaluate.stack import stack_table, stack_verdict
+from ltxbench.media import video
+from ltxbench.model import tiny
+from ltxbench.params import loading, schema
+from ltxbench.run import folder as run_folder
+
 from conftest import random_lora, small_params
-from ltxbench import eval_select, evaluate, ltx, runs, video
-from ltxbench import params as P
-from ltxbench.eval_generate import Adapters, StackedLoRA, StackedLoRAError
-from ltxbench.eval_sources import folder_videos, split_label, stack_label
-from ltxbench.eval_stack import stack_table, stack_verdict
 
 
 def _rows(label: str, metric: str, values: list[float], step: int = 900) -> list[dict]:
@@ -74,24 +80,24 @@ def test_a_folder_made_elsewhere_reads_stacked_videos_by_their_mark(tmp_path):
 
 
 def test_stacked_loras_that_are_missing_repeated_or_out_of_range_are_refused_at_load(tmp_path):
-    style = random_lora(ltx.build_tiny_pipeline("2.3"), tmp_path / "style.safetensors", "2.3")
+    style = random_lora(tiny.build_tiny_pipeline("2.3"), tmp_path / "style.safetensors", "2.3")
     for entry, says in (([{"path": str(tmp_path / "nope.safetensors")}], "no such file"),
                         ([{"path": str(style), "strength": 0.0}], "greater than 0"),
                         ([{"path": str(style), "strength": 3}], "less than or equal to 2"),
                         ([{"path": str(style)}, {"path": str(style), "strength": 0.3}], "listed once"),
                         ([{"strength": 0.5}], "path")):
-        with pytest.raises(P.ParamsError, match=says):
-            P.load(small_params(tmp_path, evaluate={"with_loras": entry}))
-    with pytest.raises(P.ParamsError, match="nothing is generated with evaluate.videos_from"):
-        P.load(small_params(tmp_path, evaluate={"with_loras": [{"path": str(style)}], "videos_from": str(tmp_path)}))
+        with pytest.raises(errors.ParamsError, match=says):
+            loading.load(small_params(tmp_path, evaluate={"with_loras": entry}))
+    with pytest.raises(errors.ParamsError, match="nothing is generated with evaluate.videos_from"):
+        loading.load(small_params(tmp_path, evaluate={"with_loras": [{"path": str(style)}], "videos_from": str(tmp_path)}))
     # a relative path is the params file's folder's, as every other path
     params = small_params(tmp_path, evaluate={"with_loras": [{"path": "style.safetensors", "strength": 0.4}]})
-    loaded = P.load(params).evaluate.with_loras
+    loaded = loading.load(params).evaluate.with_loras
     assert loaded[0].path == style and loaded[0].strength == 0.4
 
 
 def test_the_stack_is_loaded_beside_the_lora_at_its_own_weight_and_removed_after(tmp_path):
-    pipe = ltx.build_tiny_pipeline("2.3")
+    pipe = tiny.build_tiny_pipeline("2.3")
     character = random_lora(pipe, tmp_path / "lora_step_000002.safetensors", "2.3", seed=1)
     style = random_lora(pipe, tmp_path / "style.safetensors", "2.3", seed=2)
 
@@ -114,9 +120,9 @@ def test_the_stack_is_loaded_beside_the_lora_at_its_own_weight_and_removed_after
 def stacked_run(tmp_path_factory):
     """A run on the tiny model with one 2.3 checkpoint and one stacked 2.3 LoRA at 0.7."""
     tmp = tmp_path_factory.mktemp("stack")
-    pipe = ltx.build_tiny_pipeline("2.3")
+    pipe = tiny.build_tiny_pipeline("2.3")
     style = random_lora(pipe, tmp / "style.safetensors", "2.3", seed=5, scale=0.5)
-    run = runs.open_run(tmp / "run", small_params(tmp, evaluate={"with_loras": [{"path": str(style), "strength": 0.7}]}))
+    run = run_folder.open_run(tmp / "run", small_params(tmp, evaluate={"with_loras": [{"path": str(style), "strength": 0.7}]}))
     random_lora(pipe, run.path("checkpoints", "lora_step_000002.safetensors"), "2.3")
     return run
 
@@ -161,17 +167,17 @@ def test_every_checkpoint_is_generated_again_with_the_stack_and_compared(stacked
     before = times()
     evaluate.evaluate(run)
     assert times() == before
-    moved = runs.Run(run.dir, run.params.model_copy(update={"evaluate": run.params.evaluate.model_copy(update={
-        "with_loras": [P.StackedLoRASection(path=run.params.evaluate.with_loras[0].path, strength=0.3)]})}))
+    moved = run_folder.Run(run.dir, run.params.model_copy(update={"evaluate": run.params.evaluate.model_copy(update={
+        "with_loras": [schema.StackedLoRASection(path=run.params.evaluate.with_loras[0].path, strength=0.3)]})}))
     evaluate.evaluate(moved)
     after = times()
     assert {k for k in after if after[k] != before[k]} == {k for k in before if "+stack/" in k}
 
 
 def test_a_stacked_lora_for_another_version_is_refused_before_anything_is_generated(tmp_path):
-    old = random_lora(ltx.build_tiny_pipeline("2.0"), tmp_path / "helper_20.safetensors", "2.0")
-    run = runs.open_run(tmp_path / "run", small_params(tmp_path, evaluate={"with_loras": [{"path": str(old), "strength": 0.3}]}))
-    random_lora(ltx.build_tiny_pipeline("2.3"), run.path("checkpoints", "lora_step_000002.safetensors"), "2.3")
+    old = random_lora(tiny.build_tiny_pipeline("2.0"), tmp_path / "helper_20.safetensors", "2.0")
+    run = run_folder.open_run(tmp_path / "run", small_params(tmp_path, evaluate={"with_loras": [{"path": str(old), "strength": 0.3}]}))
+    random_lora(tiny.build_tiny_pipeline("2.3"), run.path("checkpoints", "lora_step_000002.safetensors"), "2.3")
     with pytest.raises(StackedLoRAError, match=r"evaluate.with_loras.0 = .*helper_20.safetensors \(incompatible\).*LTX-2.0"):
         evaluate.evaluate(run)
     assert not list(run.path("samples").rglob("*.mp4"))

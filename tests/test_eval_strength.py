@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from ltxbench import eval_select
-from ltxbench.eval_sources import SampleVideo, checkpoint_step, folder_videos, split_label, strength_label
+from ltxbench.evaluate import select as eval_select
+from ltxbench.evaluate.sources import SampleVideo, checkpoint_step, folder_videos, split_label, strength_label
 
 
 def test_a_checkpoint_at_a_strength_has_one_name_everywhere(tmp_path):
@@ -24,8 +24,9 @@ def test_a_checkpoint_at_a_strength_has_one_name_everywhere(tmp_path):
     assert SampleVideo("base", 0, "talking", 0, tmp_path / "x.mp4").strength == 0.0
 
     # a folder of videos made elsewhere at another strength (ComfyUI's strength_model) is read the same way
-    from ltxbench import video
     import numpy as np
+
+    from ltxbench.media import video
 
     for folder in ("base", "step_000300", "step_000300@0.5"):
         video.write_mp4(tmp_path / "made" / folder / "talking_s0.mp4", np.zeros((9, 32, 32, 3), np.uint8), fps=8)
@@ -68,15 +69,16 @@ def test_a_tie_between_strengths_prefers_the_lower_one_and_one_strength_reads_as
 
 
 def test_strengths_out_of_range_or_repeated_are_refused_before_anything_loads(tmp_path):
-    from conftest import small_params
+    from ltxbench import errors
+    from ltxbench.params import loading
 
-    from ltxbench import params as P
+    from conftest import small_params
 
     for bad, says in (([0.0], "greater than 0"), ([2.5], "less than or equal to 2"), ([0.5, 0.5], "must be unique"),
                       ([], "at least 1")):
-        with pytest.raises(P.ParamsError, match=says):
-            P.load(small_params(tmp_path, evaluate={"strengths": bad}))
-    assert P.load(small_params(tmp_path, evaluate={"strengths": [0.5, 1.0]})).evaluate.strengths == [0.5, 1.0]
+        with pytest.raises(errors.ParamsError, match=says):
+            loading.load(small_params(tmp_path, evaluate={"strengths": bad}))
+    assert loading.load(small_params(tmp_path, evaluate={"strengths": [0.5, 1.0]})).evaluate.strengths == [0.5, 1.0]
 
 
 def _redirected(lora_file, out, seed: int = 0):
@@ -105,7 +107,10 @@ def test_identity_falls_with_the_strength_and_under_a_stack_on_the_pretrained_ba
     and the stack costs identity, which the pick's ``stack`` entry and eval/stack.csv say."""
     import pandas as pd
 
-    from ltxbench import compare, evaluate, params as P, runs
+    from ltxbench import compare
+    from ltxbench.evaluate import stage as evaluate
+    from ltxbench.params import schema
+    from ltxbench.run import folder as run_folder
     from ltxbench.ui.eval_dashboard import EvalDashboard
 
     copy = tmp_path / "demo"
@@ -115,9 +120,9 @@ def test_identity_falls_with_the_strength_and_under_a_stack_on_the_pretrained_ba
         older.unlink()
     last = ckpts[-1].stem
     style = _redirected(ckpts[-1], tmp_path / "style.safetensors")
-    run = runs.open_run(copy)
-    run = runs.Run(copy, run.params.model_copy(update={"evaluate": run.params.evaluate.model_copy(update={
-        "strengths": [0.25, 1.0], "with_loras": [P.StackedLoRASection(path=style, strength=1.0)]})}))
+    run = run_folder.open_run(copy)
+    run = run_folder.Run(copy, run.params.model_copy(update={"evaluate": run.params.evaluate.model_copy(update={
+        "strengths": [0.25, 1.0], "with_loras": [schema.StackedLoRASection(path=style, strength=1.0)]})}))
 
     def made():
         return {str(p.relative_to(copy)): p.stat().st_mtime_ns for p in (copy / "samples").rglob("*.mp4")}

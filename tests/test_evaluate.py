@@ -13,11 +13,19 @@ import json
 import numpy as np
 import pytest
 
-from ltxbench import eval_select, evaluate, faces, ltx, runs, train_data, video
-from ltxbench.eval_sources import VideoFolderError, folder_videos, parse_video_name
-from ltxbench.eval_generate import neutral_text
+from ltxbench import faces
+from ltxbench.evaluate import select as eval_select
+from ltxbench.evaluate import stage as evaluate
+from ltxbench.evaluate.generate import neutral_text
+from ltxbench.evaluate.sources import VideoFolderError, folder_videos, parse_video_name
+from ltxbench.media import frames, video
+from ltxbench.model import tiny
+from ltxbench.run import atomic, folder
+from ltxbench.train import data as train_data
 
-from conftest import DATA, random_lora as _lora_for, small_params
+from conftest import DATA
+from conftest import random_lora as _lora_for
+from conftest import small_params
 
 
 def _read_csv(path):
@@ -46,7 +54,7 @@ def face_crops():
 
 
 def _clip(crops, photo: str, motion="pan", amount=0.08):
-    return video.image_to_clip(crops[photo], SIDE, SIDE, 9, motion=motion, amount=amount)
+    return frames.image_to_clip(crops[photo], SIDE, SIDE, 9, motion=motion, amount=amount)
 
 
 # checkpoint folder -> (prompt "talk" seed 0, prompt "walk" seed 0, "talk" without the trigger, seed 0)
@@ -75,9 +83,9 @@ def scored(made_elsewhere, face_crops, tmp_path_factory):
     """The stage on a run whose ``evaluate.videos_from`` is that folder (no model is loaded). Its
     manifest has one accepted training clip, the obama_3 pan that step_000500 reproduces."""
     tmp = tmp_path_factory.mktemp("elsewhere")
-    run = runs.open_run(tmp / "run", small_params(tmp, evaluate={"videos_from": str(made_elsewhere), "face_frames": 4}))
+    run = folder.open_run(tmp / "run", small_params(tmp, evaluate={"videos_from": str(made_elsewhere), "face_frames": 4}))
     video.write_mp4(run.path("dataset", "clips", "c1.mp4"), _clip(face_crops, "obama_3.jpg"), fps=24)
-    runs.write_jsonl(run.path("dataset", "manifest.jsonl"),
+    atomic.write_jsonl(run.path("dataset", "manifest.jsonl"),
                      [{"id": "c1", "status": "accepted", "media": "clips/c1.mp4", "character": "obama"}])
     result = evaluate.evaluate(run)
     return result, _read_csv(result.metrics_path), _read_csv(result.summary_path)
@@ -127,16 +135,16 @@ def test_best_checkpoint_rule_eliminates_and_picks_as_documented(scored):
 
 def test_a_finished_evaluation_is_shown_from_its_files_and_rerun_only_when_not_current(scored):
     result, _, _ = scored
-    run = runs.open_run(result.eval_dir.parent)
+    run = folder.open_run(result.eval_dir.parent)
     metrics = result.metrics_path
-    runs.update_stage(run.dir, "evaluate", status="completed", fingerprint=run.params.stage_fingerprint("evaluate"))
+    folder.update_stage(run.dir, "evaluate", status="completed", fingerprint=run.params.stage_fingerprint("evaluate"))
     before = metrics.stat().st_mtime_ns
     shown = evaluate.evaluate(run, reuse=True)  # what the notebook's cell does on a finished run
     assert metrics.stat().st_mtime_ns == before  # nothing re-scored
     assert shown.best == result.best and shown.diagnosis == result.diagnosis and shown.notes == result.notes
     assert set(result.figures) <= set(shown.figures) and shown.table().equals(result.table())
-    runs.update_stage(run.dir, "evaluate", fingerprint="another parameter set")
-    assert not runs.stage_is_current(run, "evaluate")
+    folder.update_stage(run.dir, "evaluate", fingerprint="another parameter set")
+    assert not folder.stage_is_current(run, "evaluate")
     assert evaluate.evaluate(run, reuse=True).best == result.best and metrics.stat().st_mtime_ns != before  # scored again
 
 
@@ -170,8 +178,9 @@ def test_dashboard_headless(scored):
     assert shown[:4] == b"\x89PNG"
     dash.mode = "animated"
     assert dash.grid_bytes[:6] == b"GIF89a" and dash.grid.format == "gif"
-    from PIL import Image
     import io
+
+    from PIL import Image
     with Image.open(io.BytesIO(dash.grid_bytes)) as gif:
         assert gif.n_frames == 9  # the 9-frame videos, every frame
     assert "Best checkpoint: step_000100" in dash.header.value and "clip_score not measured" in dash.header.value
@@ -183,7 +192,7 @@ def test_dashboard_headless(scored):
 def test_widgets_leave_a_static_copy_for_the_record(scored, monkeypatch):
     """In the pipeline's execution (LTXBENCH_RECORD=1) the dashboards display HTML with their figures
     embedded, which any notebook viewer shows without a kernel; interactively the live view too."""
-    from ltxbench.ui import EvalDashboard
+    from ltxbench.ui.eval_dashboard import EvalDashboard
     from ltxbench.ui.train_monitor import LossMonitor
 
     result, _, _ = scored
@@ -299,11 +308,11 @@ def test_video_names_and_neutral_prompts():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tiny")
-    run = runs.open_run(tmp / "run", small_params(tmp))
-    pipe = ltx.build_tiny_pipeline("2.3")
+    run = folder.open_run(tmp / "run", small_params(tmp))
+    pipe = tiny.build_tiny_pipeline("2.3")
     ckpts = run.path("checkpoints")
     _lora_for(pipe, ckpts / "lora_step_000002.safetensors", "2.3")
-    _lora_for(ltx.build_tiny_pipeline("2.0"), ckpts / "lora_step_000004.safetensors", "2.0")  # made on LTX-2.0
+    _lora_for(tiny.build_tiny_pipeline("2.0"), ckpts / "lora_step_000004.safetensors", "2.0")  # made on LTX-2.0
     good = (ckpts / "lora_step_000002.safetensors").read_bytes()
     (ckpts / "lora_step_000006.safetensors").write_bytes(good[: len(good) // 2])  # truncated: corrupt
     return run
@@ -345,8 +354,8 @@ def test_a_checkpoint_retrained_under_the_same_name_gets_new_videos_and_an_uncha
     """Videos are keyed on the content of the LoRA file that made them (and the base), not on its name:
     retraining rewrites lora_step_000004 with other weights; its videos must change, the others not."""
     caplog.set_level("INFO", logger="ltxbench")
-    run = runs.open_run(tmp_path / "run", small_params(tmp_path))
-    pipe = ltx.build_tiny_pipeline("2.3")
+    run = folder.open_run(tmp_path / "run", small_params(tmp_path))
+    pipe = tiny.build_tiny_pipeline("2.3")
     ckpts = run.path("checkpoints")
     _lora_for(pipe, ckpts / "lora_step_000002.safetensors", "2.3", seed=0)
     _lora_for(pipe, ckpts / "lora_step_000004.safetensors", "2.3", seed=1)
@@ -371,8 +380,8 @@ def test_a_checkpoint_retrained_under_the_same_name_gets_new_videos_and_an_uncha
 
 
 def test_all_checkpoints_bad_is_a_clear_error(tmp_path):
-    run = runs.open_run(tmp_path / "run", small_params(tmp_path))
-    _lora_for(ltx.build_tiny_pipeline("2.0"), run.path("checkpoints", "lora_step_000002.safetensors"), "2.0")
+    run = folder.open_run(tmp_path / "run", small_params(tmp_path))
+    _lora_for(tiny.build_tiny_pipeline("2.0"), run.path("checkpoints", "lora_step_000002.safetensors"), "2.0")
     with pytest.raises(evaluate.NoUsableCheckpointError, match="all 1 checkpoint"):
         evaluate.evaluate(run)
     assert json.loads(run.path("eval", "skipped.json").read_text())[0]["verdict"] == "incompatible"
@@ -398,7 +407,7 @@ def test_facesim_arc_is_measured_when_arcface_weights_are_supplied(tmp_path, mad
         (subset / ckpt).mkdir(parents=True)
         for mp4 in (made_elsewhere / ckpt).glob("*.mp4"):
             (subset / ckpt / mp4.name).write_bytes(mp4.read_bytes())
-    run = runs.open_run(tmp_path / "run", small_params(tmp_path, evaluate={
+    run = folder.open_run(tmp_path / "run", small_params(tmp_path, evaluate={
         "videos_from": str(subset), "face_frames": 2, "arcface_model": str(onnx), "workers": 1}))
     result = evaluate.evaluate(run)
     arc = [float(r["value"]) for r in _read_csv(result.metrics_path) if r["metric"] == "facesim_arc"]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ltxbench import faces, video
+from ltxbench import faces
+from ltxbench.media import video
 
 DATA = Path(__file__).resolve().parent / "data"
 OBAMA = [DATA / f"obama_{i}.jpg" for i in (1, 2, 3)]

@@ -13,7 +13,7 @@ import json
 import pytest
 import torch
 
-from ltxbench import gemma_file, ltx, single_file
+from ltxbench.model import gemma_file, loading, locate, single_file, tiny
 
 PHRASES = ["a photo of a person walking on a beach", "ohwx man smiles at the camera, twice",
            "the quick brown fox jumps over the lazy dog", "close-up of a woman laughing in the rain"]
@@ -35,7 +35,7 @@ def tiny_spm(vocab_size: int = 96) -> bytes:
 
 def tiny_gemma():
     torch.manual_seed(5)
-    return ltx._tiny_text_encoder().eval()
+    return tiny._tiny_text_encoder().eval()
 
 
 def text_config(model) -> dict:
@@ -186,7 +186,7 @@ def test_the_pipeline_encodes_prompts_with_the_files_encoder_and_tokenizer(tmp_p
 
     original = tiny_gemma()
     path = save_gemma(tmp_path / "gemma_3_12B_it.safetensors", original, "comfyui", tokenizer=tiny_spm())
-    pipe = ltx.load_pipeline("2.3", "tiny", device="cpu", text_encoder=path)
+    pipe = loading.load_pipeline("2.3", "tiny", device="cpu", text_encoder=path)
     assert type(pipe.text_encoder).__name__ == "Gemma3ForCausalLM"
     prompt = "ohwx man smiles at the camera"
     assert pipe.tokenizer(prompt)["input_ids"][1:] == pipe.tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -202,12 +202,12 @@ def test_the_pipeline_encodes_prompts_with_the_files_encoder_and_tokenizer(tmp_p
     original_loader = Gemma3ForConditionalGeneration.from_pretrained
     Gemma3ForConditionalGeneration.from_pretrained = classmethod(refuse)
     try:
-        folder_pipe = ltx.load_pipeline("2.3", ltx.TINY_PRETRAINED, device="cpu", text_encoder=path)
+        folder_pipe = loading.load_pipeline("2.3", locate.TINY_PRETRAINED, device="cpu", text_encoder=path)
     finally:
         Gemma3ForConditionalGeneration.from_pretrained = original_loader
     assert type(folder_pipe.text_encoder).__name__ == "Gemma3ForCausalLM"
 
-    wider = ltx._tiny_text_encoder()
+    wider = tiny._tiny_text_encoder()
     config = text_config(wider) | {"hidden_size": 48}
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
     other = Gemma3ForCausalLM(Gemma3TextConfig(**{k: v for k, v in config.items() if k != "model_type"}))
@@ -217,31 +217,31 @@ def test_the_pipeline_encodes_prompts_with_the_files_encoder_and_tokenizer(tmp_p
               | {gemma_file.TOKENIZER_KEY: torch.frombuffer(bytearray(tiny_spm()), dtype=torch.uint8)},
               str(wide), metadata={"config": json.dumps(config)})
     with pytest.raises(ValueError, match="3 hidden states of width 48, but the text connectors read 3 of width 32"):
-        ltx.load_pipeline("2.3", "tiny", device="cpu", text_encoder=wide)
+        loading.load_pipeline("2.3", "tiny", device="cpu", text_encoder=wide)
 
 
 def test_a_run_on_comfyuis_files_runs_the_four_stages(tmp_path):
     """What a ComfyUI user has: the official checkpoint (bf16) and the Gemma file with its
     tokenizer inside. Curate, caption, train and evaluate run on them; the caption lint counts
     the file's tokens; the model's identity names both files."""
-    from conftest import small_params
+    from ltxbench import errors, pipeline
+    from ltxbench.params import loading as params_loading
 
     import ltx_core_reference as ref
-    from ltxbench import params as P
-    from ltxbench import pipeline
+    from conftest import small_params
 
     checkpoint = ref.save_official(tmp_path / "ltx-2.3-tiny-dev.safetensors", ref.tiny_transformer("2.3"), "2.3",
                                    extra=ref.official_text_tensors(ref.tiny_text_processor("2.3")), dtype=torch.bfloat16)
     encoder = save_gemma(tmp_path / "gemma_3_12B_it.safetensors", tiny_gemma(), "comfyui", tokenizer=tiny_spm(),
                          dtype=torch.bfloat16)
     params_file = small_params(tmp_path, model={"checkpoint": str(checkpoint), "text_encoder": str(encoder)})
-    assert P.load(params_file).model.text_encoder == encoder
+    assert params_loading.load(params_file).model.text_encoder == encoder
     run_dir = tmp_path / "run"
     result = pipeline.run_pipeline(params_file, run_dir=run_dir, quiet=True)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "complete" and result.ran
-    from ltxbench.captioning.lint import model_tokenizer, token_counter
+    from ltxbench.caption.lint import model_tokenizer, token_counter
 
-    counter = token_counter(*model_tokenizer(P.load(params_file).model))
+    counter = token_counter(*model_tokenizer(params_loading.load(params_file).model))
     assert counter.tokenizer is not None and "gemma_3_12B_it.safetensors" in counter.note
     assert counter.sequence_length("ohwx man") == len(gemma_file.load_tokenizer(encoder)("ohwx man")["input_ids"])
     records = [json.loads(p.read_text()) for p in (run_dir / "samples").rglob("*.json")]
@@ -249,5 +249,5 @@ def test_a_run_on_comfyuis_files_runs_the_four_stages(tmp_path):
     assert (run_dir / "eval" / "metrics.csv").read_text().count("\n") > 1
 
     broken = small_params(tmp_path, model={"text_encoder": str(tmp_path / "absent.safetensors")})
-    with pytest.raises(P.ParamsError, match="model.text_encoder.*ComfyUI/models/text_encoders/"):
-        P.load(broken)
+    with pytest.raises(errors.ParamsError, match="model.text_encoder.*ComfyUI/models/text_encoders/"):
+        params_loading.load(broken)

@@ -94,9 +94,9 @@ def test_the_wheel_carries_notebooks_params_and_the_demo_media(wheel):
         inside = os.path.normpath(f"{bundle}params/{rel}")
         assert inside in names, f"demo.yaml names {rel}, not in the wheel"
     assert f"{bundle}tests/data/ATTRIBUTION.md" in names  # the media travel with their licences
-    from ltxbench import tiny_base  # the demo's base: every file of the pretrained tiny pipeline
+    from ltxbench.model import tiny_base  # the demo's base: every file of the pretrained tiny pipeline
     for rel in [*tiny_base.provenance()["files_sha256"], "provenance.json"]:
-        assert f"ltxbench/tiny_base/weights/{rel}" in names, rel
+        assert f"ltxbench/model/tiny_base/weights/{rel}" in names, rel
     assert not [n for n in names if ".ipynb_checkpoints" in n or n.endswith(".pyc")]
 
 
@@ -115,7 +115,7 @@ def test_the_installed_wheel_runs_the_demo_from_any_folder(wheel, tmp_path):
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    where = _run([str(venv / "bin" / "python"), "-c", "import ltxbench, ltxbench.bundled as b; "
+    where = _run([str(venv / "bin" / "python"), "-c", "import ltxbench, ltxbench.util.bundled as b; "
                   "print(ltxbench.__file__); print(b.bundle_root())"], elsewhere, env).stdout.split()
     assert str(venv) in where[0] and str(venv) in where[1]  # the installed copy, not the clone
 

@@ -10,7 +10,8 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file
 
-from ltxbench import lora, ltx
+from ltxbench.lora import files as lora
+from ltxbench.model import forward, tiny
 
 
 def _provenance(step=3):
@@ -20,7 +21,7 @@ def _provenance(step=3):
 
 @pytest.mark.parametrize("preset", sorted(lora.TARGET_PRESETS))
 def test_every_preset_matches_modules_of_the_tiny_transformer(preset):
-    transformer = ltx.build_tiny_pipeline().transformer
+    transformer = tiny.build_tiny_pipeline().transformer
     names = [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear)]
     matched = [n for n in names if re.fullmatch(lora.TARGET_PRESETS[preset], n)]
     assert matched
@@ -35,7 +36,7 @@ def test_every_preset_matches_modules_of_the_tiny_transformer(preset):
 
 
 def test_saved_lora_loads_in_diffusers_and_reproduces_the_trained_adapter(tmp_path):
-    pipe = ltx.build_tiny_pipeline()
+    pipe = tiny.build_tiny_pipeline()
     transformer = pipe.transformer
     transformer.add_adapter(LoraConfig(r=4, lora_alpha=16.0, target_modules=lora.TARGET_PRESETS["video_attention"]))
     torch.manual_seed(0)
@@ -43,10 +44,10 @@ def test_saved_lora_loads_in_diffusers_and_reproduces_the_trained_adapter(tmp_pa
         for name, p in transformer.named_parameters():
             if "lora_" in name:
                 p.normal_(0, 0.2)
-    cond = ltx.encode_prompts(pipe, ["obmx talking"], max_sequence_length=32)
+    cond = forward.encode_prompts(pipe, ["obmx talking"], max_sequence_length=32)
     x = torch.randn(1, 128, 2, 2, 3, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        expected = ltx.transformer_forward(pipe, x, None, cond, 0.5, generator=torch.Generator().manual_seed(2))
+        expected = forward.transformer_forward(pipe, x, None, cond, 0.5, generator=torch.Generator().manual_seed(2)).video
 
     path = lora.save_lora(tmp_path / "lora_step_000003.safetensors", get_peft_model_state_dict(transformer), _provenance())
     keys = list(load_file(str(path)))
@@ -55,18 +56,18 @@ def test_saved_lora_loads_in_diffusers_and_reproduces_the_trained_adapter(tmp_pa
     meta = lora.read_metadata(path)
     assert meta["base_model_version"] == "2.3" and meta["alpha_folded"] == "true" and meta["step"] == "3"
 
-    fresh = ltx.build_tiny_pipeline()
+    fresh = tiny.build_tiny_pipeline()
     with torch.no_grad():
-        base_out = ltx.transformer_forward(fresh, x, None, cond, 0.5, generator=torch.Generator().manual_seed(2))
+        base_out = forward.transformer_forward(fresh, x, None, cond, 0.5, generator=torch.Generator().manual_seed(2)).video
     fresh.load_lora_weights(str(path), adapter_name="ckpt")
     with torch.no_grad():
-        loaded = ltx.transformer_forward(fresh, x, None, cond, 0.5, generator=torch.Generator().manual_seed(2))
+        loaded = forward.transformer_forward(fresh, x, None, cond, 0.5, generator=torch.Generator().manual_seed(2)).video
     assert not torch.allclose(base_out, expected, atol=1e-4)  # the adapter matters
     torch.testing.assert_close(loaded, expected, atol=1e-4, rtol=1e-4)  # alpha/rank = 4 applied by folding
 
     fresh.unload_lora_weights()
     with torch.no_grad():
-        unloaded = ltx.transformer_forward(fresh, x, None, cond, 0.5, generator=torch.Generator().manual_seed(2))
+        unloaded = forward.transformer_forward(fresh, x, None, cond, 0.5, generator=torch.Generator().manual_seed(2)).video
     torch.testing.assert_close(unloaded, base_out)
 
 

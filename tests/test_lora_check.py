@@ -16,17 +16,13 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ltxbench import lora, ltx
-from ltxbench.lora_check import (
-    IncompatibleLoRAError,
-    add_check_lora_parser,
-    check_lora,
-    convert_for_diffusers,
-    require_compatible,
-    run_check_lora,
-)
-from ltxbench.lora_check import names
-from ltxbench.lora_check.integrity import read_header
+from ltxbench.lora import files as lora
+from ltxbench.lora.check import names
+from ltxbench.lora.check.check import IncompatibleLoRAError, check_lora, require_compatible
+from ltxbench.lora.check.cli import add_check_lora_parser, run_check_lora
+from ltxbench.lora.check.convert import convert_for_diffusers
+from ltxbench.lora.check.integrity import read_header
+from ltxbench.model import forward, tiny
 
 # Targets that cover the renames (proj_in, time_embed, prompt_adaln, av_cross_attn_*), 2.3-only
 # modules (to_gate_logits, prompt_adaln), every stream, and both connector layouts.
@@ -53,12 +49,12 @@ RANK, ALPHA = 4, 8.0  # scale 2: a loader that ignores alpha is off by a factor 
 
 @pytest.fixture(scope="module")
 def tiny23():
-    return ltx.build_tiny_pipeline("2.3")
+    return tiny.build_tiny_pipeline("2.3")
 
 
 @pytest.fixture(scope="module")
 def tiny20():
-    return ltx.build_tiny_pipeline("2.0")
+    return tiny.build_tiny_pipeline("2.0")
 
 
 def _shapes(pipe) -> dict[tuple[str, str], tuple[int, int]]:
@@ -122,15 +118,15 @@ def _strip_metadata(path: Path, out: Path) -> Path:
 
 
 def _forward(pipe) -> torch.Tensor:
-    cond = ltx.encode_prompts(pipe, ["obmx talking"], max_sequence_length=32)
+    cond = forward.encode_prompts(pipe, ["obmx talking"], max_sequence_length=32)
     x = torch.randn(1, 128, 2, 2, 3, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        return ltx.transformer_forward(pipe, x, None, cond, 0.5, generator=torch.Generator().manual_seed(2))
+        return forward.transformer_forward(pipe, x, None, cond, 0.5, generator=torch.Generator().manual_seed(2)).video
 
 
 def _merged_forward(version: str, factors: dict, scale: float) -> torch.Tensor:
     """The LoRA's defined effect, independent of any loader: W += scale * B @ A."""
-    pipe = ltx.build_tiny_pipeline(version)
+    pipe = tiny.build_tiny_pipeline(version)
     with torch.no_grad():
         for (component, module), (a, b) in factors.items():
             getattr(pipe, component).get_submodule(module).weight += scale * (b @ a)
@@ -151,7 +147,7 @@ def _cli(*argv: str, capsys=None) -> tuple[int, str]:
 
 def _full_size(path: Path, targets: list[tuple[str, str]], version: str, metadata=None, zero_b=False) -> Path:
     """A rank-1 LoRA with the real full-size shapes of ``version`` (small even at 4096 wide)."""
-    from ltxbench.lora_check.architecture import version_table
+    from ltxbench.model.architecture import version_table
 
     table = version_table(version)
     sd = {}
@@ -501,7 +497,7 @@ def test_header_parser_agrees_with_safetensors(tmp_path, tiny23):
 
 
 def test_original_and_diffusers_names_round_trip_for_every_real_module():
-    from ltxbench.lora_check.architecture import KNOWN_VERSIONS, version_table
+    from ltxbench.model.architecture import KNOWN_VERSIONS, version_table
 
     for version in KNOWN_VERSIONS:
         for target in version_table(version):
@@ -516,13 +512,13 @@ def test_original_and_diffusers_names_round_trip_for_every_real_module():
 def test_a_key_naming_a_container_module_is_reported_not_a_crash(tmp_path):
     from safetensors.torch import save_file
 
-    from ltxbench import ltx
-    from ltxbench.lora_check import check_lora
+    from ltxbench.lora.check.check import check_lora
+    from ltxbench.model import tiny
 
     path = tmp_path / "container.safetensors"
     save_file({"diffusion_model.transformer_blocks.0.attn1.lora_A.weight": torch.ones(4, 32),
                "diffusion_model.transformer_blocks.0.attn1.lora_B.weight": torch.ones(32, 4)}, str(path))
-    report = check_lora(path, base=ltx.build_tiny_pipeline())
+    report = check_lora(path, base=tiny.build_tiny_pipeline())
     assert not report.ok and report.reasons
 
 
@@ -558,7 +554,7 @@ def test_a_header_nested_too_deeply_is_a_corrupt_verdict_not_a_crash(tmp_path, c
 # every child of this pytest process (1.4 GiB after building the file) read 1440 MiB, big file or small.
 _PEAK_RSS_SCRIPT = """
 import re, sys
-from ltxbench.lora_check import check_lora
+from ltxbench.lora.check import check_lora
 report = check_lora(sys.argv[1], "2.3")
 with open("/proc/self/status") as fh:
     peak_kib = int(re.search(r"VmHWM:\\s+(\\d+) kB", fh.read()).group(1))
@@ -568,7 +564,7 @@ print(report.verdict, report.integrity["tensors"], len(report.effects), peak_kib
 
 def _big_lora(path: Path, blocks: int, rank: int) -> Path:
     """An LTX-2.3 LoRA in ComfyUI layout on every block's video attention, bf16 (1 MiB a module at rank 64)."""
-    from ltxbench.lora_check.architecture import version_table
+    from ltxbench.model.architecture import version_table
 
     table = version_table("2.3")
     g = torch.Generator().manual_seed(0)

@@ -1,4 +1,4 @@
-"""Tests of ltxbench.ltx on the tiny LTX-2 pipeline (CPU, random weights, no downloads)."""
+"""Tests of ltxbench.model (versions, locating, loading, the tiny pipeline, the forward helpers) on the tiny LTX-2 pipeline (CPU, random weights, no downloads)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import sys
 import pytest
 import torch
 
-from ltxbench import ltx
-from ltxbench.params import Problem
+from ltxbench import errors
+from ltxbench.errors import Problem
+from ltxbench.model import devices, forward, loading, locate, tiny, versions
 
 FRAMES, HEIGHT, WIDTH = 17, 64, 96  # latents [1, 128, 3, 2, 3]
 SEQ = 64  # max_sequence_length: a multiple of the tiny connectors' 8 registers
@@ -20,14 +21,14 @@ SEQ = 64  # max_sequence_length: a multiple of the tiny connectors' 8 registers
 
 @pytest.fixture(scope="module")
 def pipe():
-    pipe = ltx.build_tiny_pipeline("2.3", seed=0)
+    pipe = tiny.build_tiny_pipeline("2.3", seed=0)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
 @pytest.fixture(scope="module")
 def pipe20():
-    return ltx.build_tiny_pipeline("2.0", seed=0)
+    return tiny.build_tiny_pipeline("2.0", seed=0)
 
 
 def _frames(seed: int = 0, frames: int = FRAMES) -> torch.Tensor:
@@ -48,14 +49,14 @@ def test_version_flags_are_real_diffusers_config_names():
 
     transformer_args = inspect.signature(LTX2VideoTransformer3DModel.__init__).parameters
     connector_args = inspect.signature(LTX2TextConnectors.__init__).parameters
-    for spec in ltx.VERSIONS.values():
+    for spec in versions.VERSIONS.values():
         assert set(spec.transformer_flags) <= set(transformer_args), spec.version
         assert set(spec.connector_flags) <= set(connector_args), spec.version
-    assert ltx.VERSIONS["2.3"].hub_id == "diffusers/LTX-2.3-Diffusers"
-    assert ltx.VERSIONS["2.0"].hub_id == "Lightricks/LTX-2"
-    assert not ltx.VERSIONS["2.5"].loadable
+    assert versions.VERSIONS["2.3"].hub_id == "diffusers/LTX-2.3-Diffusers"
+    assert versions.VERSIONS["2.0"].hub_id == "Lightricks/LTX-2"
+    assert not versions.VERSIONS["2.5"].loadable
     with pytest.raises(ValueError, match="not supported"):
-        ltx.version_spec("2.5")
+        versions.version_spec("2.5")
 
 
 # --- tiny pipeline -----------------------------------------------------------------------
@@ -69,21 +70,21 @@ def test_tiny_weights_match_in_a_fresh_process_and_through_the_hub_cache(pipe, t
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0" * 40)
     code = (
-        "from ltxbench import ltx\n"
-        "print(ltx.pipeline_hash(ltx.build_tiny_pipeline('2.3', seed=0)))\n"
-        "print(ltx.source_problems('ltxbench/tiny-ltx-2.3', '2.3'))\n"
-        "print(ltx.pipeline_hash(ltx.load_pipeline('2.3', 'ltxbench/tiny-ltx-2.3', device='cpu')))\n"
+        "from ltxbench.model import loading, locate, tiny\n"
+        "print(tiny.pipeline_hash(tiny.build_tiny_pipeline('2.3', seed=0)))\n"
+        "print(locate.source_problems('ltxbench/tiny-ltx-2.3', '2.3'))\n"
+        "print(tiny.pipeline_hash(loading.load_pipeline('2.3', 'ltxbench/tiny-ltx-2.3', device='cpu')))\n"
     )
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub")}
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     built, problems, loaded = other.stdout.strip().splitlines()[-3:]
-    assert built == ltx.pipeline_hash(pipe)
+    assert built == tiny.pipeline_hash(pipe)
     assert problems == "[]"
     assert loaded == built
     state = torch.get_rng_state()
-    different = ltx.build_tiny_pipeline("2.3", seed=1)
+    different = tiny.build_tiny_pipeline("2.3", seed=1)
     assert torch.equal(state, torch.get_rng_state()), "building must not touch the caller's RNG"
-    assert ltx.state_dict_hash(different.transformer) != ltx.state_dict_hash(pipe.transformer)
+    assert tiny.state_dict_hash(different.transformer) != tiny.state_dict_hash(pipe.transformer)
 
 
 def test_tiny_pipeline_has_the_23_architecture(pipe):
@@ -91,8 +92,8 @@ def test_tiny_pipeline_has_the_23_architecture(pipe):
     assert any("to_gate_logits" in n for n in names)
     assert any("prompt_adaln" in n for n in names)
     assert not any("caption_projection" in n for n in names)
-    assert ltx.detect_version(pipe.transformer.config) == "2.3"
-    assert ltx.detect_version_from_keys(pipe.transformer.state_dict()) == "2.3"
+    assert versions.detect_version(pipe.transformer.config) == "2.3"
+    assert versions.detect_version_from_keys(pipe.transformer.state_dict()) == "2.3"
     # 2.3 wiring that must hold for the real model too
     te_layers = pipe.text_encoder.config.text_config.num_hidden_layers
     assert pipe.connectors.config.text_proj_in_factor == te_layers + 1
@@ -108,14 +109,14 @@ def test_tiny_20_pipeline_has_the_20_architecture(pipe20):
     names = _module_names(pipe20.transformer)
     assert any("caption_projection" in n for n in names)
     assert not any("to_gate_logits" in n or "prompt_adaln" in n for n in names)
-    assert ltx.detect_version(pipe20.transformer.config) == "2.0"
-    assert ltx.detect_version_from_keys(pipe20.transformer.state_dict()) == "2.0"
+    assert versions.detect_version(pipe20.transformer.config) == "2.0"
+    assert versions.detect_version_from_keys(pipe20.transformer.state_dict()) == "2.0"
     # the same helpers drive the 2.0 layout (text projected inside the transformer)
-    cond = ltx.encode_prompts(pipe20, ["a person waves"], max_sequence_length=SEQ)
+    cond = forward.encode_prompts(pipe20, ["a person waves"], max_sequence_length=SEQ)
     assert cond["video_embeds"].shape[-1] == pipe20.transformer.config.caption_channels
-    latents = ltx.encode_video(pipe20, _frames(frames=9))
+    latents = forward.encode_video(pipe20, _frames(frames=9))
     with torch.no_grad():
-        assert ltx.transformer_forward(pipe20, latents, None, cond, 0.5).shape == latents.shape
+        assert forward.transformer_forward(pipe20, latents, None, cond, 0.5).video.shape == latents.shape
 
 
 def test_pipeline_generates_video_and_audio(pipe):
@@ -140,14 +141,14 @@ def test_pipeline_generates_video_and_audio(pipe):
 
 
 def test_encode_video_shape_and_clear_errors(pipe):
-    latents = ltx.encode_video(pipe, _frames())
+    latents = forward.encode_video(pipe, _frames())
     assert latents.shape == (1, 128, 3, HEIGHT // 32, WIDTH // 32)
     assert latents.dtype == torch.float32
     with pytest.raises(ValueError, match=r"8k\+1"):
-        ltx.encode_video(pipe, _frames(frames=16))
+        forward.encode_video(pipe, _frames(frames=16))
     with pytest.raises(ValueError, match="multiple of 32"):
-        ltx.encode_video(pipe, torch.zeros(1, 3, 9, 70, 64))
-    decoded = ltx.decode_video(pipe, latents)
+        forward.encode_video(pipe, torch.zeros(1, 3, 9, 70, 64))
+    decoded = forward.decode_video(pipe, latents)
     assert decoded.shape == (1, 3, FRAMES, HEIGHT, WIDTH)
 
 
@@ -159,11 +160,11 @@ def test_velocity_convention_is_what_the_scheduler_integrates(pipe):
     x0, noise = torch.randn(2, 8), torch.randn(2, 8)
     for i, t in enumerate(scheduler.timesteps):
         sigma, sigma_next = scheduler.sigmas[i], scheduler.sigmas[i + 1]
-        x = ltx.noisy_latents(x0, noise, sigma)
-        stepped = scheduler.step(ltx.velocity_target(x0, noise), t, x, return_dict=False)[0]
-        torch.testing.assert_close(stepped, ltx.noisy_latents(x0, noise, sigma_next))
+        x = forward.noisy_latents(x0, noise, sigma)
+        stepped = scheduler.step(forward.velocity_target(x0, noise), t, x, return_dict=False)[0]
+        torch.testing.assert_close(stepped, forward.noisy_latents(x0, noise, sigma_next))
     scheduler._step_index = None
-    assert torch.allclose(ltx.noisy_latents(x0, noise, torch.tensor([0.2, 0.2])), 0.8 * x0 + 0.2 * noise)
+    assert torch.allclose(forward.noisy_latents(x0, noise, torch.tensor([0.2, 0.2])), 0.8 * x0 + 0.2 * noise)
 
 
 def test_transformer_forward_equals_one_pipeline_step(pipe):
@@ -192,27 +193,27 @@ def test_transformer_forward_equals_one_pipeline_step(pipe):
     audio = pipe._unpack_audio_latents(kw["audio_hidden_states"], kw["audio_num_frames"], num_mel_bins=16)
     sigma = kw["timestep"] / 1000
 
-    cond = ltx.encode_prompts(pipe, ["a person waves"], max_sequence_length=SEQ)
+    cond = forward.encode_prompts(pipe, ["a person waves"], max_sequence_length=SEQ)
     torch.testing.assert_close(cond["video_embeds"], kw["encoder_hidden_states"])
     torch.testing.assert_close(cond["audio_embeds"], kw["audio_encoder_hidden_states"])
     with torch.no_grad():
-        out = ltx.transformer_forward(pipe, video, audio, cond, sigma, frame_rate=24.0, return_audio=True)
+        out = forward.transformer_forward(pipe, video, audio, cond, sigma, frame_rate=24.0)
     expected_video = pipe._unpack_latents(captured["output"][0].float(), f, h, w)
     expected_audio = pipe._unpack_audio_latents(captured["output"][1].float(), kw["audio_num_frames"], 16)
     torch.testing.assert_close(out.video, expected_video)
     torch.testing.assert_close(out.audio, expected_audio)
-    assert ltx.audio_latent_length(pipe, f, 24.0) == kw["audio_num_frames"]
+    assert forward.audio_latent_length(pipe, f, 24.0) == kw["audio_num_frames"]
 
 
 def test_transformer_forward_trains_the_transformer(pipe):
-    x0 = ltx.encode_video(pipe, _frames())
-    cond = ltx.encode_prompts(pipe, ["a person waves"], max_sequence_length=SEQ)
+    x0 = forward.encode_video(pipe, _frames())
+    cond = forward.encode_prompts(pipe, ["a person waves"], max_sequence_length=SEQ)
     g = torch.Generator().manual_seed(1)
     noise = torch.randn(x0.shape, generator=g)
     sigma = torch.tensor([0.7])
-    pred = ltx.transformer_forward(pipe, ltx.noisy_latents(x0, noise, sigma), None, cond, sigma, generator=g)
+    pred = forward.transformer_forward(pipe, forward.noisy_latents(x0, noise, sigma), None, cond, sigma, generator=g).video
     assert pred.shape == x0.shape
-    loss = torch.nn.functional.mse_loss(pred, ltx.velocity_target(x0, noise))
+    loss = torch.nn.functional.mse_loss(pred, forward.velocity_target(x0, noise))
     loss.backward()
     try:
         grads = {n: p.grad for n, p in pipe.transformer.named_parameters() if p.grad is not None}
@@ -222,7 +223,7 @@ def test_transformer_forward_trains_the_transformer(pipe):
     finally:
         pipe.transformer.zero_grad(set_to_none=True)
     with pytest.raises(ValueError, match="multiple of"):
-        ltx.encode_prompts(pipe, ["x"], max_sequence_length=60)
+        forward.encode_prompts(pipe, ["x"], max_sequence_length=60)
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -230,64 +231,64 @@ def test_transformer_forward_trains_the_transformer(pipe):
 
 def test_missing_local_folder_raises_helpful_error(tmp_path):
     missing = tmp_path / "ltx-2.3"
-    with pytest.raises(ltx.ModelNotFoundError, match="hf download diffusers/LTX-2.3-Diffusers") as info:
-        ltx.load_pipeline("2.3", str(missing), device="cpu")
+    with pytest.raises(errors.ModelNotFoundError, match="hf download diffusers/LTX-2.3-Diffusers") as info:
+        loading.load_pipeline("2.3", str(missing), device="cpu")
     assert isinstance(info.value, FileNotFoundError)
     assert str(missing) in str(info.value) and "LTX-2.3" in str(info.value)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ltx.ModelNotFoundError, match="model_index.json"):
-        ltx.load_pipeline("2.3", str(empty), device="cpu")
+    with pytest.raises(errors.ModelNotFoundError, match="model_index.json"):
+        loading.load_pipeline("2.3", str(empty), device="cpu")
 
 
 def test_uncached_hub_id_raises_helpful_error():
     hub_id = "ltxbench-tests/not-a-cached-model"
-    with pytest.raises(ltx.ModelNotFoundError, match=f"hf download {hub_id}"):
-        ltx.load_pipeline("2.3", hub_id, device="cpu")
-    problems = ltx.source_problems(hub_id, "2.3")
+    with pytest.raises(errors.ModelNotFoundError, match=f"hf download {hub_id}"):
+        loading.load_pipeline("2.3", hub_id, device="cpu")
+    problems = locate.source_problems(hub_id, "2.3")
     assert [p.field for p in problems] == ["model.source"] and isinstance(problems[0], Problem)
     assert "cache" in problems[0].allowed
 
 
 def test_source_problems_is_light_and_strict(tmp_path):
-    assert ltx.source_problems("tiny", "2.3") == []
-    assert ltx.source_problems(str(tmp_path / "nope"), "2.3")[0].field == "model.source"
-    assert "hub id" in ltx.source_problems("not a hub id!", "2.3")[0].allowed
+    assert locate.source_problems("tiny", "2.3") == []
+    assert locate.source_problems(str(tmp_path / "nope"), "2.3")[0].field == "model.source"
+    assert "hub id" in locate.source_problems("not a hub id!", "2.3")[0].allowed
     code = (
-        "import sys; from ltxbench import ltx; ltx.source_problems('./nope', '2.3');"
-        "ltx.source_problems('someone/uncached', '2.3'); assert 'torch' not in sys.modules, 'torch imported'"
+        "import sys; from ltxbench.model import locate; locate.source_problems('./nope', '2.3');"
+        "locate.source_problems('someone/uncached', '2.3'); assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_saved_tiny_pipeline_loads_back_through_the_real_path(pipe, tmp_path):
     pipe.save_pretrained(tmp_path / "ltx23")
-    assert ltx.source_problems(str(tmp_path / "ltx23"), "2.3") == []
-    loaded = ltx.load_pipeline("2.3", str(tmp_path / "ltx23"), dtype="float32", device="cpu")
+    assert locate.source_problems(str(tmp_path / "ltx23"), "2.3") == []
+    loaded = loading.load_pipeline("2.3", str(tmp_path / "ltx23"), dtype="float32", device="cpu")
     assert type(loaded.transformer) is type(pipe.transformer)
     assert type(loaded.vocoder) is type(pipe.vocoder)
-    assert ltx.pipeline_hash(loaded) == ltx.pipeline_hash(pipe)
+    assert tiny.pipeline_hash(loaded) == tiny.pipeline_hash(pipe)
 
 
 def test_20_folder_loaded_as_23_is_refused(pipe20, tmp_path):
     folder = tmp_path / "ltx20"
     pipe20.save_pretrained(folder)
-    problems = ltx.source_problems(str(folder), "2.3")
+    problems = locate.source_problems(str(folder), "2.3")
     assert problems and "LTX-2.0" in problems[0].allowed
-    with pytest.raises(ltx.VersionMismatchError, match="LTX-2.0"):
-        ltx.load_pipeline("2.3", str(folder), device="cpu")
+    with pytest.raises(errors.VersionMismatchError, match="LTX-2.0"):
+        loading.load_pipeline("2.3", str(folder), device="cpu")
     # the post-load check catches it too when the config is only known after loading
-    with pytest.raises(ltx.VersionMismatchError, match="use_prompt_embeddings"):
-        ltx.check_pipeline_version(pipe20, "2.3", str(folder))
+    with pytest.raises(errors.VersionMismatchError, match="use_prompt_embeddings"):
+        loading.check_pipeline_version(pipe20, "2.3", str(folder))
     config = json.loads((folder / "transformer" / "config.json").read_text())
     assert config["use_prompt_embeddings"] is True
 
 
 def test_resolve_device():
-    assert ltx.resolve_device("cpu") == torch.device("cpu")
-    assert ltx.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert devices.resolve_device("cpu") == torch.device("cpu")
+    assert devices.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
-        with pytest.raises(ltx.DeviceNotAvailableError, match="cuda"):
-            ltx.resolve_device("cuda")
+        with pytest.raises(errors.DeviceNotAvailableError, match="cuda"):
+            devices.resolve_device("cuda")
     with pytest.raises(ValueError):
-        ltx.resolve_device("tpu")
+        devices.resolve_device("tpu")

@@ -7,8 +7,8 @@ import ast
 import nbformat
 import pytest
 
-from ltxbench import params as P
 from ltxbench import pipeline
+from ltxbench.params import loading as P
 
 from conftest import REPO
 

@@ -7,7 +7,10 @@ import shutil
 
 import pytest
 
-from ltxbench import curate, overrides, runs, video
+from ltxbench.curate import overrides, stage
+from ltxbench.dataset import manifest
+from ltxbench.media import video
+from ltxbench.run import atomic, folder
 
 from conftest import curated_photos_run
 
@@ -26,11 +29,11 @@ def curated_dir(tmp_path_factory):
 @pytest.fixture
 def run(curated_dir, tmp_path):
     shutil.copytree(curated_dir, tmp_path / "run")
-    return runs.open_run(tmp_path / "run")
+    return folder.open_run(tmp_path / "run")
 
 
 def _record(run, clip_id):
-    return next(r for r in curate.load_manifest(run) if r["id"] == clip_id)
+    return next(r for r in manifest.load_manifest(run) if r["id"] == clip_id)
 
 
 def test_the_real_run_has_the_clips_these_tests_overrule(run):
@@ -47,7 +50,7 @@ def test_set_and_clear_round_trip_through_overrides_json_and_the_manifest(run):
     assert on_disk == rec
     stored = json.loads(run.path(overrides.OVERRIDES).read_text())
     assert stored[ACCEPTED]["status"] == "rejected" and stored[ACCEPTED]["note"] == "eyes closed" and stored[ACCEPTED]["at"]
-    others = [r for r in curate.load_manifest(run) if r["id"] not in (ACCEPTED, HEAD)]
+    others = [r for r in manifest.load_manifest(run) if r["id"] not in (ACCEPTED, HEAD)]
     assert all(r.get("override") is None for r in others)
 
     back = overrides.clear_override(run, ACCEPTED)
@@ -72,12 +75,12 @@ def test_a_head_crop_follows_its_parent_rejected_by_hand(run):
 
 
 def test_unknown_clip_or_status_is_refused_and_nothing_is_written(run):
-    before = run.path(curate.MANIFEST).read_bytes()
+    before = run.path(manifest.MANIFEST).read_bytes()
     with pytest.raises(overrides.OverrideError, match="no clip 'obama-nope-000'"):
         overrides.set_override(run, "obama-nope-000", "accepted")
     with pytest.raises(overrides.OverrideError, match="accepted or rejected"):
         overrides.set_override(run, ACCEPTED, "maybe")
-    assert run.path(curate.MANIFEST).read_bytes() == before
+    assert run.path(manifest.MANIFEST).read_bytes() == before
     assert not run.path(overrides.OVERRIDES).exists()
 
 
@@ -97,10 +100,10 @@ def test_accepting_a_clip_that_has_no_frames_is_refused(run):
 def test_overrides_survive_rerunning_curate_and_vanished_clips_are_reported(run):
     overrides.set_override(run, ACCEPTED, "rejected", note="blurry to my eye")
     stored = overrides.load_overrides(run)
-    stored["obama-gone-000"] = {"status": "accepted", "note": "", "at": runs.now_iso()}
-    runs.atomic_write_json(run.path(overrides.OVERRIDES), stored)
+    stored["obama-gone-000"] = {"status": "accepted", "note": "", "at": folder.now_iso()}
+    atomic.atomic_write_json(run.path(overrides.OVERRIDES), stored)
 
-    curate.curate(run)
+    stage.curate(run)
 
     rec = _record(run, ACCEPTED)
     assert (rec["status"], rec["auto_status"], rec["override"]["note"]) == ("rejected", "accepted", "blurry to my eye")
@@ -113,11 +116,11 @@ def test_overrides_survive_rerunning_curate_and_vanished_clips_are_reported(run)
 
 
 def test_records_from_before_auto_status_keep_their_decision(run):
-    records = curate.load_manifest(run)
+    records = manifest.load_manifest(run)
     for r in records:  # the layout older runs wrote
         r.pop("auto_status", None)
         r.pop("override", None)
-    runs.atomic_write_json(run.path(overrides.OVERRIDES), {ACCEPTED: {"status": "rejected", "note": "", "at": None}})
+    atomic.atomic_write_json(run.path(overrides.OVERRIDES), {ACCEPTED: {"status": "rejected", "note": "", "at": None}})
     out = overrides.apply_overrides(run, records)
     by_id = {r["id"]: r for r in out}
     assert by_id[ACCEPTED]["auto_status"] == "accepted" and by_id[ACCEPTED]["status"] == "rejected"
@@ -137,9 +140,9 @@ def test_a_broken_overrides_file_is_a_clear_error(run):
 def test_an_override_that_cannot_hold_is_recorded_on_the_clip(run):
     """A stored acceptance of a clip that can no longer be cut (its source is unreadable) leaves the
     clip at its automatic status, and the record says why instead of only a log line."""
-    runs.atomic_write_json(run.path("dataset", "overrides.json"),
+    atomic.atomic_write_json(run.path("dataset", "overrides.json"),
                            {BROKEN: {"status": "accepted", "note": "", "at": "2026-11-22T00:00:00+00:00"}})
-    curate.curate(run)
+    stage.curate(run)
     record = _record(run, BROKEN)
     assert record["status"] == "rejected" and record["override"]["status"] == "accepted"
     assert record["override"]["not_applied"]

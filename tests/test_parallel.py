@@ -1,16 +1,18 @@
-"""ltxbench.parallel: ordered results, errors that name their item, and curate's records
+"""ltxbench.util.parallel: ordered results, errors that name their item, and curate's records
 identical for one process and two (real footage, real dlib models)."""
 
 from __future__ import annotations
 
-import os
-
 import functools
+import os
 from pathlib import Path
 
 import pytest
 
-from ltxbench import curate, faces, parallel, params
+from ltxbench import faces
+from ltxbench.curate import stage
+from ltxbench.params import schema
+from ltxbench.util import parallel
 
 from conftest import DATA
 
@@ -48,15 +50,15 @@ class _Run:
 
 
 def test_curate_records_identical_in_parallel(tmp_path):
-    cfg = params.CurateSection(clip_frames=49, resolution=256, expression_frames=4, face_samples=2)
+    cfg = schema.CurateSection(clip_frames=49, resolution=256, expression_frames=4, face_samples=2)
     analyzer = faces.FaceAnalyzer(shape68=True)
     refs = {"obama": faces.reference_embeddings([DATA / "obama_1.jpg"], analyzer=analyzer)}
-    sources = [curate.Source("obama", DATA / "tears_of_steel_10s.mp4", "tos"),
-               curate.Source("obama", DATA / "obama_2.jpg", "obama-2"),
-               curate.Source("obama", DATA / "biden_1.jpg", "biden-1"),
-               curate.Source("obama", tmp_path / "missing.mp4", "missing")]
-    serial = curate.score_sources(_Run(tmp_path / "serial"), sources, cfg, analyzer, refs, workers=1)
-    both = curate.score_sources(_Run(tmp_path / "parallel"), sources, cfg, analyzer, refs, workers=2)
+    sources = [stage.Source("obama", DATA / "tears_of_steel_10s.mp4", "tos"),
+               stage.Source("obama", DATA / "obama_2.jpg", "obama-2"),
+               stage.Source("obama", DATA / "biden_1.jpg", "biden-1"),
+               stage.Source("obama", tmp_path / "missing.mp4", "missing")]
+    serial = stage.score_sources(_Run(tmp_path / "serial"), sources, cfg, analyzer, refs, workers=1)
+    both = stage.score_sources(_Run(tmp_path / "parallel"), sources, cfg, analyzer, refs, workers=2)
     assert both == serial
     assert [r["id"] for r in serial][-3:] == ["obama-obama-2-000", "obama-biden-1-000", "obama-missing-000"]
     assert serial[-1]["reasons"] == ["unreadable"]
@@ -74,7 +76,7 @@ def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(
         "import os, time\n"
-        "from ltxbench.parallel import WorkerPool\n"
+        "from ltxbench.util.parallel import WorkerPool\n"
         "def pid_then_wait(x):\n"
         # one write() per line: print() writes the number and the newline separately, so two
         # workers sharing the pipe could interleave them into "123456\n" and "\n"

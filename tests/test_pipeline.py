@@ -8,7 +8,7 @@ import os
 import nbformat
 
 from ltxbench import cli, pipeline
-from ltxbench import params as P
+from ltxbench.params import loading, schema
 
 from conftest import small_params
 
@@ -21,7 +21,7 @@ def _error_outputs(nb_path):
 def test_pipeline_end_to_end_through_papermill(tmp_path, params_file):
     run_dir = tmp_path / "run"
     result = pipeline.run_pipeline(params_file, run_dir=run_dir, quiet=True)
-    assert result.ran == list(P.STAGES)
+    assert result.ran == list(schema.STAGES)
 
     state = json.loads((run_dir / "run.json").read_text())
     assert state["status"] == "complete"
@@ -70,7 +70,7 @@ def test_pipeline_end_to_end_through_papermill(tmp_path, params_file):
     for path in (stale, users):
         os.utime(path, (time.time() - 3600, time.time() - 3600))
     again = pipeline.run_pipeline(params_file, run_dir=run_dir, quiet=True)
-    assert again.ran == [] and again.skipped == list(P.STAGES)
+    assert again.ran == [] and again.skipped == list(schema.STAGES)
     assert not stale.exists() and fresh.exists() and users.exists()
     assert (run_dir / "checkpoints" / "lora_step_000004.safetensors").is_file()
 
@@ -124,10 +124,10 @@ def test_a_later_stage_alone_needs_its_inputs(tmp_path, params_file, capsys):
 
 def test_stage_kernels_run_encrypted_so_ipykernel_has_nothing_to_warn_about(tmp_path, capfd):
     """papermill's default kernel manager starts kernels on plain TCP and ipykernel warns on every
-    stage; the stage notebooks run under ltxbench.kernels.EncryptedKernelManager (CurveZMQ keys)."""
+    stage; the stage notebooks run under ltxbench.util.kernels.EncryptedKernelManager (CurveZMQ keys)."""
     import papermill as pm
 
-    from ltxbench.kernels import EncryptedKernelManager
+    from ltxbench.util.kernels import EncryptedKernelManager
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -152,12 +152,12 @@ def test_a_second_run_on_a_busy_folder_is_refused_naming_the_holder_and_a_dead_h
     import subprocess
     import sys
 
-    from ltxbench import runs
+    from ltxbench.run import lock
 
     run_dir = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; from pathlib import Path; from ltxbench import runs\n"
-                               "with runs.folder_lock(Path(sys.argv[1]), command='ltxbench run first.yaml'):\n"
+                               "import sys, time; from pathlib import Path; from ltxbench.run import lock\n"
+                               "with lock.folder_lock(Path(sys.argv[1]), command='ltxbench run first.yaml'):\n"
                                "    print('held', flush=True); time.sleep(120)\n", str(run_dir)],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -165,12 +165,12 @@ def test_a_second_run_on_a_busy_folder_is_refused_naming_the_holder_and_a_dead_h
         assert cli.main(["run", str(params_file), "--run-dir", str(run_dir)]) == 2
         err = capsys.readouterr().err
         assert f"pid {holder.pid} on {platform.node()}" in err and "ltxbench run first.yaml" in err and "nothing was run" in err
-        assert sorted(p.name for p in run_dir.iterdir()) == [runs.RUN_LOCK]  # no params.yaml, no run.json
+        assert sorted(p.name for p in run_dir.iterdir()) == [lock.RUN_LOCK]  # no params.yaml, no run.json
     finally:
         os.kill(holder.pid, signal.SIGKILL)  # a crash: the lock file stays, the lock does not
         holder.wait()
-    with runs.folder_lock(run_dir):
-        assert json.loads((run_dir / runs.RUN_LOCK).read_text())["pid"] == os.getpid()
+    with lock.folder_lock(run_dir):
+        assert json.loads((run_dir / lock.RUN_LOCK).read_text())["pid"] == os.getpid()
 
 
 def _run_with_file_size_limit(args: list[str], limit_bytes: int) -> "subprocess.CompletedProcess[str]":
@@ -193,7 +193,7 @@ def _run_with_file_size_limit(args: list[str], limit_bytes: int) -> "subprocess.
 def test_a_write_the_disk_refuses_is_one_line_saying_nothing_was_lost(tmp_path, params_file):
     """Refused at the first file the run writes, then inside a stage (papermill's notebook, over
     200 kB): one line naming the file each time, the stage recorded as failed, the sources intact."""
-    source = P.load(params_file).dataset.characters[0].media[0]
+    source = loading.load(params_file).dataset.characters[0].media[0]
     before = source.read_bytes()
     for limit, refused in ((64, "params.yaml"), (200_000, "01_curate.ipynb")):
         run_dir = tmp_path / f"run{limit}"
@@ -217,28 +217,28 @@ def test_refused_write_in_finds_the_errno_line_of_a_stage_error():
 
 
 def test_a_caption_typed_in_the_editor_survives_ltxbench_run_curate_caption_force(tmp_path):
-    from ltxbench import runs
-    from ltxbench.ui import CaptionEditor
+    from ltxbench.run import atomic, folder
+    from ltxbench.ui.caption_editor import CaptionEditor
 
     params_file = small_params(tmp_path)
     run_dir = tmp_path / "run"
     args = ["run", str(params_file), "--run-dir", str(run_dir), "--stages", "curate,caption", "--quiet"]
     assert cli.main(args) == 0
-    editor = CaptionEditor(runs.open_run(run_dir))
+    editor = CaptionEditor(folder.open_run(run_dir))
     clip_id = next(iter(editor.boxes))
     typed = "obmx laughs on a sunny balcony, medium shot"
     editor.boxes[clip_id].value = typed
     editor.save()
     assert cli.main(args + ["--force"]) == 0  # both stages redone through their notebooks
-    record = next(r for r in runs.read_jsonl(run_dir / "dataset" / "manifest.jsonl") if r["id"] == clip_id)
+    record = next(r for r in atomic.read_jsonl(run_dir / "dataset" / "manifest.jsonl") if r["id"] == clip_id)
     assert (record["caption"], record["caption_source"]) == (typed, "editor")
     # the notebook's curate cell on this finished run shows the outputs as they are: nothing re-scored
-    from ltxbench import curate
+    from ltxbench.curate import stage as curate_stage
 
     manifest = run_dir / "dataset" / "manifest.jsonl"
     before = manifest.stat().st_mtime_ns
-    shown = curate.curate(runs.open_run(run_dir), reuse=True)
+    shown = curate_stage.curate(folder.open_run(run_dir), reuse=True)
     assert manifest.stat().st_mtime_ns == before and shown.coverage["characters"]
     assert next(r for r in shown.records if r["id"] == clip_id)["caption"] == typed
-    runs.update_stage(run_dir, "curate", status="running")  # as while the pipeline executes the notebook
-    assert not runs.stage_is_current(runs.open_run(run_dir), "curate")
+    folder.update_stage(run_dir, "curate", status="running")  # as while the pipeline executes the notebook
+    assert not folder.stage_is_current(folder.open_run(run_dir), "curate")

@@ -7,9 +7,12 @@ import csv
 
 import pytest
 
-from ltxbench import cli, plan, runs, train_flops, vram
-from ltxbench import params as P
-from ltxbench.lora_check.architecture import transformer_config
+from ltxbench import cli, errors
+from ltxbench.model.architecture import transformer_config
+from ltxbench.params import loading
+from ltxbench.run import atomic, folder
+from ltxbench.train import flops as train_flops
+from ltxbench.train import plan, vram
 
 from conftest import REPO, small_params
 
@@ -25,9 +28,9 @@ def test_the_step_rule_is_100_per_clip_within_500_to_2000_per_character_summed()
 
 def test_the_full_size_recipe_is_planned_without_its_weights_on_this_machine():
     path = REPO / "params" / "single_character.yaml"
-    with pytest.raises(P.ParamsError, match="not in the local Hugging Face cache"):
-        P.load(path)  # running it needs the weights ...
-    params = P.load(path, check_weights=False)  # ... planning it does not
+    with pytest.raises(errors.ParamsError, match="not in the local Hugging Face cache"):
+        loading.load(path)  # running it needs the weights ...
+    params = loading.load(path, check_weights=False)  # ... planning it does not
     p = plan.make_plan(params, None)
     # before curate: two photos (one clip each) and a 10 s video (at most 10 / (121/24) = 1 clip)
     assert p.dataset.clips == {"obama": 3} and not p.dataset.measured and "estimated before curate" in p.dataset.how
@@ -50,8 +53,8 @@ def test_the_full_size_recipe_is_planned_without_its_weights_on_this_machine():
 
 def test_a_curated_and_trained_run_gives_counted_clips_and_a_measured_step_time(tmp_path):
     params_path = small_params(tmp_path, train={"steps": 40, "checkpoint_every": 30})
-    run = runs.open_run(tmp_path / "run", params_path)
-    runs.write_jsonl(run.path("dataset", "manifest.jsonl"), [
+    run = folder.open_run(tmp_path / "run", params_path)
+    atomic.write_jsonl(run.path("dataset", "manifest.jsonl"), [
         {"id": "c1", "status": "accepted", "character": "obama", "source_kind": "image"},
         {"id": "c2", "status": "accepted", "character": "obama", "source_kind": "video"},
         {"id": "c3", "status": "rejected", "character": "obama", "source_kind": "video"},

@@ -9,42 +9,42 @@ from pathlib import Path
 
 import pytest
 
-from ltxbench import params as P
-from ltxbench import runs
+from ltxbench.params import loading, schema
+from ltxbench.run import atomic, folder
 
 
 def test_init_run_dir_writes_resolved_params_and_provenance(tmp_path, params_file):
-    params = P.load(params_file)
+    params = loading.load(params_file)
     run_dir = tmp_path / "run"
-    state = runs.init_run_dir(run_dir, params)
-    assert P.load(run_dir / "params.yaml") == params  # the resolved file round-trips
+    state = folder.init_run_dir(run_dir, params)
+    assert loading.load(run_dir / "params.yaml") == params  # the resolved file round-trips
     on_disk = json.loads((run_dir / "run.json").read_text())
     assert on_disk == state
     assert on_disk["params_sha256"] == params.sha256()
     assert on_disk["seeds"] == {"run": 1, "evaluate": [0]}
     assert on_disk["packages"]["torch"] and on_disk["packages"]["diffusers"]
-    assert set(on_disk["stages"]) == set(P.STAGES)
+    assert set(on_disk["stages"]) == set(schema.STAGES)
     assert on_disk["status"] == "pending"
     assert "commit" in on_disk["git"]
 
 
 def test_stage_updates_and_overall_status(tmp_path, params_file):
     run_dir = tmp_path / "run"
-    runs.init_run_dir(run_dir, P.load(params_file))
-    runs.update_stage(run_dir, "curate", status="completed")
-    assert runs.read_run_json(run_dir)["status"] == "partial"
-    runs.update_stage(run_dir, "caption", status="failed", error="boom")
-    assert runs.read_run_json(run_dir)["status"] == "failed"
-    for stage in P.STAGES:
-        runs.update_stage(run_dir, stage, status="completed")
-    assert runs.read_run_json(run_dir)["status"] == "complete"
+    folder.init_run_dir(run_dir, loading.load(params_file))
+    folder.update_stage(run_dir, "curate", status="completed")
+    assert folder.read_run_json(run_dir)["status"] == "partial"
+    folder.update_stage(run_dir, "caption", status="failed", error="boom")
+    assert folder.read_run_json(run_dir)["status"] == "failed"
+    for stage in schema.STAGES:
+        folder.update_stage(run_dir, stage, status="completed")
+    assert folder.read_run_json(run_dir)["status"] == "complete"
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path):
     target = tmp_path / "out.json"
-    runs.atomic_write_json(target, {"a": 1})
+    atomic.atomic_write_json(target, {"a": 1})
     with pytest.raises(TypeError):
-        runs.atomic_write_bytes(target, "not bytes")  # the write fails half way
+        atomic.atomic_write_bytes(target, "not bytes")  # the write fails half way
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
@@ -52,7 +52,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
 def test_atomic_path_removes_the_temp_file_on_error(tmp_path):
     target = tmp_path / "video.mp4"
     with pytest.raises(RuntimeError):
-        with runs.atomic_path(target) as tmp:
+        with atomic.atomic_path(target) as tmp:
             tmp.write_bytes(b"half")
             raise RuntimeError("encoder died")
     assert list(tmp_path.iterdir()) == []
@@ -60,19 +60,19 @@ def test_atomic_path_removes_the_temp_file_on_error(tmp_path):
 
 def test_jsonl_round_trip_and_clear_error(tmp_path):
     path = tmp_path / "m.jsonl"
-    runs.write_jsonl(path, [{"id": "a"}, {"id": "b"}])
-    assert runs.read_jsonl(path) == [{"id": "a"}, {"id": "b"}]
+    atomic.write_jsonl(path, [{"id": "a"}, {"id": "b"}])
+    assert atomic.read_jsonl(path) == [{"id": "a"}, {"id": "b"}]
     path.write_text('{"id": "a"}\n{broken\n')
     with pytest.raises(ValueError, match="m.jsonl:2"):
-        runs.read_jsonl(path)
+        atomic.read_jsonl(path)
 
 
 def test_open_run_needs_params(tmp_path, params_file):
     with pytest.raises(FileNotFoundError, match="params_file"):
-        runs.open_run(tmp_path / "empty")
-    run = runs.open_run(tmp_path / "new", params_file)
+        folder.open_run(tmp_path / "empty")
+    run = folder.open_run(tmp_path / "new", params_file)
     assert (tmp_path / "new" / "params.yaml").is_file()
-    again = runs.open_run(tmp_path / "new")  # params.yaml is now the source of truth
+    again = folder.open_run(tmp_path / "new")  # params.yaml is now the source of truth
     assert again.params == run.params
 
 
@@ -81,12 +81,12 @@ def test_files_written_atomically_get_the_mode_the_umask_gives_a_plain_open(tmp_
     """mkstemp makes its file 0600; what lands under the real name must be what open() would make."""
     import numpy as np
 
-    from ltxbench import video
+    from ltxbench.media import video
 
     old = os.umask(umask)
     try:
-        text = runs.atomic_write_text(tmp_path / "a.json", "{}")
-        with runs.atomic_path(tmp_path / "b.bin") as tmp:
+        text = atomic.atomic_write_text(tmp_path / "a.json", "{}")
+        with atomic.atomic_path(tmp_path / "b.bin") as tmp:
             tmp.write_bytes(b"x")
         clip = video.write_mp4(tmp_path / "c.mp4", np.zeros((9, 32, 32, 3), dtype=np.uint8), fps=24)
         with open(tmp_path / "plain.txt", "w") as fh:

@@ -1,4 +1,4 @@
-"""ltxbench.shots: both detectors on real footage (TransNetV2's real weights, on the CPU)."""
+"""ltxbench.curate.shots: both detectors on real footage (TransNetV2's real weights, on the CPU)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ltxbench import shots, video
+from ltxbench.curate import shots
+from ltxbench.media import frames as media_frames
+from ltxbench.media import video
 
 DATA = Path(__file__).resolve().parent / "data"
 TOS = DATA / "tears_of_steel_10s.mp4"  # hard cuts at 21, 65, 185
@@ -18,7 +20,7 @@ TOS = DATA / "tears_of_steel_10s.mp4"  # hard cuts at 21, 65, 185
 def two_cuts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Frames 16-65 of Tears of Steel (cuts at source frames 21 and 65, so 5 and 49 here), at
     320x180: 50 frames are one TransNetV2 window, which keeps its CPU time to seconds."""
-    frames = np.stack([video.resize_crop(f, 320, 180) for f in video.read_frames(TOS, range(16, 66))])
+    frames = np.stack([media_frames.resize_crop(f, 320, 180) for f in video.read_frames(TOS, range(16, 66))])
     return video.write_mp4(tmp_path_factory.mktemp("shots") / "two_cuts.mp4", frames, fps=24)
 
 
@@ -49,8 +51,8 @@ def test_loading_transnetv2_leaves_global_state_alone():
 
 def test_content_detector_is_video_detect_cuts():
     assert shots.DEFAULT_DETECTOR == "content"
-    assert shots.detect_cuts(TOS) == video.detect_cuts(TOS) == [21, 65, 185]
-    assert shots.detect_cuts(TOS, detector="content", threshold=0.9) == video.detect_cuts(TOS, threshold=0.9)
+    assert shots.detect_cuts(TOS) == shots.content_cuts(TOS) == [21, 65, 185]
+    assert shots.detect_cuts(TOS, detector="content", threshold=0.9) == shots.content_cuts(TOS, threshold=0.9)
 
 
 def test_cuts_from_probabilities():

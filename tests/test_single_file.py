@@ -12,9 +12,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ltxbench import lora as L
-from ltxbench import ltx, single_file
-from ltxbench.lora_check import names
+from ltxbench import errors
+from ltxbench.lora import files as L
+from ltxbench.lora.check import names
+from ltxbench.model import forward, loading, locate, single_file, tiny, versions
 
 import ltx_core_reference as ref
 
@@ -23,7 +24,7 @@ VERSIONS = ("2.0", "2.3")
 
 def _velocities(core, loaded, version, seed=3):
     """(ltxbench's, ltx-core's) packed velocities for the same random latents, text and sigmas."""
-    pipe = ltx.build_tiny_pipeline(version)
+    pipe = tiny.build_tiny_pipeline(version)
     pipe.transformer = loaded
     g = torch.Generator().manual_seed(seed)
     batch, frames, height, width, audio_len, text_len = 1, 2, 2, 3, 5, 7
@@ -39,8 +40,8 @@ def _velocities(core, loaded, version, seed=3):
     cond = {"video_embeds": text_v, "audio_embeds": text_a, "attention_mask": mask}
     video_sigma, audio_sigma = 0.6, 0.25
     with torch.no_grad():
-        ours = ltx.transformer_forward(pipe, video, audio, cond, torch.tensor([video_sigma]),
-                                       audio_sigma=torch.tensor([audio_sigma]), return_audio=True)
+        ours = forward.transformer_forward(pipe, video, audio, cond, torch.tensor([video_sigma]),
+                                       audio_sigma=torch.tensor([audio_sigma]))
     video_coords = loaded.rope.prepare_video_coords(batch, frames, height, width, video.device, fps=24.0)
     audio_coords = loaded.audio_rope.prepare_audio_coords(batch, audio_len, video.device)
     theirs = ref.core_velocity(core, pipe._pack_latents(video, 1, 1), pipe._pack_audio_latents(audio),
@@ -55,7 +56,7 @@ def test_an_official_checkpoint_gives_ltx_cores_velocities(tmp_path, version):
     checkpoint = single_file.read_checkpoint(path)
     assert single_file.detect_version(checkpoint) == version
     loaded = single_file.load_transformer(checkpoint, version)
-    assert ltx.detect_version(loaded.config) == version
+    assert versions.detect_version(loaded.config) == version
 
     (ours_v, ours_a), (core_v, core_a) = _velocities(core, loaded, version)
     assert core_v.abs().max() > 1 and core_a.abs().max() > 1  # the check has something to compare
@@ -112,7 +113,7 @@ def test_a_file_without_config_or_with_another_versions_config_is_refused(tmp_pa
     import json
     save_file({f"model.diffusion_model.{k}": v.contiguous() for k, v in core.state_dict().items()}, str(mixed),
               metadata={"config": json.dumps(ref.tiny_config("2.0"))})
-    with pytest.raises(ltx.VersionMismatchError, match="keys are LTX-2.3's but its metadata config describes LTX-2.0"):
+    with pytest.raises(errors.VersionMismatchError, match="keys are LTX-2.3's but its metadata config describes LTX-2.0"):
         single_file.detect_version(single_file.read_checkpoint(mixed))
 
 
@@ -150,11 +151,11 @@ def test_a_checkpoint_problem_is_blamed_on_the_checkpoint_not_on_model_source(tm
     model.source are incomplete')."""
     absent = tmp_path / "ltx-2.3-22b-dev.safetensors"
     with pytest.raises(FileNotFoundError, match="checkpoint .*ltx-2.3-22b-dev.safetensors does not exist") as caught:
-        ltx.load_pipeline("2.3", ltx.TINY_PRETRAINED, device="cpu", checkpoint=absent)
-    assert not isinstance(caught.value, ltx.ModelNotFoundError) and "incomplete" not in str(caught.value)
+        loading.load_pipeline("2.3", locate.TINY_PRETRAINED, device="cpu", checkpoint=absent)
+    assert not isinstance(caught.value, errors.ModelNotFoundError) and "incomplete" not in str(caught.value)
     older = ref.save_official(tmp_path / "ltx-2.0.safetensors", ref.tiny_transformer("2.0"), "2.0")
-    with pytest.raises(ltx.VersionMismatchError, match=r"ltx-2\.0\.safetensors holds LTX-2\.0 weights"):
-        ltx.load_pipeline("2.3", ltx.TINY_PRETRAINED, device="cpu", checkpoint=older)
+    with pytest.raises(errors.VersionMismatchError, match=r"ltx-2\.0\.safetensors holds LTX-2\.0 weights"):
+        loading.load_pipeline("2.3", locate.TINY_PRETRAINED, device="cpu", checkpoint=older)
 
 
 def test_an_ltxbench_lora_changes_ltx_core_as_it_changes_diffusers(tmp_path):
@@ -255,7 +256,7 @@ def test_the_text_connectors_give_ltx_cores_prompt_embeddings(tmp_path, version)
     processor = ref.tiny_text_processor(version)
     path = ref.save_official(tmp_path / "t.safetensors", ref.tiny_transformer(version), version,
                              extra=ref.official_text_tensors(processor))
-    text = ltx.TINY_TEXT
+    text = tiny.TINY_TEXT
     connectors = single_file.load_connectors(single_file.read_checkpoint(path), text["hidden_size"],
                                              text["num_hidden_layers"])
     g = torch.Generator().manual_seed(0)
@@ -272,7 +273,7 @@ def test_the_text_connectors_give_ltx_cores_prompt_embeddings(tmp_path, version)
 
     # the RoPE length is read from the config: ltx-core's default (1) would give other embeddings
     wrong = single_file.connectors_config(single_file.read_checkpoint(path).config, text["hidden_size"],
-                                          text["num_hidden_layers"], (ltx.TINY_REGISTERS, ltx.TINY_REGISTERS))
+                                          text["num_hidden_layers"], (tiny.TINY_REGISTERS, tiny.TINY_REGISTERS))
     assert wrong["connector_rope_base_seq_len"] == ref.CONNECTOR_MAX_POS
     connectors.video_connector.rope.base_seq_len = 1
     with torch.no_grad():
@@ -291,30 +292,31 @@ def _official_file(tmp_path, version="2.3", kind="float32"):
 
 
 def test_model_checkpoint_is_checked_before_anything_is_written(tmp_path):
+    from ltxbench import errors as ltxbench_errors
+    from ltxbench.params import loading as params_loading
+
     from conftest import small_params
 
-    from ltxbench import params as P
-
     good = _official_file(tmp_path)
-    assert P.load(small_params(tmp_path, model={"checkpoint": str(good)})).model.checkpoint == good
+    assert params_loading.load(small_params(tmp_path, model={"checkpoint": str(good)})).model.checkpoint == good
     older = _official_file(tmp_path, "2.0")
-    with pytest.raises(P.ParamsError) as caught:
-        P.load(small_params(tmp_path, model={"checkpoint": str(older)}))
+    with pytest.raises(ltxbench_errors.ParamsError) as caught:
+        params_loading.load(small_params(tmp_path, model={"checkpoint": str(older)}))
     assert "model.checkpoint" in str(caught.value) and "holds LTX-2.0 weights" in str(caught.value)
-    with pytest.raises(P.ParamsError, match="file not found"):
-        P.load(small_params(tmp_path, model={"checkpoint": str(tmp_path / "absent.safetensors")}))
+    with pytest.raises(ltxbench_errors.ParamsError, match="file not found"):
+        params_loading.load(small_params(tmp_path, model={"checkpoint": str(tmp_path / "absent.safetensors")}))
 
 
 def test_a_checkpoint_under_the_home_folder_is_found_with_a_tilde(tmp_path, monkeypatch):
-    from conftest import small_params
+    from ltxbench.params import loading as params_loading
 
-    from ltxbench import params as P
+    from conftest import small_params
 
     home = tmp_path / "home"
     (home / "models").mkdir(parents=True)
     good = _official_file(home / "models")
     monkeypatch.setenv("HOME", str(home))
-    loaded = P.load(small_params(tmp_path, model={"checkpoint": f"~/models/{good.name}"}))
+    loaded = params_loading.load(small_params(tmp_path, model={"checkpoint": f"~/models/{good.name}"}))
     assert loaded.model.checkpoint == good
 
 
@@ -322,12 +324,12 @@ def test_a_checkpoint_under_the_home_folder_is_found_with_a_tilde(tmp_path, monk
 def test_a_run_on_an_official_checkpoint_runs_the_four_stages_on_its_weights(tmp_path, kind):
     import json
 
-    from conftest import small_params
-
     from ltxbench import pipeline
 
+    from conftest import small_params
+
     file = _official_file(tmp_path, kind=kind)
-    pipe = ltx.load_pipeline("2.3", "tiny", device="cpu", checkpoint=file)
+    pipe = loading.load_pipeline("2.3", "tiny", device="cpu", checkpoint=file)
     core = ref.tiny_transformer("2.3")
     quantized, dequantized = ref.fp8_tensors(core) if kind == "fp8" else ({}, {})
     loaded = pipe.transformer.state_dict()
@@ -350,15 +352,15 @@ def test_the_video_vae_decodes_as_ltx_cores_decoder(tmp_path):
     """ltx-core's ``VideoDecoder`` (its configurator, the tiny pipeline's decoder shapes) and the
     diffusers VAE the file is loaded into decode the same latents to the same pixels."""
     decoder = ref.tiny_vae_decoder()
-    donor = ltx.build_tiny_pipeline("2.3")
+    donor = tiny.build_tiny_pipeline("2.3")
     path = ref.save_official(tmp_path / "t.safetensors", ref.tiny_transformer("2.3"), "2.3",
                              extra={**ref.official_text_tensors(ref.tiny_text_processor("2.3")),
                                     **ref.official_vae_tensors(decoder, donor.vae)})
-    pipe = ltx.build_tiny_pipeline("2.3", seed=5)
+    pipe = tiny.build_tiny_pipeline("2.3", seed=5)
     latents = torch.randn(1, 128, 2, 2, 3, generator=torch.Generator().manual_seed(0))
-    before = ltx.decode_video(pipe, latents)
-    ltx.replace_from_checkpoint(pipe, "2.3", path)
-    ours = ltx.decode_video(pipe, latents)
+    before = forward.decode_video(pipe, latents)
+    loading.replace_from_checkpoint(pipe, "2.3", path)
+    ours = forward.decode_video(pipe, latents)
     with torch.no_grad():
         theirs = decoder(latents)
     assert ours.shape == theirs.shape == (1, 3, 9, 64, 96)
@@ -395,9 +397,9 @@ def test_a_folder_source_gets_the_files_transformer_without_loading_its_own(tmp_
         return original(cls, *args, **kwargs)
 
     monkeypatch.setattr(LTX2VideoTransformer3DModel, "from_pretrained", classmethod(counting))
-    pipe = ltx.load_pipeline("2.3", ltx.TINY_PRETRAINED, device="cpu", checkpoint=file)
+    pipe = loading.load_pipeline("2.3", locate.TINY_PRETRAINED, device="cpu", checkpoint=file)
     assert reads == []
-    assert pipe.transformer.config.num_layers == ltx.TINY_TRANSFORMER["num_layers"]  # the file's, not the folder's
+    assert pipe.transformer.config.num_layers == tiny.TINY_TRANSFORMER["num_layers"]  # the file's, not the folder's
     core = ref.tiny_transformer("2.3").state_dict()
     mine = pipe.transformer.state_dict()
     assert all(torch.equal(mine[names.to_diffusers(k)[1]], v) for k, v in core.items())

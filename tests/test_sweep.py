@@ -21,8 +21,10 @@ import numpy as np
 import pytest
 import yaml
 
-from ltxbench import compare, sweep, video
-from ltxbench import params as P
+from ltxbench import compare, sweep
+from ltxbench.ui import compare as compare_ui
+from ltxbench.media import video
+from ltxbench.params import schema as P
 
 from conftest import DATA, REPO, small_params
 
@@ -453,7 +455,7 @@ def test_side_by_side_shows_the_grid_else_real_labelled_frames(tmp_path):
     assert compare.run_panel("rank-16", view.run_dir("rank-16")).kind == "none"
     png = compare.checkpoint_panels(view, ["rank-4", "rank-8", "rank-16"])
     assert png.data.startswith(b"\x89PNG") and png.note == "rank-4: grid, rank-8: frames, rank-16: none"
-    selector = compare.checkpoint_selector(view)
+    selector = compare_ui.checkpoint_selector(view)
     assert list(selector.children[1].value) == ["rank-4", "rank-8"]  # best identity, then completed
     assert selector.children[2].outputs  # rendered kernel-side, no frontend needed
 

@@ -9,11 +9,9 @@ import json
 import pytest
 import torch
 
-from ltxbench import ltx, tiny_base
-from ltxbench.tiny_base import pretrain
-from ltxbench.train_data import file_sha256
-
-from conftest import REPO
+from ltxbench.model import loading, locate, tiny_base, versions
+from ltxbench.model.tiny_base import pretrain
+from ltxbench.train.data import file_sha256
 
 
 def test_the_pretraining_script_runs_end_to_end_in_a_short_version(tmp_path):
@@ -27,7 +25,7 @@ def test_the_pretraining_script_runs_end_to_end_in_a_short_version(tmp_path):
     assert "character" not in provenance["transformer"]["people"]  # the transformer never sees the character
     written = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {"provenance.json"}
     assert written == set(provenance["files_sha256"])
-    pipe = ltx.load_pipeline("2.3", str(folder), device="cpu")
+    pipe = loading.load_pipeline("2.3", str(folder), device="cpu")
     assert pipe.transformer.config.num_layers == pretrain.TRANSFORMER_SIZES["num_layers"]
     assert not torch.allclose(pipe.vae.latents_std, torch.ones_like(pipe.vae.latents_std))  # measured, not defaults
     # The decoder-only phase sharpens decoding without moving the latent space the transformer learned.
@@ -69,10 +67,10 @@ def test_the_bundled_weights_are_the_ones_their_provenance_names():
 
 
 def test_model_source_tiny_pretrained_loads_the_bundled_folder_and_is_refused_for_2_0():
-    pipe = ltx.load_pipeline("2.3", "tiny-pretrained", device="cpu")
+    pipe = loading.load_pipeline("2.3", "tiny-pretrained", device="cpu")
     assert pipe.transformer.dtype == torch.float32  # stored in float16, loaded as asked
-    assert ltx.detect_version(pipe.transformer.config) == "2.3"
-    problems = ltx.source_problems("tiny-pretrained", "2.0")
+    assert versions.detect_version(pipe.transformer.config) == "2.3"
+    problems = locate.source_problems("tiny-pretrained", "2.0")
     assert problems and "LTX-2.3" in problems[0].allowed
 
 

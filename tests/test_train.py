@@ -7,13 +7,16 @@ import math
 import pytest
 import torch
 
-from ltxbench import ltx, runs, train
-from ltxbench import params as P
+from ltxbench import errors
+from ltxbench.model import forward, tiny, versions
+from ltxbench.params import loading
+from ltxbench.run import atomic, folder
+from ltxbench.train import data, schedule
 
 
 def _run_with_manifest(tmp_path, params_file, records):
-    run = runs.open_run(tmp_path / "run", params_file)
-    runs.write_jsonl(run.path("dataset", "manifest.jsonl"), records)
+    run = folder.open_run(tmp_path / "run", params_file)
+    atomic.write_jsonl(run.path("dataset", "manifest.jsonl"), records)
     return run
 
 
@@ -24,92 +27,95 @@ def _clip(cid, caption="obmx, a medium shot", lint=(), status="accepted", **extr
 
 def test_too_few_clips_is_refused_with_the_fix(tmp_path, params_file):
     run = _run_with_manifest(tmp_path, params_file, [_clip("a", status="rejected")])
-    with pytest.raises(train.TrainingDataError, match="lower train.min_clips"):
-        train.training_clips(run)
+    with pytest.raises(data.TrainingDataError, match="lower train.min_clips"):
+        data.training_clips(run)
 
 
 def test_lint_errors_and_missing_captions_block_training(tmp_path, params_file):
     run = _run_with_manifest(tmp_path, params_file, [_clip("a", lint=[{"level": "error", "code": "missing_trigger", "message": "no trigger"}])])
-    with pytest.raises(train.TrainingDataError, match="lint error"):
-        train.training_clips(run)
+    with pytest.raises(data.TrainingDataError, match="lint error"):
+        data.training_clips(run)
     run = _run_with_manifest(tmp_path, params_file, [_clip("a", caption=None)])
-    with pytest.raises(train.TrainingDataError, match="run the caption stage"):
-        train.training_clips(run)
+    with pytest.raises(data.TrainingDataError, match="run the caption stage"):
+        data.training_clips(run)
     run = _run_with_manifest(tmp_path, params_file, [_clip("a", lint=[{"level": "warning", "code": "too_short", "message": "short"}])])
-    from ltxbench import video
     import numpy as np
 
+    from ltxbench.media import video
+
     video.write_mp4(run.path("dataset", "clips", "a.mp4"), np.zeros((9, 64, 64, 3), np.uint8), fps=24)
-    assert [c["id"] for c in train.training_clips(run)] == ["a"]  # warnings do not block
+    assert [c["id"] for c in data.training_clips(run)] == ["a"]  # warnings do not block
 
 
 def test_token_shift_matches_the_inference_schedule():
     from diffusers.pipelines.ltx2.pipeline_ltx2 import calculate_shift
 
-    cfg = dict(ltx.LTX2_SCHEDULER_CONFIG)
+    cfg = dict(versions.LTX2_SCHEDULER_CONFIG)
     for tokens in (256, 1024, 2500, 4096, 6000):
         expected = calculate_shift(tokens, cfg["base_image_seq_len"], cfg["max_image_seq_len"], cfg["base_shift"], cfg["max_shift"])
-        assert train.token_shift(tokens, cfg) == pytest.approx(expected)
+        assert schedule.token_shift(tokens, cfg) == pytest.approx(expected)
 
 
 def test_sigma_samples_lie_in_the_open_interval_and_shift_upwards():
     g = torch.Generator().manual_seed(0)
-    low = [train.sample_sigma(g, 0.0) for _ in range(400)]
-    high = [train.sample_sigma(g, 2.0) for _ in range(400)]
+    low = [schedule.sample_sigma(g, 0.0) for _ in range(400)]
+    high = [schedule.sample_sigma(g, 2.0) for _ in range(400)]
     assert all(0.0 < s < 1.0 for s in low + high)
     assert abs(sum(low) / 400 - 0.5) < 0.05  # logit-normal without shift is centred
     assert sum(high) / 400 > sum(low) / 400 + 0.2  # more tokens -> noisier σ, as at inference
 
 
 def test_learning_rate_schedules():
-    assert [train.lr_at(s, 4, 1.0, 2, "constant") for s in (1, 2, 3, 4)] == pytest.approx([0.5, 1.0, 1.0, 1.0])
-    assert [train.lr_at(s, 6, 1.0, 2, "linear") for s in (3, 4, 5, 6)] == pytest.approx([0.75, 0.5, 0.25, 0.0])
-    assert [train.lr_at(s, 4, 1.0, 0, "cosine") for s in (1, 2, 3, 4)] == pytest.approx([0.8535534, 0.5, 0.1464466, 0.0])
+    assert [schedule.lr_at(s, 4, 1.0, 2, "constant") for s in (1, 2, 3, 4)] == pytest.approx([0.5, 1.0, 1.0, 1.0])
+    assert [schedule.lr_at(s, 6, 1.0, 2, "linear") for s in (3, 4, 5, 6)] == pytest.approx([0.75, 0.5, 0.25, 0.0])
+    assert [schedule.lr_at(s, 4, 1.0, 0, "cosine") for s in (1, 2, 3, 4)] == pytest.approx([0.8535534, 0.5, 0.1464466, 0.0])
 
 
 def test_cache_is_reused_and_rebuilt_when_a_caption_changes(tmp_path, params_file):
-    from ltxbench import video
     import numpy as np
 
-    run = runs.open_run(tmp_path / "run", params_file)
+    from ltxbench.media import video
+
+    run = folder.open_run(tmp_path / "run", params_file)
     frames = np.random.default_rng(0).integers(0, 255, size=(9, 64, 64, 3), dtype=np.uint8)
     video.write_mp4(run.path("dataset", "clips", "a.mp4"), frames, fps=24)
-    pipe = ltx.build_tiny_pipeline()
+    pipe = tiny.build_tiny_pipeline()
     clips = [_clip("a")]
-    lat, text, stats = train.precompute(run, pipe, clips)
+    lat, text, stats = data.precompute(run, pipe, clips)
     assert stats == {"latent_hits": 0, "latent_misses": 1, "text_hits": 0, "text_misses": 1}
     assert tuple(lat["a"].shape) == (1, 128, 2, 2, 2)
-    _, _, stats = train.precompute(run, pipe, clips)
+    _, _, stats = data.precompute(run, pipe, clips)
     assert stats == {"latent_hits": 1, "latent_misses": 0, "text_hits": 1, "text_misses": 0}
-    _, _, stats = train.precompute(run, pipe, [_clip("a", caption="obmx, a wide shot")])
+    _, _, stats = data.precompute(run, pipe, [_clip("a", caption="obmx, a wide shot")])
     assert stats["text_misses"] == 1 and stats["latent_hits"] == 1
     video.write_mp4(run.path("dataset", "clips", "a.mp4"), frames[:, ::-1].copy(), fps=24)  # the clip changed
-    _, _, stats = train.precompute(run, pipe, clips)
+    _, _, stats = data.precompute(run, pipe, clips)
     assert stats["latent_misses"] == 1
     assert math.isfinite(float(lat["a"].abs().mean()))
 
 
 def test_guards_name_the_offending_clips(tmp_path, params_file):
-    from ltxbench import video
     import numpy as np
 
+    from ltxbench.media import video
+
     run = _run_with_manifest(tmp_path, params_file, [_clip("a", caption="a medium shot of a person")])
-    with pytest.raises(train.TrainingDataError, match=r"lack their character's trigger \(a\)"):
-        train.training_clips(run)
+    with pytest.raises(data.TrainingDataError, match=r"lack their character's trigger \(a\)"):
+        data.training_clips(run)
     run = _run_with_manifest(tmp_path, params_file, [_clip("b", num_frames=10), _clip("c", width=70)])
-    with pytest.raises(train.TrainingDataError, match=r"off the LTX grid.*b \(10 frames.*c \(9 frames, 70x64\)"):
-        train.training_clips(run)
+    with pytest.raises(data.TrainingDataError, match=r"off the LTX grid.*b \(10 frames.*c \(9 frames, 70x64\)"):
+        data.training_clips(run)
     run = _run_with_manifest(tmp_path, params_file, [_clip("d")])
-    with pytest.raises(train.TrainingDataError, match=r"clip file\(s\) are missing \(d\)"):
-        train.training_clips(run)
+    with pytest.raises(data.TrainingDataError, match=r"clip file\(s\) are missing \(d\)"):
+        data.training_clips(run)
     video.write_mp4(run.path("dataset", "clips", "d.mp4"), np.zeros((9, 64, 64, 3), np.uint8), fps=24)
-    assert [c["id"] for c in train.training_clips(run)] == ["d"]
+    assert [c["id"] for c in data.training_clips(run)] == ["d"]
 
 
 def test_weighted_sampling_follows_character_and_kind_weights(params_file):
-    from ltxbench.train_data import ClipSampler
+    from ltxbench.train.data import ClipSampler
 
-    cfg = P.load(params_file, {"train.source_kind_weights": {"video": 3.0, "image": 1.0}}).train
+    cfg = loading.load(params_file, {"train.source_kind_weights": {"video": 3.0, "image": 1.0}}).train
     clips = [_clip("v", source_kind="video"), _clip("i", source_kind="image")]
     sampler = ClipSampler.build(clips, cfg)
     g = torch.Generator().manual_seed(0)
@@ -118,12 +124,12 @@ def test_weighted_sampling_follows_character_and_kind_weights(params_file):
 
 
 def test_character_weights_must_name_a_character(params_file):
-    with pytest.raises(P.ParamsError, match="no such character"):
-        P.load(params_file, {"train.character_weights": {"nobody": 2.0}})
+    with pytest.raises(errors.ParamsError, match="no such character"):
+        loading.load(params_file, {"train.character_weights": {"nobody": 2.0}})
 
 
 def test_log_mel_puts_a_tone_in_its_mel_band_at_100_frames_per_second():
-    from ltxbench import ltx_audio
+    from ltxbench.model import audio as ltx_audio
 
     sr = 16000
     t = torch.arange(sr) / sr
@@ -138,8 +144,8 @@ def test_log_mel_puts_a_tone_in_its_mel_band_at_100_frames_per_second():
 
 
 def test_a_still_stage_cannot_train_audio(params_file):
-    with pytest.raises(P.ParamsError, match="still stage cannot train audio"):
-        P.load(params_file, {"train.stages": [{"name": "s", "steps": 1, "still": True, "audio_loss_weight": 1.0}]})
+    with pytest.raises(errors.ParamsError, match="still stage cannot train audio"):
+        loading.load(params_file, {"train.stages": [{"name": "s", "steps": 1, "still": True, "audio_loss_weight": 1.0}]})
 
 
 def test_flop_count_matches_pytorchs_counter_on_the_tiny_transformer():
@@ -154,7 +160,8 @@ def test_flop_count_matches_pytorchs_counter_on_the_tiny_transformer():
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ltxbench import lora, train_flops
+    from ltxbench.lora import files as lora
+    from ltxbench.train import flops as train_flops
 
     def counted(counter: FlopCounterMode) -> tuple[int, int]:
         by_op = {str(op): n for op, n in counter.get_flop_counts()["Global"].items()}
@@ -162,14 +169,14 @@ def test_flop_count_matches_pytorchs_counter_on_the_tiny_transformer():
         assert set(by_op) <= {"aten.mm", "aten.addmm", "aten.bmm"}, by_op  # nothing else does matmul work
         return weight_ops, by_op.get("aten.bmm", 0)
 
-    pipe = ltx.build_tiny_pipeline()
-    cond = ltx.encode_prompts(pipe, ["obmx talking"], max_sequence_length=64)
+    pipe = tiny.build_tiny_pipeline()
+    cond = forward.encode_prompts(pipe, ["obmx talking"], max_sequence_length=64)
     x = torch.randn(1, 128, 7, 4, 7)  # 49 frames at 224x128: 196 video tokens
-    ta = ltx.audio_latent_length(pipe, 7)
+    ta = forward.audio_latent_length(pipe, 7)
     config = dict(pipe.transformer.config)
     weights, attention = train_flops.forward_flops_split(config, 196, ta, 64)
     with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        ltx.transformer_forward(pipe, x, None, cond, 0.5, generator=torch.Generator().manual_seed(0))
+        forward.transformer_forward(pipe, x, None, cond, 0.5, generator=torch.Generator().manual_seed(0)).video
     counted_weights, counted_attention = counted(counter)
     assert attention == counted_attention  # Q·Kᵀ and A·V: exact
     assert weights == pytest.approx(counted_weights, rel=0.02)  # the rest: per-sample embedding MLPs
@@ -184,7 +191,7 @@ def test_flop_count_matches_pytorchs_counter_on_the_tiny_transformer():
     pipe.transformer.requires_grad_(False)
     pipe.transformer.add_adapter(LoraConfig(r=1, lora_alpha=1, target_modules=lora.TARGET_PRESETS["all_attention"]))
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
-        ltx.transformer_forward(pipe, x, None, cond, 0.5, generator=torch.Generator().manual_seed(0)).square().mean().backward()
+        forward.transformer_forward(pipe, x, None, cond, 0.5, generator=torch.Generator().manual_seed(0)).video.square().mean().backward()
     step = train_flops.train_step_model_flops(config, 196, ta, 64)
     assert step == 2 * weights + 3 * attention
     assert 0.9 * step < sum(counted(counter)) <= step
@@ -195,8 +202,8 @@ def test_stage_clips_use_head_crop_clips_in_head_stages_only():
     """Curate's head-crop clips (``variant: head``) train in ``crop: head`` stages; full-frame
     stages never see them (they repeat their parent); a clip with a face box but no head-crop
     clip of its own is cropped on the fly."""
-    from ltxbench import params as P
-    from ltxbench.train_data import stage_clips
+    from ltxbench.params import schema
+    from ltxbench.train.data import stage_clips
 
     box = {"face_box": [0.4, 0.2, 0.6, 0.5]}
     clips = [
@@ -205,9 +212,9 @@ def test_stage_clips_use_head_crop_clips_in_head_stages_only():
         {"id": "b", "source_kind": "video", "variant": "full", "parent": None, "scores": box},
         {"id": "c", "source_kind": "image", "scores": {"face_box": None}},  # older manifest: no variant field
     ]
-    full = stage_clips(clips, P.TrainStageSection(name="full", steps=1))
+    full = stage_clips(clips, schema.TrainStageSection(name="full", steps=1))
     assert [r["id"] for r in full] == ["a", "b", "c"]
-    head = stage_clips(clips, P.TrainStageSection(name="head", steps=1, crop="head"))
+    head = stage_clips(clips, schema.TrainStageSection(name="head", steps=1, crop="head"))
     assert [r["id"] for r in head] == ["a-head", "b"]
 
 
@@ -219,24 +226,24 @@ def test_stage_clips_use_head_crop_clips_in_head_stages_only():
     ("obmx", "", ""),
 ])
 def test_the_prior_prompt_is_the_caption_without_its_trigger(caption, subject, expected):
-    from ltxbench.train_prior import without_trigger
+    from ltxbench.train.prior import without_trigger
 
     assert without_trigger(caption, "obmx", subject) == expected
 
 
 def test_prior_prompts_skip_captions_that_are_only_the_trigger():
-    from ltxbench.train_prior import prior_prompts
+    from ltxbench.train.prior import prior_prompts
 
     clips = [{"id": "a", "character": "obama", "caption": "obmx"}, {"id": "b", "character": "obama", "caption": "obmx walking"}]
     assert prior_prompts(clips, {"obama": "obmx"}, "") == [("b", "walking")]
 
 
 def test_prior_preservation_on_captions_that_are_only_the_trigger_is_refused_before_any_model_loads(tmp_path):
-    from ltxbench import train_prior
-    from ltxbench.train_data import TrainingDataError
+    from ltxbench.train import prior as train_prior
+    from ltxbench.train.data import TrainingDataError
 
     from conftest import small_params
 
-    run = runs.open_run(tmp_path / "run", small_params(tmp_path, train={"prior_preservation": {"samples": 2}}))
+    run = folder.open_run(tmp_path / "run", small_params(tmp_path, train={"prior_preservation": {"samples": 2}}))
     with pytest.raises(TrainingDataError, match="only the trigger"):
         train_prior.check_prompts(run, [{"id": "a", "character": "obama", "caption": "obmx"}])

@@ -14,8 +14,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ltxbench import caption, curate, lora, ltx, runs, train
-from ltxbench import train_state as TS
+from ltxbench.caption import stage as caption
+from ltxbench.curate import stage as curate_stage
+from ltxbench.dataset import manifest
+from ltxbench.lora import files as lora
+from ltxbench.model import forward, tiny
+from ltxbench.run import atomic, folder
+from ltxbench.train import data, loop
+from ltxbench.train import state as TS
 
 from conftest import DATA, REPO, small_params
 
@@ -28,10 +34,10 @@ def dataset(tmp_path_factory):
     raw = __import__("yaml").safe_load(params.read_text())
     raw["dataset"]["characters"][0]["media"] = [str(DATA / "obama_2.jpg"), str(DATA / "obama_3.jpg")]
     params.write_text(__import__("yaml").safe_dump(raw))
-    run = runs.open_run(tmp / "run", params)
-    curate.curate(run)
+    run = folder.open_run(tmp / "run", params)
+    curate_stage.curate(run)
     caption.caption(run)
-    assert len([r for r in curate.load_manifest(run) if r["status"] == "accepted"]) == 2
+    assert len([r for r in manifest.load_manifest(run) if r["status"] == "accepted"]) == 2
     return params, run.path("dataset")
 
 
@@ -40,11 +46,11 @@ def _run(tmp_path, dataset, name, overrides):
     run_dir = tmp_path / name
     run_dir.mkdir()
     shutil.copytree(dataset_dir, run_dir / "dataset")
-    from ltxbench import params as P
+    from ltxbench.params import loading as P
 
     params = P.load(params_file, overrides)
-    runs.init_run_dir(run_dir, params)
-    return runs.open_run(run_dir)
+    folder.init_run_dir(run_dir, params)
+    return folder.open_run(run_dir)
 
 
 def _lora(path):
@@ -53,7 +59,7 @@ def _lora(path):
 
 def test_loss_decreases_and_checkpoints_carry_provenance(tmp_path, dataset):
     run = _run(tmp_path, dataset, "learn", {"train.steps": 30, "train.checkpoint_every": 10, "train.learning_rate": 2e-3})
-    result = train.train(run)
+    result = loop.train(run)
     losses = [r["loss"] for r in (result.table().to_dict("records"))]
     assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10
     assert [p.name for p in result.checkpoints] == [f"lora_step_{s:06d}.safetensors" for s in (10, 20, 30)]
@@ -64,10 +70,10 @@ def test_loss_decreases_and_checkpoints_carry_provenance(tmp_path, dataset):
     assert result.summary["share_per_character"] == {"obama": 1.0}
     assert list(run.path("train", "tb").glob("events.out.tfevents.*"))
     cols = result.table().columns.tolist()
-    assert cols == list(train.METRICS_FIELDS)
+    assert cols == list(loop.METRICS_FIELDS)
 
     # The saved LoRA loads through diffusers' LTX2Pipeline and changes what it generates.
-    pipe = ltx.build_tiny_pipeline()
+    pipe = tiny.build_tiny_pipeline()
     kwargs = dict(prompt="obmx talking", width=64, height=64, num_frames=9, num_inference_steps=2, guidance_scale=1.0,
                   stg_scale=0.0, audio_stg_scale=0.0, modality_scale=1.0, audio_modality_scale=1.0, audio_guidance_scale=1.0,
                   max_sequence_length=32, output_type="np")
@@ -80,7 +86,7 @@ def test_loss_decreases_and_checkpoints_carry_provenance(tmp_path, dataset):
 def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, dataset):
     overrides = {"train.steps": 24, "train.checkpoint_every": 4, "train.dropout": 0.1, "train.lr_schedule": "cosine"}
     straight = _run(tmp_path, dataset, "straight", overrides)
-    expected = _lora(train.train(straight).checkpoints[-1])
+    expected = _lora(loop.train(straight).checkpoints[-1])
 
     killed = _run(tmp_path, dataset, "killed", overrides)
     # The killed run computes in a child process: give it this process's thread count, since CPU
@@ -98,7 +104,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, dataset):
     done = TS.latest_state(killed.path("checkpoints"))
     assert done is not None and lora.checkpoint_step(done) < 24, "the kill came too late to test resuming"
 
-    resumed = train.train(runs.open_run(killed.dir))
+    resumed = loop.train(folder.open_run(killed.dir))
     assert resumed.summary["resumed_from_step"] == lora.checkpoint_step(done)
     got = _lora(resumed.checkpoints[-1])
     assert got.keys() == expected.keys()
@@ -111,7 +117,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, dataset):
 @pytest.mark.parametrize("damage", ["truncated state", "missing lora", "truncated lora"])
 def test_a_damaged_newest_checkpoint_resumes_from_the_one_before_and_says_why(tmp_path, dataset, caplog, damage):
     run = _run(tmp_path, dataset, damage.replace(" ", "_"), {"train.steps": 4, "train.checkpoint_every": 2})
-    train.train(run)
+    loop.train(run)
     ckpts = run.path("checkpoints")
     state, lora_file = TS.state_path(ckpts, 4), ckpts / "lora_step_000004.safetensors"
     if damage == "truncated state":
@@ -121,7 +127,7 @@ def test_a_damaged_newest_checkpoint_resumes_from_the_one_before_and_says_why(tm
     else:
         lora_file.write_bytes(lora_file.read_bytes()[:200])
     run.params.train.steps = 6  # carry on: from step 2, the newest intact checkpoint
-    resumed = train.train(run)
+    resumed = loop.train(run)
     assert resumed.summary["resumed_from_step"] == 2
     assert [p.name for p in resumed.checkpoints] == [f"lora_step_00000{s}.safetensors" for s in (2, 4, 6)]
     named = {"truncated state": "state_step_000004.pt: unreadable", "missing lora": "lora_step_000004.safetensors is missing",
@@ -132,13 +138,13 @@ def test_a_damaged_newest_checkpoint_resumes_from_the_one_before_and_says_why(tm
 
 def test_resume_refuses_a_state_from_other_parameters(tmp_path, dataset):
     run = _run(tmp_path, dataset, "refuse", {"train.steps": 2, "train.checkpoint_every": 2})
-    train.train(run)
+    loop.train(run)
     changed = _run(tmp_path, dataset, "changed", {"train.steps": 2, "train.checkpoint_every": 2, "train.rank": 8})
     shutil.rmtree(changed.path("checkpoints"), ignore_errors=True)
     shutil.copytree(run.path("checkpoints"), changed.path("checkpoints"))
     with pytest.raises(TS.ResumeRefused, match=r"train.rank: 4 -> 8"):
-        train.train(changed)
-    fresh = train.train(changed, force=True)  # starting over moves the old checkpoints aside
+        loop.train(changed)
+    fresh = loop.train(changed, force=True)  # starting over moves the old checkpoints aside
     assert [p.name for p in fresh.checkpoints] == ["lora_step_000002.safetensors"]
     assert list(changed.path("checkpoints").glob("previous-*/lora_step_000002.safetensors"))
 
@@ -147,7 +153,7 @@ def test_staged_recipe_continues_one_lora_across_stages(tmp_path, dataset):
     stages = [{"name": "heads", "steps": 3, "crop": "head", "still": True, "learning_rate": 2e-3},
               {"name": "frames", "steps": 2, "source_kinds": ["image"]}]
     run = _run(tmp_path, dataset, "staged", {"train.stages": stages, "train.checkpoint_every": 5})
-    result = train.train(run)
+    result = loop.train(run)
     rows = result.table().to_dict("records")
     assert [r["stage"] for r in rows] == ["heads"] * 3 + ["frames"] * 2
     assert [p.name for p in result.checkpoints] == ["lora_step_000003.safetensors", "lora_step_000005.safetensors"]  # stage ends
@@ -159,16 +165,16 @@ def test_staged_recipe_continues_one_lora_across_stages(tmp_path, dataset):
 def test_nan_loss_stops_with_the_last_good_checkpoint(tmp_path, dataset):
     from safetensors.torch import save_file
 
-    from ltxbench import params as P
+    from ltxbench.params import loading as P
 
     run = _run(tmp_path, dataset, "nan", {"train.steps": 2, "train.checkpoint_every": 2})
-    train.train(run)
+    loop.train(run)
     for cached in run.path("cache", "latents").glob("*.safetensors"):  # a corrupted cache entry
         lat = load_file(str(cached))["latents"]
         save_file({"latents": torch.full_like(lat, float("nan"))}, str(cached))
-    runs.init_run_dir(run.dir, P.load(run.dir / "params.yaml", {"train.steps": 4}))
+    folder.init_run_dir(run.dir, P.load(run.dir / "params.yaml", {"train.steps": 4}))
     with pytest.raises(FloatingPointError, match=r"loss became nan at step 3.*Last good checkpoint: .*lora_step_000002"):
-        train.train(runs.open_run(run.dir))
+        loop.train(folder.open_run(run.dir))
     assert [p.name for p in lora.list_checkpoints(run.path("checkpoints"))] == ["lora_step_000002.safetensors"]
 
 
@@ -181,7 +187,7 @@ def test_two_process_data_parallel_run_matches_one_process(tmp_path, dataset, st
 
     overrides = {"train.steps": 4, "train.checkpoint_every": 4, "train.learning_rate": 2e-3}
     single = _run(tmp_path, dataset, "single", {**overrides, "train.batch_size": 2})
-    expected = _lora(train.train(single).checkpoints[-1])
+    expected = _lora(loop.train(single).checkpoints[-1])
 
     multi = _run(tmp_path, dataset, "multi", {**overrides, "train.batch_size": 1, "train.distributed": strategy})
 
@@ -196,13 +202,13 @@ def test_two_process_data_parallel_run_matches_one_process(tmp_path, dataset, st
         assert done.returncode == 0, done.stderr[-3000:]
 
     if strategy == "fsdp":  # first half, then resume (train.steps may grow between a stop and a resume)
-        from ltxbench import params as P
+        from ltxbench.params import loading as P
 
         full = multi.params
-        runs.init_run_dir(multi.dir, P.load(multi.dir / "params.yaml", {"train.steps": 2, "train.checkpoint_every": 2}))
+        folder.init_run_dir(multi.dir, P.load(multi.dir / "params.yaml", {"train.steps": 2, "train.checkpoint_every": 2}))
         launch(multi.dir / "params.yaml")
         assert [p.name for p in lora.list_checkpoints(multi.path("checkpoints"))] == ["lora_step_000002.safetensors"]
-        runs.init_run_dir(multi.dir, full)
+        folder.init_run_dir(multi.dir, full)
     launch(multi.dir / "params.yaml")
     got = _lora(lora.list_checkpoints(multi.path("checkpoints"))[-1])
     assert got.keys() == expected.keys()
@@ -215,8 +221,8 @@ def test_two_process_data_parallel_run_matches_one_process(tmp_path, dataset, st
 
 def test_keep_last_prunes_old_checkpoints_but_keeps_the_best(tmp_path, dataset):
     run = _run(tmp_path, dataset, "prune", {"train.steps": 6, "train.checkpoint_every": 2, "train.keep_last": 1})
-    runs.atomic_write_json(run.path("eval", "best_checkpoint.json"), {"checkpoint": "lora_step_000002"})
-    result = train.train(run)
+    atomic.atomic_write_json(run.path("eval", "best_checkpoint.json"), {"checkpoint": "lora_step_000002"})
+    result = loop.train(run)
     assert [p.name for p in result.checkpoints] == ["lora_step_000002.safetensors", "lora_step_000006.safetensors"]
     assert sorted(p.name for p in run.path("checkpoints").glob("state_step_*.pt")) == ["state_step_000002.pt", "state_step_000006.pt"]
 
@@ -244,26 +250,26 @@ def _write_speech_excerpt(path, start_s, duration_s=0.5):
 
 def _with_audio(run, start_s=1.0, which=1):
     """Give the first ``which`` accepted clips their sound: media_audio + the wav file."""
-    records = curate.load_manifest(run)
+    records = manifest.load_manifest(run)
     accepted = [r for r in records if r["status"] == "accepted"]
     for r in accepted[:which]:
         r["media_audio"] = f"clips/{r['id']}.wav"
         _write_speech_excerpt(run.path("dataset", r["media_audio"]), start_s)
-    runs.write_jsonl(run.path("dataset", "manifest.jsonl"), records)
+    atomic.write_jsonl(run.path("dataset", "manifest.jsonl"), records)
     return accepted
 
 
 def test_audio_latents_are_cached_and_rebuilt_when_the_wav_changes(tmp_path, dataset):
-    from ltxbench.train_data import precompute_audio
+    from ltxbench.train.data import precompute_audio
 
     run = _run(tmp_path, dataset, "audio_cache", {})
     clips = _with_audio(run)
-    pipe = ltx.build_tiny_pipeline()
+    pipe = tiny.build_tiny_pipeline()
     got, stats = precompute_audio(run, pipe, clips)
     assert stats == {"audio_hits": 0, "audio_misses": 1}
     assert list(got) == [clips[0]["id"]]  # the clip without sound has no audio latents
     lat, mask = got[clips[0]["id"]]
-    assert tuple(lat.shape) == (1, 8, ltx.audio_latent_length(pipe, 2, 24.0), 16) and mask.tolist() == [1.0] * lat.shape[2]
+    assert tuple(lat.shape) == (1, 8, forward.audio_latent_length(pipe, 2, 24.0), 16) and mask.tolist() == [1.0] * lat.shape[2]
     assert torch.isfinite(lat).all() and lat.std() > 0.05
     _, stats = precompute_audio(run, pipe, clips)
     assert stats == {"audio_hits": 1, "audio_misses": 0}
@@ -278,7 +284,7 @@ def test_audio_stage_learns_the_clip_sound_and_masks_clips_without_it(tmp_path, 
     run = _run(tmp_path, dataset, "audio_train", {"train.stages": stages, "train.checkpoint_every": 24,
                                                   "train.targets": "all_attention"})
     clips = _with_audio(run)
-    result = train.train(run)
+    result = loop.train(run)
     rows = result.table().to_dict("records")
     with_sound = [r for r in rows if r["clip"] == clips[0]["id"]]
     without = [r for r in rows if r["clip"] != clips[0]["id"]]
@@ -298,9 +304,9 @@ def test_audio_stage_learns_the_clip_sound_and_masks_clips_without_it(tmp_path, 
     from peft import LoraConfig
     from peft.utils import set_peft_model_state_dict
 
-    from ltxbench.train_data import precompute, precompute_audio
+    from ltxbench.train.data import precompute, precompute_audio
 
-    pipe = ltx.build_tiny_pipeline()
+    pipe = tiny.build_tiny_pipeline()
     lat, text, _ = precompute(run, pipe, clips)
     audio, _ = precompute_audio(run, pipe, clips)
     stage = run.params.train.stages[0]
@@ -308,7 +314,7 @@ def test_audio_stage_learns_the_clip_sound_and_masks_clips_without_it(tmp_path, 
 
     def audio_loss_on_fixed_draws():
         with torch.no_grad():
-            return float(sum(train._clip_loss(pipe, lat[cid], text[cid], torch.Generator().manual_seed(i), stage, run.params.train,
+            return float(sum(loop._clip_loss(pipe, lat[cid], text[cid], torch.Generator().manual_seed(i), stage, run.params.train,
                                         torch.device("cpu"), audio[cid])[2] for i in range(6))) / 6
 
     before = audio_loss_on_fixed_draws()
@@ -324,16 +330,16 @@ def test_audio_stage_learns_the_clip_sound_and_masks_clips_without_it(tmp_path, 
 def test_audio_stage_without_any_clip_with_audio_is_refused_naming_the_stage(tmp_path, dataset):
     stages = [{"name": "frames", "steps": 1}, {"name": "talking", "steps": 1, "audio_loss_weight": 0.5}]
     run = _run(tmp_path, dataset, "audio_refused", {"train.stages": stages})
-    with pytest.raises(train.TrainingDataError, match=r"stage 'talking' has audio_loss_weight 0.5 but none of its 2 clip"):
-        train.train(run)
+    with pytest.raises(data.TrainingDataError, match=r"stage 'talking' has audio_loss_weight 0.5 but none of its 2 clip"):
+        loop.train(run)
     assert not run.path("cache").exists() or not list(run.path("cache").rglob("*.safetensors"))  # refused before encoding
 
 
 def test_int8_base_weights_train_the_same_lora_layout(tmp_path, dataset):
     overrides = {"train.steps": 6, "train.checkpoint_every": 6, "train.learning_rate": 2e-3}
-    plain = _lora(train.train(_run(tmp_path, dataset, "fp32_base", overrides)).checkpoints[-1])
+    plain = _lora(loop.train(_run(tmp_path, dataset, "fp32_base", overrides)).checkpoints[-1])
     run = _run(tmp_path, dataset, "int8_base", {**overrides, "train.base_quantization": "int8"})
-    result = train.train(run)
+    result = loop.train(run)
     quantized = _lora(result.checkpoints[-1])
     assert quantized.keys() == plain.keys()
     assert all(quantized[k].dtype == torch.float32 for k in quantized)  # the LoRA itself is not quantized
@@ -347,12 +353,12 @@ def test_int8_base_weights_train_the_same_lora_layout(tmp_path, dataset):
 def test_prior_preservation_trains_on_the_bases_own_trigger_free_videos(tmp_path, dataset):
     """The prior videos are what the base pipeline itself renders for the caption without the
     trigger (same seed, same sampler settings), cached; every step adds their loss."""
-    from ltxbench import train_prior
-    from ltxbench.eval_generate import sampler_settings
+    from ltxbench.evaluate.generate import sampler_settings
+    from ltxbench.train import prior as train_prior
 
     run = _run(tmp_path, dataset, "prior", {"train.steps": 4, "train.checkpoint_every": 4,
                                              "train.prior_preservation.samples": 2})
-    result = train.train(run)
+    result = loop.train(run)
     captions = result.summary["prior_preservation"]["captions"]
     assert captions and all("obmx" not in c for c in captions)
     assert result.summary["cache"]["prior_misses"] == 2
@@ -361,7 +367,7 @@ def test_prior_preservation_trains_on_the_bases_own_trigger_free_videos(tmp_path
 
     cached = [load_file(str(p))["latents"] for p in run.path("cache", "prior").glob("*.safetensors")]
     assert len(cached) == 2
-    pipe = ltx.build_tiny_pipeline()
+    pipe = tiny.build_tiny_pipeline()
     vae = pipe.vae
 
     def base_render(caption, index, shape):
@@ -375,15 +381,15 @@ def test_prior_preservation_trains_on_the_bases_own_trigger_free_videos(tmp_path
         assert any(torch.allclose(base_render(cap, i, c.shape), c, atol=1e-5) for cap in captions for i in range(2))
     assert cached[0].shape != cached[1].shape or not torch.allclose(cached[0], cached[1])  # two seeds: two videos
 
-    again = train.train(run, force=True)
+    again = loop.train(run, force=True)
     assert again.summary["cache"]["prior_hits"] == 2 and again.summary["cache"].get("prior_misses", 0) == 0
 
 
 def test_a_flat_audio_loss_beside_a_falling_video_loss_is_noted():
     steps = range(1, 101)
     flat = [{"step": i, "audio_loss_smoothed": 0.30 + 0.001 * (i % 2), "video_loss_smoothed": 1.0 - 0.006 * i} for i in steps]
-    note = train.modality_note(flat)
+    note = loop.modality_note(flat)
     assert note is not None and note.startswith("the audio loss has flattened")
     both_fall = [{**r, "audio_loss_smoothed": 0.6 - 0.004 * r["step"]} for r in flat]
-    assert train.modality_note(both_fall) is None
-    assert train.modality_note([{"step": 1, "video_loss_smoothed": 1.0, "audio_loss_smoothed": None}]) is None  # no audio
+    assert loop.modality_note(both_fall) is None
+    assert loop.modality_note([{"step": 1, "video_loss_smoothed": 1.0, "audio_loss_smoothed": None}]) is None  # no audio

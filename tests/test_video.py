@@ -1,4 +1,4 @@
-"""ltxbench.video on the real clips and photos in tests/data (nothing mocked)."""
+"""ltxbench.media.video, ltxbench.media.frames and ltxbench.curate.shots on the real clips and photos in tests/data (nothing mocked)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
+from ltxbench.curate import shots
+from ltxbench.media import frames as media_frames
+from ltxbench.media import video
+
 from conftest import vfr_frame_index, write_vfr_mp4
-from ltxbench import video
 
 DATA = Path(__file__).resolve().parent / "data"
 TOS = DATA / "tears_of_steel_10s.mp4"
@@ -74,7 +77,7 @@ def test_unreadable_videos_raise_clear_errors(tmp_path: Path):
     with pytest.raises(video.MediaError, match="truncated.mp4"):
         video.probe(truncated)
     with pytest.raises(video.MediaError, match="truncated.mp4"):
-        video.detect_cuts(truncated)
+        shots.content_cuts(truncated)
 
 
 def _write_rotated(path: Path, raw: np.ndarray, ccw_degrees: int, codec: str = "libx264") -> None:
@@ -169,21 +172,21 @@ def test_read_image_errors(tmp_path: Path):
 
 
 def test_resample_indices_nearest_frame():
-    assert video.resample_indices(100, 30, 24, 0, 9) == [0, 1, 3, 4, 5, 6, 8, 9, 10]
-    assert video.resample_indices(100, 24, 24, 7, 4) == [7, 8, 9, 10]
-    assert video.resample_indices(100, 24, 30, 0, 6) == [0, 1, 2, 2, 3, 4]  # repeats when slowing down
-    ntsc = video.resample_indices(1000, 30000 / 1001, 24, 10, 97)
+    assert media_frames.resample_indices(100, 30, 24, 0, 9) == [0, 1, 3, 4, 5, 6, 8, 9, 10]
+    assert media_frames.resample_indices(100, 24, 24, 7, 4) == [7, 8, 9, 10]
+    assert media_frames.resample_indices(100, 24, 30, 0, 6) == [0, 1, 2, 2, 3, 4]  # repeats when slowing down
+    ntsc = media_frames.resample_indices(1000, 30000 / 1001, 24, 10, 97)
     assert ntsc[0] == 10 and np.all(np.diff(ntsc) >= 1) and np.all(np.diff(ntsc) <= 2)
-    assert video.source_span(30000 / 1001, 24, 97) == ntsc[-1] - 10 + 1
-    assert video.source_span(30, 24, 9) == 11
+    assert media_frames.source_span(30000 / 1001, 24, 97) == ntsc[-1] - 10 + 1
+    assert media_frames.source_span(30, 24, 9) == 11
 
 
 def test_resample_indices_errors():
     with pytest.raises(ValueError, match="source has 10 frames"):
-        video.resample_indices(10, 30, 24, 5, 9)
+        media_frames.resample_indices(10, 30, 24, 5, 9)
     with pytest.raises(ValueError, match="positive"):
-        video.resample_indices(10, 0, 24, 0, 1)
-    assert video.resample_indices(11, 30, 24, 0, 9)[-1] == 10  # exactly enough
+        media_frames.resample_indices(10, 0, 24, 0, 1)
+    assert media_frames.resample_indices(11, 30, 24, 0, 9)[-1] == 10  # exactly enough
 
 
 # First second at 12 fps, the next at 48: 60 frames in 2 s, decord's average rate 30 fps.
@@ -197,7 +200,7 @@ def test_a_variable_frame_rate_source_is_resampled_by_its_timestamps(tmp_path):
     np.testing.assert_allclose(info.frame_times[:, 0], VFR_TIMES, atol=1e-4)
     assert [vfr_frame_index(f) for f in video.read_frames(path, [0, 11, 12, 59])] == [0, 11, 12, 59]
     # 17 frames at 24 fps from 0.5 s cover 17/24 s: up to 1.1667 s, across the change of rate
-    indices = video.resample_indices(info.num_frames, info.fps, 24, 6, 17, info.frame_times)
+    indices = media_frames.resample_indices(info.num_frames, info.fps, 24, 6, 17, info.frame_times)
     shown = [vfr_frame_index(f) for f in video.read_frames(path, indices)]
     assert shown == indices
     for k, i in enumerate(shown):  # each output time gets the source frame nearest to it (a tie: the later)
@@ -205,10 +208,10 @@ def test_a_variable_frame_rate_source_is_resampled_by_its_timestamps(tmp_path):
         assert abs(VFR_TIMES[i] - t) <= min(abs(x - t) for x in VFR_TIMES) + 1e-4, (k, i)
     assert VFR_TIMES[shown[-1]] - VFR_TIMES[shown[0]] == pytest.approx(16 / 24, abs=1 / 96)
     # by frame index at the average 30 fps the same clip would end at frame 26: 0.5 .. 1.29 s
-    assert video.resample_indices(info.num_frames, info.fps, 24, 6, 17)[-1] == 26
+    assert media_frames.resample_indices(info.num_frames, info.fps, 24, 6, 17)[-1] == 26
     with pytest.raises(ValueError, match="variable frame rate"):  # 1.79 + 0.71 s: past the end (2 s)
-        video.resample_indices(info.num_frames, info.fps, 24, 50, 17, info.frame_times)
-    clips = video.shot_clips(info, 24, 9, 0, 60)  # end to end, each 9/24 s
+        media_frames.resample_indices(info.num_frames, info.fps, 24, 50, 17, info.frame_times)
+    clips = media_frames.shot_clips(info, 24, 9, 0, 60)  # end to end, each 9/24 s
     assert [c[0] for c in clips] == [0, 5, 10, 21, 38]  # at 0, 0.42, 0.83, 1.19, 1.54 s
     for clip in clips:
         assert VFR_TIMES[clip[-1]] - VFR_TIMES[clip[0]] == pytest.approx(8 / 24, abs=1 / 24)
@@ -217,24 +220,24 @@ def test_a_variable_frame_rate_source_is_resampled_by_its_timestamps(tmp_path):
 def test_a_constant_rate_source_is_cut_by_frame_index_as_before():
     assert video.probe(TOS).frame_times is None and video.probe(SINTEL).frame_times is None
     info = video.probe(TOS)
-    span = video.source_span(24, 24, 25)
-    assert video.shot_clips(info, 24, 25, 65, 185) == [video.resample_indices(240, 24, 24, 65 + k * span, 25)
+    span = media_frames.source_span(24, 24, 25)
+    assert media_frames.shot_clips(info, 24, 25, 65, 185) == [media_frames.resample_indices(240, 24, 24, 65 + k * span, 25)
                                                       for k in range(120 // span)]
     ntsc = video.VideoInfo(TOS, 30000 / 1001, 3000, 640, 360, 100.1, False, 0)
-    span = video.source_span(ntsc.fps, 24, 97)
-    assert video.shot_clips(ntsc, 24, 97, 10, 1000) == [video.resample_indices(3000, ntsc.fps, 24, 10 + k * span, 97)
+    span = media_frames.source_span(ntsc.fps, 24, 97)
+    assert media_frames.shot_clips(ntsc, 24, 97, 10, 1000) == [media_frames.resample_indices(3000, ntsc.fps, 24, 10 + k * span, 97)
                                                        for k in range(990 // span)]
 
 
 def test_bucket_size():
-    assert video.bucket_size(1920, 1080, 512) == (896, 512)
-    assert video.bucket_size(1080, 1920, 512) == (512, 896)
-    assert video.bucket_size(640, 360, 352) == (640, 352)
-    assert video.bucket_size(700, 700, 512) == (512, 512)
-    assert video.bucket_size(640, 360, 384) is None  # would upscale
-    assert video.bucket_size(1015, 704, 704) == (992, 704)  # 1024 would exceed the source
+    assert media_frames.bucket_size(1920, 1080, 512) == (896, 512)
+    assert media_frames.bucket_size(1080, 1920, 512) == (512, 896)
+    assert media_frames.bucket_size(640, 360, 352) == (640, 352)
+    assert media_frames.bucket_size(700, 700, 512) == (512, 512)
+    assert media_frames.bucket_size(640, 360, 384) is None  # would upscale
+    assert media_frames.bucket_size(1015, 704, 704) == (992, 704)  # 1024 would exceed the source
     with pytest.raises(ValueError, match="multiple of 32"):
-        video.bucket_size(1920, 1080, 500)
+        media_frames.bucket_size(1920, 1080, 500)
 
 
 # --- geometry ---------------------------------------------------------------------------
@@ -242,14 +245,14 @@ def test_bucket_size():
 
 def test_resize_crop():
     frame = video.read_frames(TOS, [100])[0]
-    square = video.resize_crop(frame, 360, 360)  # no scaling needed: a pure centre crop
+    square = media_frames.resize_crop(frame, 360, 360)  # no scaling needed: a pure centre crop
     np.testing.assert_array_equal(square, frame[:, 140:500])
-    half = video.resize_crop(frame, 320, 180)
+    half = media_frames.resize_crop(frame, 320, 180)
     np.testing.assert_array_equal(half, cv2.resize(frame, (320, 180), interpolation=cv2.INTER_AREA))
-    portrait = video.resize_crop(frame, 256, 512)  # upscale to cover 512 tall, crop the sides
+    portrait = media_frames.resize_crop(frame, 256, 512)  # upscale to cover 512 tall, crop the sides
     assert portrait.shape == (512, 256, 3) and portrait.flags["C_CONTIGUOUS"]
     with pytest.raises(ValueError, match="uint8"):
-        video.resize_crop(frame.astype(np.float32), 64, 64)
+        media_frames.resize_crop(frame.astype(np.float32), 64, 64)
 
 
 def _shift_x(a: np.ndarray, b: np.ndarray) -> float:
@@ -262,11 +265,11 @@ def _shift_x(a: np.ndarray, b: np.ndarray) -> float:
 def test_image_to_clip_pan_and_zoom():
     photo = video.read_image(DATA / "obama_2.jpg")  # 626x1200 portrait -> landscape clip
     width, height, n, amount = 256, 160, 25, 0.08
-    pan = video.image_to_clip(photo, width, height, n, motion="pan", amount=amount)
-    zoom = video.image_to_clip(photo, width, height, n, motion="zoom", amount=amount)
+    pan = media_frames.image_to_clip(photo, width, height, n, motion="pan", amount=amount)
+    zoom = media_frames.image_to_clip(photo, width, height, n, motion="zoom", amount=amount)
     assert pan.shape == zoom.shape == (n, height, width, 3) and pan.dtype == np.uint8
     # Zoom starts on the centred cover crop and ends 1/(1-amount) closer.
-    assert np.abs(zoom[0].astype(int) - video.resize_crop(photo, width, height)).mean() < 4
+    assert np.abs(zoom[0].astype(int) - media_frames.resize_crop(photo, width, height)).mean() < 4
     # The camera pans right by `amount` of the frame width, so content moves left by that much.
     assert _shift_x(pan[0], pan[-1]) == pytest.approx(-amount * width, abs=1.5)
     # Smooth: cosine easing peaks at pi/2 * total / (n - 1) px per frame mid-clip, slower at the ends.
@@ -274,47 +277,47 @@ def test_image_to_clip_pan_and_zoom():
     assert max(steps) < 1.15 * np.pi / 2 * amount * width / (n - 1)
     assert steps[0] < 0.25 * steps[n // 2] and steps[-1] < 0.25 * steps[n // 2]
     with pytest.raises(ValueError, match="motion"):
-        video.image_to_clip(photo, width, height, n, motion="spin")  # type: ignore[arg-type]
+        media_frames.image_to_clip(photo, width, height, n, motion="spin")  # type: ignore[arg-type]
 
 
 # --- shot boundaries --------------------------------------------------------------------
 
 
 def test_detect_cuts_tears_of_steel():
-    cuts = video.detect_cuts(TOS)
+    cuts = shots.content_cuts(TOS)
     assert_cuts_match(cuts, TOS_CUTS)
     assert not [c for c in cuts if 186 <= c <= 239]  # the strobing hologram is not a cut
-    assert video.shots_from_cuts(cuts, 240) == [(0, 21), (21, 65), (65, 185), (185, 240)]
+    assert shots.shots_from_cuts(cuts, 240) == [(0, 21), (21, 65), (65, 185), (185, 240)]
 
 
 @pytest.mark.parametrize("threshold", [0.3, 0.35, 0.4])
 def test_detect_cuts_sintel_fast_action(threshold: float):
     # Weakest true cut scores 0.41, strongest non-cut 0.36 (frame 180, a body filling the frame);
     # the lone-spike rule, not the threshold, is what rejects the whip pans and that entrance.
-    assert_cuts_match(video.detect_cuts(SINTEL, threshold=threshold), SINTEL_CUTS)
+    assert_cuts_match(shots.content_cuts(SINTEL, threshold=threshold), SINTEL_CUTS)
 
 
 def test_detect_cuts_ignores_a_flash(tmp_path: Path):
     # One continuous shot with four frames washed out to white, as by a photographer's flash.
-    frames = np.stack([video.resize_crop(f, 320, 180) for f in video.read_frames(TOS, range(100, 140))])
+    frames = np.stack([media_frames.resize_crop(f, 320, 180) for f in video.read_frames(TOS, range(100, 140))])
     frames[20:24] = (0.3 * frames[20:24] + 0.7 * 255).astype(np.uint8)
     path = video.write_mp4(tmp_path / "flash.mp4", frames, fps=24)
-    assert video.detect_cuts(path) == []
-    assert video.detect_cuts(path, flash_window=1) == [20]  # without the "picture comes back" rule
+    assert shots.content_cuts(path) == []
+    assert shots.content_cuts(path, flash_window=1) == [20]  # without the "picture comes back" rule
 
 
 def test_detect_cuts_inside_one_shot_finds_none(tmp_path: Path):
     # Frames 65-184 of Tears of Steel are one shot with motion: written out, no cut may appear.
-    shot = np.stack([video.resize_crop(f, 320, 180) for f in video.read_frames(TOS, range(70, 180, 2))])
+    shot = np.stack([media_frames.resize_crop(f, 320, 180) for f in video.read_frames(TOS, range(70, 180, 2))])
     path = video.write_mp4(tmp_path / "one_shot.mp4", shot, fps=24)
-    assert video.detect_cuts(path) == []
+    assert shots.content_cuts(path) == []
 
 
 def test_shots_from_cuts():
-    assert video.shots_from_cuts([], 10) == [(0, 10)]
-    assert video.shots_from_cuts([7, 3, 3, 0], 10) == [(0, 3), (3, 7), (7, 10)]
+    assert shots.shots_from_cuts([], 10) == [(0, 10)]
+    assert shots.shots_from_cuts([7, 3, 3, 0], 10) == [(0, 3), (3, 7), (7, 10)]
     with pytest.raises(ValueError, match="outside"):
-        video.shots_from_cuts([10], 10)
+        shots.shots_from_cuts([10], 10)
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -323,7 +326,7 @@ def test_shots_from_cuts():
 def test_write_mp4_round_trip_with_decord(tmp_path: Path):
     import decord
 
-    frames = np.stack([video.resize_crop(f, 320, 176) for f in video.read_frames(TOS, range(60, 108))])
+    frames = np.stack([media_frames.resize_crop(f, 320, 176) for f in video.read_frames(TOS, range(60, 108))])
     target = tmp_path / "out" / "clip.mp4"
     assert video.write_mp4(target, frames, fps=24) == target
     reader = decord.VideoReader(str(target))

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 import yaml
 
-from ltxbench import curate, runs, video, voice
+from ltxbench import voice
+from ltxbench.curate import stage
+from ltxbench.media import frames as media_frames
+from ltxbench.media import video
+from ltxbench.run import atomic
+from ltxbench.run import folder as run_folder
 
 from conftest import DATA, mux_video, small_params
 
@@ -60,7 +65,7 @@ def test_two_voices_in_one_clip_are_found_and_one_voice_is_steady(encoder, utter
 
 def test_reference_voices_without_speech_are_named(tmp_path, encoder):
     silent = tmp_path / "silent.wav"
-    from ltxbench.audio import write_wav
+    from ltxbench.media.audio import write_wav
 
     write_wav(silent, np.zeros((1, 3 * voice.RATE), np.float32), voice.RATE)
     with pytest.raises(voice.NoSpeechError, match=r"silent\.wav: under 1 s of speech"):
@@ -97,7 +102,7 @@ def _talking(tmp_path, name, frames, speech):
 def test_curate_rejects_another_persons_voice_and_two_speakers(tmp_path, utterances):
     speech = {k: voice.speech_only(v) for k, v in utterances.items()}  # voiced throughout, like a talking head
     seven = 7 * voice.RATE  # 7-s clips (169 frames at 24 fps): two speakers of 3.5 s each give whole 2-s windows
-    face = {n: video.image_to_clip(video.read_image(DATA / n), 128, 128, 192, motion="pan", amount=0.05)
+    face = {n: media_frames.image_to_clip(video.read_image(DATA / n), 128, 128, 192, motion="pan", amount=0.05)
             for n in ("obama_2.jpg", "obama_3.jpg")}
     own = _talking(tmp_path, "own", face["obama_2.jpg"], speech["1688-142285-0000"][:seven])
     other = _talking(tmp_path, "other", face["obama_3.jpg"], speech["1998-15444-0000"][:seven])
@@ -109,8 +114,8 @@ def test_curate_rejects_another_persons_voice_and_two_speakers(tmp_path, utteran
     raw["dataset"]["characters"][0]["media"] = [str(own), str(other), str(both)]
     raw["dataset"]["characters"][0]["voices"] = [str(SPEECH[1])]  # 1688-142285-0001: the character's voice
     path.write_text(yaml.safe_dump(raw))
-    run = runs.open_run(tmp_path / "run", path)
-    records = {r["source"].rsplit("/", 1)[-1]: r for r in curate.curate(run).records}
+    run = run_folder.open_run(tmp_path / "run", path)
+    records = {r["source"].rsplit("/", 1)[-1]: r for r in stage.curate(run).records}
     assert set(records) == {"own.mp4", "other.mp4", "both.mp4"}
     mine = records["own.mp4"]
     assert mine["status"] == "accepted" and mine["scores"]["voice_similarity"] > 0.5
@@ -118,20 +123,21 @@ def test_curate_rejects_another_persons_voice_and_two_speakers(tmp_path, utteran
     assert "wrong_voice" in records["other.mp4"]["reasons"] and records["other.mp4"]["scores"]["voice_similarity"] < 0.5
     assert any("curate.min_voice_similarity" in d for d in records["other.mp4"]["reason_details"])
     assert "several_speakers" in records["both.mp4"]["reasons"]
-    cov = runs.read_json_object(run.path("dataset", "coverage.json"), "coverage")["characters"]["obama"]
+    cov = atomic.read_json_object(run.path("dataset", "coverage.json"), "coverage")["characters"]["obama"]
     assert cov["accepted_own_voice"] == 1 and cov["rejected_by_reason"]["wrong_voice"] == 1
     # a reference voice without speech stops curate before any clip is scored, naming the file
     raw["dataset"]["characters"][0]["voices"] = [str(DATA / "sintel_10s.mp4")]
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(voice.NoSpeechError, match="sintel_10s.mp4"):
-        curate.curate(runs.open_run(tmp_path / "run2", path))
+        stage.curate(run_folder.open_run(tmp_path / "run2", path))
 
 
 def test_evaluate_scores_the_generated_voice_and_an_audio_lora_must_speak_as_the_character(tmp_path, utterances):
-    from ltxbench import eval_select, evaluate
+    from ltxbench.evaluate import select as eval_select
+    from ltxbench.evaluate import stage as evaluate
 
     speech = {k: voice.speech_only(v)[:5 * voice.RATE] for k, v in utterances.items()}
-    face = {n: video.image_to_clip(video.read_image(DATA / n), 128, 128, 120, motion="pan", amount=0.05)
+    face = {n: media_frames.image_to_clip(video.read_image(DATA / n), 128, 128, 120, motion="pan", amount=0.05)
             for n in ("obama_2.jpg", "biden_1.jpg")}
     root = tmp_path / "videos"
     made = {("base", "talk_s0"): ("biden_1.jpg", "2033-164914-0000"),
@@ -161,10 +167,10 @@ def test_evaluate_scores_the_generated_voice_and_an_audio_lora_must_speak_as_the
 
 
 def test_with_several_characters_the_voices_get_a_bleed_margin_and_matrix(tmp_path, utterances):
-    from ltxbench import evaluate
+    from ltxbench.evaluate import stage as evaluate
 
     speech = {k: voice.speech_only(v)[:5 * voice.RATE] for k, v in utterances.items()}
-    face = {n: video.image_to_clip(video.read_image(DATA / n), 128, 128, 120, motion="pan", amount=0.05)
+    face = {n: media_frames.image_to_clip(video.read_image(DATA / n), 128, 128, 120, motion="pan", amount=0.05)
             for n in ("obama_2.jpg", "biden_1.jpg")}
     root = tmp_path / "videos"
     for name, photo, utt in (("obama-talk_s0", "obama_2.jpg", "1688-142285-0000"), ("biden-talk_s0", "biden_1.jpg", "1998-15444-0000")):

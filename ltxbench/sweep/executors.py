@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ltxbench import runs
+from ltxbench.run import atomic, folder
 
 log = logging.getLogger("ltxbench")
 
@@ -70,7 +70,7 @@ def execute_run(task: RunTask) -> dict[str, Any]:
     outcome: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "gpu": task.gpu}
     with open(run_dir / WORKER_LOG, "a", encoding="utf-8") as fh, \
             contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
-        print(f"== {runs.now_iso()} sweep run {task.run_id} on {outcome['host']} (pid {outcome['pid']}, gpu {task.gpu})", flush=True)
+        print(f"== {folder.now_iso()} sweep run {task.run_id} on {outcome['host']} (pid {outcome['pid']}, gpu {task.gpu})", flush=True)
         try:
             result = pipeline.run_pipeline(task.base, run_dir=run_dir, stages=list(task.stages),
                                            overrides=dict(task.overrides), quiet=True)
@@ -90,15 +90,15 @@ def execute_run(task: RunTask) -> dict[str, Any]:
 
 def _record_sweep_context(run_dir: Path, task: RunTask) -> None:
     """Put the sweep context into the run's run.json (the pipeline keeps keys it does not own)."""
-    state = runs.read_run_json(run_dir)
+    state = folder.read_run_json(run_dir)
     state["sweep"] = task.sweep_context
-    runs.atomic_write_json(run_dir / runs.RUN_JSON, state)
+    atomic.atomic_write_json(run_dir / folder.RUN_JSON, state)
 
 
 def _stage_error(run_dir: Path, stage: str) -> str | None:
     """The concise ``Error: message`` the pipeline recorded for the failed stage."""
     try:
-        return runs.read_run_json(run_dir).get("stages", {}).get(stage, {}).get("error")
+        return folder.read_run_json(run_dir).get("stages", {}).get(stage, {}).get("error")
     except ValueError:
         return None
 

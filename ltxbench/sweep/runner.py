@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ltxbench import params as P
-from ltxbench import runs
+from ltxbench import errors as P
+from ltxbench.run import folder
 from ltxbench.sweep.executors import RunTask, make_executor
 from ltxbench.sweep.spec import Sweep, SweepError, load_sweep
 from ltxbench.sweep.state import SweepState, read_sweep_json, sweep_lock
@@ -68,9 +68,9 @@ def plan_runs(sweep: Sweep, records: dict[str, dict[str, Any]], retry_failed: bo
     conflicts: list[P.Problem] = []
     for run in sweep.runs:
         try:
-            state = runs.read_run_json(run.run_dir)
+            state = folder.read_run_json(run.run_dir)
         except ValueError as exc:  # never written half (atomic writes), but a hand edit can break it
-            conflicts.append(P.Problem(f"run {run.id}", str(run.run_dir / runs.RUN_JSON), str(exc)))
+            conflicts.append(P.Problem(f"run {run.id}", str(run.run_dir / folder.RUN_JSON), str(exc)))
             continue
         if stages_completed(state, sweep.stages):
             if state.get("params_sha256") == run.params_sha256:
@@ -147,14 +147,14 @@ def _drive(sweep: Sweep, state: SweepState, ex: Any, queue: deque[str], inflight
             run_id = queue.popleft()
             rec = state.records[run_id]
             attempt = int(rec.get("attempts", 0)) + 1
-            state.update(run_id, status="running", attempts=attempt, started=runs.now_iso(), ended=None,
+            state.update(run_id, status="running", attempts=attempt, started=folder.now_iso(), ended=None,
                          duration_s=None, error=None, failed_stage=None, notebook=None, note=None)
             inflight[ex.submit(_task(sweep, run_id, attempt))] = (run_id, time.time())
             echo(f"[{order[run_id]}/{total}] {run_id}: running (attempt {attempt})")
         for handle, outcome in ex.wait(list(inflight)):
             run_id, t0 = inflight.pop(handle)
             seconds = round(time.time() - t0, 1)
-            state.update(run_id, ended=runs.now_iso(), duration_s=seconds, **_outcome_fields(outcome))
+            state.update(run_id, ended=folder.now_iso(), duration_s=seconds, **_outcome_fields(outcome))
             if outcome["status"] == "completed":
                 echo(f"[{order[run_id]}/{total}] {run_id}: completed in {seconds:.0f} s")
             else:
@@ -178,7 +178,7 @@ def _task(sweep: Sweep, run_id: str, attempt: int) -> RunTask:
 def _mark_interrupted(state: SweepState, echo: Echo) -> None:
     stopped = [run_id for run_id, rec in state.records.items() if rec.get("status") == "running"]
     for run_id in stopped:
-        state.records[run_id].update(status="interrupted", ended=runs.now_iso(),
+        state.records[run_id].update(status="interrupted", ended=folder.now_iso(),
                                      error="interrupted (Ctrl-C); run the sweep again to resume it")
     state.data["status"] = "interrupted"
     state.write()

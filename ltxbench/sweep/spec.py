@@ -32,7 +32,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ltxbench import params as P
+from ltxbench import errors
+from ltxbench.params import loading, schema
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 MAX_ID_LENGTH = 80  # run.name's limit: the run id is the run's name
@@ -51,7 +52,7 @@ KEY_ABBREVIATIONS: dict[str, str] = {
 }
 
 
-class SweepError(P.ParamsError):
+class SweepError(errors.ParamsError):
     """An invalid sweep file: every problem at once, before anything runs (CLI exit code 2)."""
 
 
@@ -118,7 +119,7 @@ def load_sweep(path: str | Path, sweep_dir: str | Path | None = None) -> Sweep:
     folder = Path(sweep_dir).resolve() if sweep_dir else (Path.cwd() / "runs" / spec.name).resolve()
     runs = _validate_runs(base, spec.fixed, entries, ids, folder, source)
     keys = tuple(dict.fromkeys(k for e in entries for k in e["overrides"]))
-    stages = tuple(s for s in P.STAGES if s in spec.stages)
+    stages = tuple(s for s in schema.STAGES if s in spec.stages)
     return Sweep(spec.name, path, hashlib.sha256(blob).hexdigest(), base, stages, spec.description,
                  dict(spec.fixed), tuple(runs), folder, keys)
 
@@ -127,17 +128,17 @@ def _read(path: Path) -> tuple[Any, bytes]:
     import yaml
 
     if not path.is_file():
-        raise SweepError([P.Problem("sweep file", str(path), "file not found")], str(path))
+        raise SweepError([errors.Problem("sweep file", str(path), "file not found")], str(path))
     blob = path.read_bytes()
     try:
         return yaml.safe_load(blob), blob
     except yaml.YAMLError as exc:
-        raise SweepError([P.Problem("sweep file", str(path), f"not valid YAML: {exc}")], str(path)) from None
+        raise SweepError([errors.Problem("sweep file", str(path), f"not valid YAML: {exc}")], str(path)) from None
 
 
 def _parse(raw: Any, source: str) -> _SweepFile:
     if not isinstance(raw, dict):
-        raise SweepError([P.Problem("<root>", raw, "a mapping with name, base, and grid and/or runs")], source)
+        raise SweepError([errors.Problem("<root>", raw, "a mapping with name, base, and grid and/or runs")], source)
     try:
         spec = _SweepFile.model_validate(raw)
     except ValidationError as err:
@@ -148,35 +149,35 @@ def _parse(raw: Any, source: str) -> _SweepFile:
     return spec
 
 
-def _problem_from_pydantic(e: Any) -> P.Problem:
+def _problem_from_pydantic(e: Any) -> errors.Problem:
     loc = ".".join(str(p) for p in e["loc"])
     if e["type"] == "extra_forbidden":
-        return P.Problem(loc, e.get("input"), "unknown key; allowed: name, base, description, stages, set, grid, runs")
+        return errors.Problem(loc, e.get("input"), "unknown key; allowed: name, base, description, stages, set, grid, runs")
     if e["type"] == "missing":
-        return P.Problem(loc, "<missing>", "required")
-    return P.Problem(loc, e.get("input"), e["msg"].removeprefix("Value error, "))
+        return errors.Problem(loc, "<missing>", "required")
+    return errors.Problem(loc, e.get("input"), e["msg"].removeprefix("Value error, "))
 
 
-def _structure_problems(spec: _SweepFile) -> list[P.Problem]:
-    problems: list[P.Problem] = []
+def _structure_problems(spec: _SweepFile) -> list[errors.Problem]:
+    problems: list[errors.Problem] = []
     for where, mapping in (("set", spec.fixed), ("grid", spec.grid)):
         problems += [p for key in mapping for p in _key_problems(f"{where}.{key}", key)]
     explicit: list[str] = []
     for i, entry in enumerate(spec.runs):
         run_id, overrides, named = _entry_parts(entry)
         if not isinstance(overrides, dict):
-            problems.append(P.Problem(f"runs.{i}.set", overrides, "a mapping of dotted keys to values"))
+            problems.append(errors.Problem(f"runs.{i}.set", overrides, "a mapping of dotted keys to values"))
             continue
         if named and "id" in entry:
             if not isinstance(run_id, str) or not re.match(NAME_PATTERN, run_id) or len(run_id) > MAX_ID_LENGTH:
-                problems.append(P.Problem(f"runs.{i}.id", run_id, f"letters, digits, '._-', starting with a letter or digit, at most {MAX_ID_LENGTH}"))
+                problems.append(errors.Problem(f"runs.{i}.id", run_id, f"letters, digits, '._-', starting with a letter or digit, at most {MAX_ID_LENGTH}"))
             else:
                 explicit.append(run_id)
         problems += [p for key in overrides for p in _key_problems(f"runs.{i}.{key}", key)]
     if not spec.grid and not spec.runs:
-        problems.append(P.Problem("grid", None, "the sweep has no runs: give a grid and/or a list of runs"))
+        problems.append(errors.Problem("grid", None, "the sweep has no runs: give a grid and/or a list of runs"))
     for dup in sorted({i for i in explicit if explicit.count(i) > 1}):
-        problems.append(P.Problem("runs.id", dup, "run ids must be unique"))
+        problems.append(errors.Problem("runs.id", dup, "run ids must be unique"))
     return problems
 
 
@@ -188,11 +189,11 @@ def _entry_parts(entry: dict[str, Any]) -> tuple[Any, Any, bool]:
     return None, entry, False
 
 
-def _key_problems(where: str, key: Any) -> list[P.Problem]:
+def _key_problems(where: str, key: Any) -> list[errors.Problem]:
     if not isinstance(key, str) or "." not in key or any(not part for part in key.split(".")):
-        return [P.Problem(where, key, "a dotted parameter key such as train.rank (see params/README.md)")]
+        return [errors.Problem(where, key, "a dotted parameter key such as train.rank (see params/README.md)")]
     if key == "run.name":
-        return [P.Problem(where, key, "set by the sweep: each run is named by its run id")]
+        return [errors.Problem(where, key, "set by the sweep: each run is named by its run id")]
     return []
 
 
@@ -211,7 +212,7 @@ def _entries(spec: _SweepFile, source: str) -> list[dict[str, Any]]:
     for e in entries:
         canon = _canonical({**spec.fixed, **e["overrides"]})
         if canon in seen:
-            problems.append(P.Problem(e["from"], e["overrides"], f"the same parameters as {seen[canon]}: each run must differ"))
+            problems.append(errors.Problem(e["from"], e["overrides"], f"the same parameters as {seen[canon]}: each run must differ"))
         seen.setdefault(canon, e["from"])
     if problems:
         raise SweepError(problems, source)
@@ -326,15 +327,15 @@ def _validate_runs(base: Path, fixed: dict[str, Any], entries: list[dict[str, An
         overrides = {**fixed, **entry["overrides"], "run.name": run_id}
         try:
             raw = _apply(base_raw, overrides)
-            params = P.validate(raw, source=f"{source} run {run_id}", base_dir=base.parent)
-        except P.ParamsError as exc:
+            params = loading.validate(raw, source=f"{source} run {run_id}", base_dir=base.parent)
+        except errors.ParamsError as exc:
             for prob in exc.problems:
                 key = (prob.field, prob.allowed + _origin(prob.field, fixed, entry))
                 found.setdefault(key, {}).setdefault(_shown(prob.value), []).append(run_id)
             continue
         runs.append(SweepRun(run_id, dict(entry["overrides"]), overrides, params.sha256(), folder / run_id))
     if found:
-        problems = [P.Problem(field, _Shown(" | ".join(by_value)), f"{allowed} {_which([r for rs in by_value.values() for r in rs], ids)}")
+        problems = [errors.Problem(field, _Shown(" | ".join(by_value)), f"{allowed} {_which([r for rs in by_value.values() for r in rs], ids)}")
                     for (field, allowed), by_value in found.items()]
         raise SweepError(problems, source)
     return runs
@@ -345,11 +346,11 @@ def _apply(base_raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     raw = base_raw
     for key, value in overrides.items():
         try:
-            raw = P.apply_overrides(raw, {key: value})
-        except P.ParamsError:
+            raw = loading.apply_overrides(raw, {key: value})
+        except errors.ParamsError:
             raise
         except (IndexError, ValueError, AttributeError, TypeError, KeyError) as exc:
-            raise P.ParamsError([P.Problem(key, value, f"cannot set this key in the base parameters ({type(exc).__name__}: {exc})")]) from None
+            raise errors.ParamsError([errors.Problem(key, value, f"cannot set this key in the base parameters ({type(exc).__name__}: {exc})")]) from None
     return raw
 
 
@@ -364,11 +365,11 @@ def _origin(field: str, fixed: dict[str, Any], entry: dict[str, Any]) -> str:
 
 def _read_base(base: Path, source: str) -> dict[str, Any]:
     try:
-        raw = P.read_yaml(base)
-    except P.ParamsError as exc:
-        raise SweepError([P.Problem("base", str(base), f"base params file: {p.allowed}") for p in exc.problems], source) from None
+        raw = loading.read_yaml(base)
+    except errors.ParamsError as exc:
+        raise SweepError([errors.Problem("base", str(base), f"base params file: {p.allowed}") for p in exc.problems], source) from None
     if not isinstance(raw, dict):
-        raise SweepError([P.Problem("base", str(base), "the base params file must be a mapping of sections")], source)
+        raise SweepError([errors.Problem("base", str(base), "the base params file must be a mapping of sections")], source)
     return raw
 
 

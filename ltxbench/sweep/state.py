@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from ltxbench import runs
-from ltxbench.params import Problem
+from ltxbench.errors import Problem
+from ltxbench.run import atomic, folder, lock
 from ltxbench.sweep.spec import Sweep, SweepError
 
 SWEEP_JSON = "sweep.json"
@@ -46,7 +46,7 @@ class SweepState:
         """
         path = sweep.dir / SWEEP_JSON
         data = read_sweep_json(sweep.dir)
-        data.setdefault("created", runs.now_iso())
+        data.setdefault("created", folder.now_iso())
         data.update({
             "sweep": sweep.name,
             "description": sweep.description,
@@ -99,9 +99,9 @@ class SweepState:
         return "running" if counts["running"] else "partial"
 
     def write(self) -> None:
-        self.data["updated"] = runs.now_iso()
+        self.data["updated"] = folder.now_iso()
         self.data["counts"] = self.counts()
-        runs.atomic_write_json(self.path, self.data)
+        atomic.atomic_write_json(self.path, self.data)
 
 
 def read_sweep_json(sweep_dir: str | Path) -> dict[str, Any]:
@@ -134,11 +134,11 @@ def reproduce_command(sweep: Sweep, run_id: str) -> str:
 @contextlib.contextmanager
 def sweep_lock(sweep_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the sweep folder for the life of the driver
-    (:func:`ltxbench.runs.folder_lock`: a crashed driver never leaves a held lock behind)."""
+    (:func:`ltxbench.run.lock.folder_lock`: a crashed driver never leaves a held lock behind)."""
     held = contextlib.ExitStack()
     try:
-        held.enter_context(runs.folder_lock(sweep_dir, LOCK_FILE))
-    except runs.FolderBusy as exc:
+        held.enter_context(lock.folder_lock(sweep_dir, LOCK_FILE))
+    except lock.FolderBusy as exc:
         raise SweepBusy(f"another `ltxbench sweep` (pid {exc.holder.get('pid', '?')} on {exc.holder.get('host', '?')}, "
                         f"started {exc.holder.get('started', '?')}) is running the sweep in {sweep_dir}; "
                         f"wait for it or stop it first") from None

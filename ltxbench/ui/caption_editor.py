@@ -19,12 +19,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ltxbench import caption as stage
-from ltxbench import caption_edits, runs
-from ltxbench.captioning import LintSettings, lint_one, token_counter, write_sidecars
-from ltxbench.captioning.lint import model_tokenizer
-from ltxbench.curate import MANIFEST, load_manifest
-from ltxbench.runs import Run
+from ltxbench.caption import edits as caption_edits
+from ltxbench.caption import stage
+from ltxbench.caption.exporting import write_sidecars
+from ltxbench.caption.lint import LintSettings, lint_one, model_tokenizer, token_counter
+from ltxbench.dataset.manifest import load_manifest, write_manifest
+from ltxbench.run.folder import Run
 
 log = logging.getLogger("ltxbench")
 
@@ -50,8 +50,8 @@ def preview_jpeg(run: Run, record: dict[str, Any], frames: int = 4, height: int 
     import numpy as np
     from PIL import Image
 
-    from ltxbench import video
-    from ltxbench.video import sample_indices
+    from ltxbench.media import video
+    from ltxbench.media.frames import sample_indices
 
     try:
         if record.get("media"):
@@ -141,7 +141,7 @@ class CaptionEditor:
                 r["caption"] = self.by_id[r["id"]]["caption"]
                 r["caption_source"] = stage.EDITOR_SOURCE
         stage.relint(self.run, on_disk)
-        path = runs.write_jsonl(self.run.path(MANIFEST), on_disk)
+        path = write_manifest(self.run, on_disk)
         n = len(self.edited)
         self.edited.clear()
         self._load()

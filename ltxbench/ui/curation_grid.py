@@ -5,7 +5,7 @@ Per clip a card: an animated preview (a GIF cut from the clip file, cached under
 accepted/rejected toggle, an optional note and *reset to automatic*. Filters by character, status,
 reason code and score ranges (identity similarity, face height, sharpness); pages keep large
 datasets responsive (previews are built only for the page shown). Every toggle goes through
-:func:`ltxbench.overrides.set_override` (so it lands in ``dataset/overrides.json`` and the manifest
+:func:`ltxbench.curate.overrides.set_override` (so it lands in ``dataset/overrides.json`` and the manifest
 and survives re-running curate) and redraws the coverage figure of the current decisions, also
 rewriting ``dataset/coverage.json`` / ``coverage.png``.
 
@@ -22,8 +22,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ltxbench import coverage, overrides, runs
-from ltxbench.runs import Run
+from ltxbench.curate import coverage, overrides
+from ltxbench.run import atomic, folder
+from ltxbench.run.folder import Run
 
 log = logging.getLogger("ltxbench")
 
@@ -49,7 +50,8 @@ def preview_gif(run: Run, record: dict[str, Any], frames: int = PREVIEW_FRAMES, 
     """
     from PIL import Image
 
-    from ltxbench import video
+    from ltxbench.media import frames as media_frames
+    from ltxbench.media import video
 
     if not record.get("media"):
         return None
@@ -60,7 +62,7 @@ def preview_gif(run: Run, record: dict[str, Any], frames: int = PREVIEW_FRAMES, 
     if out.is_file() and out.stat().st_mtime >= clip.stat().st_mtime:
         return out
     try:
-        picks = video.read_frames(clip, video.sample_indices(int(record["num_frames"]), frames))
+        picks = video.read_frames(clip, media_frames.sample_indices(int(record["num_frames"]), frames))
     except (OSError, RuntimeError, ValueError) as exc:
         log.warning("curation grid: no preview for %s (%s)", record["id"], exc)
         return None
@@ -71,7 +73,7 @@ def preview_gif(run: Run, record: dict[str, Any], frames: int = PREVIEW_FRAMES, 
     seconds = int(record["num_frames"]) / float(record.get("fps") or 24)
     tiles[0].save(buf, format="GIF", save_all=True, append_images=tiles[1:], loop=0,
                   duration=max(40, round(1000 * seconds / len(tiles))))
-    return runs.atomic_write_bytes(out, buf.getvalue())
+    return atomic.atomic_write_bytes(out, buf.getvalue())
 
 
 def preview_bytes(run: Run, record: dict[str, Any], animated: bool = True) -> tuple[bytes, str] | None:
@@ -119,7 +121,7 @@ class CurationGrid:
     def __init__(self, run: Run | str | Path, page_size: int = 12, columns: int = 3, animated: bool = True):
         import ipywidgets as w  # lazily: the stages never need a UI library
 
-        self.run = run if isinstance(run, Run) else runs.open_run(run)
+        self.run = run if isinstance(run, Run) else folder.open_run(run)
         self.page_size = page_size
         self.animated = animated
         self.page = 0
@@ -164,7 +166,7 @@ class CurationGrid:
 
     # -- data ------------------------------------------------------------------------------
     def _load(self) -> None:
-        from ltxbench.curate import load_manifest
+        from ltxbench.dataset.manifest import load_manifest
 
         self.records = load_manifest(self.run)
         self.by_id = {r["id"]: r for r in self.records}
@@ -177,7 +179,7 @@ class CurationGrid:
         """Decide a clip by hand (what its accepted/rejected toggle does); returns its updated record.
 
         ``note`` defaults to what the clip's note box holds. Raises
-        :class:`~ltxbench.overrides.OverrideError` when the decision cannot be stored.
+        :class:`~ltxbench.curate.overrides.OverrideError` when the decision cannot be stored.
         """
         if note is None:
             note = self.notes[clip_id].value if clip_id in self.notes else ""

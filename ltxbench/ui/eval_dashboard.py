@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ltxbench.eval_select import best_label
-from ltxbench.eval_sources import (
+from ltxbench.evaluate.select import best_label
+from ltxbench.evaluate.sources import (
     BASE,
     SampleVideo,
     folder_videos,
@@ -31,7 +31,8 @@ from ltxbench.eval_sources import (
     stack_label,
     strength_label,
 )
-from ltxbench.runs import Run
+from ltxbench.run.folder import Run
+from ltxbench.run.layout import BEST_CHECKPOINT, EVAL, name_in
 
 PREVIEW_FRAMES = 16
 PREVIEW_HEIGHT = 128
@@ -44,15 +45,16 @@ def animated_preview(videos: list[SampleVideo], checkpoint: str, frames: int = P
     import cv2
     from PIL import Image
 
-    from ltxbench import video
-    from ltxbench.eval_plots import grid_rows
+    from ltxbench.evaluate.plots import grid_rows
+    from ltxbench.media import frames as media_frames
+    from ltxbench.media import video
 
     rows = grid_rows(videos, checkpoint)
     if not rows:
         return None
 
     def clip(sample: SampleVideo) -> np.ndarray:
-        picked = video.read_frames(sample.path, video.sample_indices(video.probe(sample.path).num_frames, frames))
+        picked = video.read_frames(sample.path, media_frames.sample_indices(video.probe(sample.path).num_frames, frames))
         width = max(1, round(picked.shape[2] * PREVIEW_HEIGHT / picked.shape[1]))
         out = np.stack([cv2.resize(f, (width, PREVIEW_HEIGHT), interpolation=cv2.INTER_AREA) for f in picked])
         pad = frames - len(out)  # a shorter video holds its last frame
@@ -112,7 +114,7 @@ def _labelled(movie: np.ndarray, row_labels: list[str], checkpoint: str) -> np.n
     canvas = Image.new("RGB", (LABEL_WIDTH + width, HEADER_HEIGHT + height), "white")
     draw = ImageDraw.Draw(canvas)
     half = (width - 8) // 2
-    from ltxbench.eval_plots import grid_baseline
+    from ltxbench.evaluate.plots import grid_baseline
 
     left = grid_baseline(checkpoint)
     draw.text((LABEL_WIDTH + 4, 4), "base model (no LoRA)" if left == BASE else f"{left} alone", fill="black")
@@ -132,11 +134,11 @@ class EvalDashboard:
     def __init__(self, run: Run | str | Path):
         import ipywidgets as w  # lazily: the stages never need a UI library
 
-        from ltxbench import runs
+        from ltxbench.run import folder
 
-        self.run = run if isinstance(run, Run) else runs.open_run(run)
+        self.run = run if isinstance(run, Run) else folder.open_run(run)
         self.eval_dir = self.run.path("eval")
-        best_file = self.eval_dir / "best_checkpoint.json"
+        best_file = self.eval_dir / name_in(EVAL, BEST_CHECKPOINT)
         if not best_file.is_file():
             raise FileNotFoundError(f"{best_file} not found: run the evaluate stage first (evaluate.evaluate(run))")
         self.best: dict[str, Any] = json.loads(best_file.read_text(encoding="utf-8"))
@@ -322,7 +324,7 @@ class EvalDashboard:
             if path.is_file():
                 parts.append(img(path.read_bytes(), alt=name))
         if self.current is not None and self.grid_bytes:
-            from ltxbench.eval_plots import grid_baseline
+            from ltxbench.evaluate.plots import grid_baseline
 
             left = grid_baseline(self.current)
             parts.append(f"<h4>{html.escape(self.current)} vs {html.escape('base' if left == BASE else left)} (same prompt and seed per row)</h4>"

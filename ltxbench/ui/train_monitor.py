@@ -33,7 +33,7 @@ class LossMonitor:
             self.redraw()
 
     def figure(self) -> Any:
-        from ltxbench.figures import new_figure
+        from ltxbench.util.figures import new_figure
 
         fig, ax = new_figure(1, (7, 3))
         steps = [r["step"] for r in self.rows]
