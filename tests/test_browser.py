@@ -113,7 +113,7 @@ def _open_and_run_all(browser, lab, notebook: str, shot: Path):
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     # done when every code cell has an execution count and none is queued or running ([*])
-    page.wait_for_function("""() => {
+    page.wait_for_function(r"""() => {
         const prompts = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')]
             .map(p => p.textContent);
         return prompts.length > 0 && prompts.every(t => /\[\d+\]/.test(t));
