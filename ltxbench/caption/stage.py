@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ltxbench import errors as ltxbench_errors
 from ltxbench.caption import edits as caption_edits
 from ltxbench.caption.backends import backend_label, make_captioner
 from ltxbench.caption.exporting import ExportResult, export_dataset
@@ -36,6 +35,7 @@ from ltxbench.caption.lint import LintSettings, lint_caption, lint_records, mode
 from ltxbench.caption.template import framing_of, lighting_of, template_caption
 from ltxbench.caption.triggers import trigger_problems, with_trigger
 from ltxbench.dataset.manifest import MANIFEST, load_manifest, write_manifest
+from ltxbench.errors import ParamsError
 from ltxbench.params import schema
 from ltxbench.run.folder import Run
 from ltxbench.util import progress
@@ -104,7 +104,7 @@ class CaptionResult:
 def _check_triggers(params: schema.RunParams) -> dict[str, str]:
     problems = trigger_problems(params.dataset.characters)
     if problems:  # the params hook normally refuses these earlier; never caption with a bad trigger
-        raise ltxbench_errors.ParamsError(problems, "dataset.characters")
+        raise ParamsError(problems, "dataset.characters")
     return {c.name: c.trigger for c in params.dataset.characters}
 
 
