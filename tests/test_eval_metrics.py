@@ -4,6 +4,7 @@ and a tiny real ONNX model; nothing mocked. Photos become clips with video.image
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +224,10 @@ def test_bootstrap_interval_contains_the_mean_and_narrows_with_more_values():
     assert hi_many - lo_many == pytest.approx(2 * 1.96 * many.std(ddof=1) / np.sqrt(200), rel=0.2)
     assert stats.bootstrap_ci(few) == stats.bootstrap_ci(few)  # seeded
     assert stats.bootstrap_ci([0.7]) == (0.7, 0.7, 0.7)
+    # BCa is undefined without spread (scipy warns and gives NaN): the percentile interval answers.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert stats.bootstrap_ci([0.5] * 8) == (0.5, 0.5, 0.5)
 
 
 def test_bootstrap_refuses_bad_input():

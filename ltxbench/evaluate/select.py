@@ -1,7 +1,7 @@
 """Per-checkpoint summaries and the best-checkpoint rule.
 
 Summary: per checkpoint and metric, the mean over its videos (prompts x seeds) with a 95%
-percentile-bootstrap interval (:func:`ltxbench.evaluate.metrics.stats.bootstrap_ci`, fixed seed).
+BCa bootstrap interval (:func:`ltxbench.evaluate.metrics.stats.bootstrap_ci`, fixed seed).
 
 Best checkpoint (documented in runs/README.md; every elimination is written with its reason):
 

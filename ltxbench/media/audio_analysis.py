@@ -8,11 +8,9 @@ Scores (:func:`analyze_audio`), each ``None`` where it cannot be measured
         wheel; loaded once per process, run on the CPU) marks as speech, on a 16 kHz mono mix.
     ``loudness_lufs``
         integrated loudness, ITU-R BS.1770-4: K-weighting, mean square per channel over 400 ms
-        blocks (75 % overlap), absolute gate -70 LUFS, relative gate -10 LU. Implemented here
-        (numpy only, no scipy in the environment): the two K-weighting biquads are derived for
-        any sample rate from their analogue prototypes and applied in the frequency domain.
-        ``tests/test_audio.py`` checks the 48 kHz coefficients against the standard's table and a
-        1 kHz sine at -23 dBFS against the -23.0 LUFS of EBU Tech 3341.
+        blocks (75 % overlap), absolute gate -70 LUFS, relative gate -10 LU, measured by pyloudnorm
+        (:func:`loudness_lufs`). ``tests/test_audio.py`` checks it against EBU Tech 3341's test
+        signals; ``benchmarks/bench_libraries.py`` against the numpy implementation it replaced.
     ``audio_flag``
         ``"noise"`` or ``"music"`` when that dominates the span, else ``None``; see
         :func:`_flag` for the rule and its thresholds.
@@ -22,7 +20,6 @@ Scores (:func:`analyze_audio`), each ``None`` where it cannot be measured
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import Any
 
@@ -44,79 +41,38 @@ CLIPPED_SHARE = 0.001  # more than 0.1 % of samples at full scale: the recording
 
 
 # ---------------------------------------------------------------------------------------
-
-
-# Loudness (ITU-R BS.1770-4)
+# Loudness (ITU-R BS.1770-4, measured by pyloudnorm)
 # ---------------------------------------------------------------------------------------
 
-
-def k_weighting(sample_rate: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The two K-weighting biquads ``(b, a)`` at ``sample_rate``: the head's high shelf, then the
-    RLB high-pass. Derived from their analogue prototypes by the bilinear transform, so any rate
-    works; at 48 kHz they equal the coefficients tabulated in BS.1770."""
-    k = math.tan(math.pi * 1681.974450955533 / sample_rate)
-    q = 0.7071752369554196
-    vh = 10 ** (3.999843853973347 / 20)
-    vb = vh ** 0.4996667741545416
-    a0 = 1 + k / q + k * k
-    shelf = (np.array([(vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0]),
-             np.array([1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]))
-    k = math.tan(math.pi * 38.13547087602444 / sample_rate)
-    q = 0.5003270373238773
-    a0 = 1 + k / q + k * k
-    highpass = (np.array([1.0, -2.0, 1.0]), np.array([1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0]))
-    return [shelf, highpass]
-
-
-def _k_weighted(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``samples`` ``[C,T]`` through the K-weighting filters, float64.
-
-    Applied as one multiplication by the filters' complex response in the frequency domain
-    (a pure-numpy IIR loop would be slow); the zero padding of one second holds the high-pass
-    tail (it decays in ~50 ms), so this equals causal time-domain filtering to float precision.
-    """
-    t = samples.shape[1]
-    n = 1 << int(math.ceil(math.log2(t + sample_rate)))
-    z = np.exp(-1j * np.pi * np.arange(n // 2 + 1) / (n // 2))  # z^-1 on the unit circle
-    response = np.ones_like(z)
-    for b, a in k_weighting(sample_rate):
-        response *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
-    spectrum = np.fft.rfft(samples.astype(np.float64), n=n, axis=1)
-    return np.fft.irfft(spectrum * response, n=n, axis=1)[:, :t]
-
-
-def _channel_weights(channels: int) -> np.ndarray:
-    """BS.1770 channel weights: 1.0 for front channels; for 5.1 (L R C LFE Ls Rs) the LFE is
-    left out and the surrounds count 1.41."""
-    if channels == 6:
-        return np.array([1.0, 1.0, 1.0, 0.0, 1.41, 1.41])
-    return np.ones(channels)
+# pyloudnorm's "DeMan" filters are the K-weighting biquads derived for any sample rate from their
+# analogue prototypes (at 48 kHz they equal the standard's table to 1e-12); its default
+# "K-weighting" ones are a cookbook approximation 0.01 off the table that reads 0.04-0.13 LU low.
+# benchmarks/bench_libraries.py measured both against our former numpy implementation.
+_FILTERS = "DeMan"
+_BLOCK_S = 0.4
+_LFE = 3  # channel index of the low-frequency effects channel in 5.1 (L R C LFE Ls Rs)
 
 
 def loudness_lufs(samples: np.ndarray, sample_rate: int) -> float | None:
     """Integrated loudness of ``samples`` ``[C,T]`` in LUFS; ``None`` when everything is gated out
-    (silence) or the span is empty. Spans shorter than one 400 ms block are measured as one block."""
+    (silence) or the span is empty.
+
+    pyloudnorm measures it; around it: a span shorter than one 400 ms block is measured as one
+    block of its own length (pyloudnorm refuses those), and a 5.1 span loses its LFE channel, which
+    BS.1770 leaves out (pyloudnorm takes at most five channels, L R C Ls Rs).
+    """
+    import pyloudnorm  # imported on first use: it imports scipy.signal
+
     if samples.ndim != 2 or samples.shape[1] == 0:
         return None
-    weighted = _k_weighted(samples, sample_rate)
-    block, hop = int(round(0.4 * sample_rate)), int(round(0.1 * sample_rate))
-    t = weighted.shape[1]
-    starts = range(0, t - block + 1, hop) if t >= block else range(0, 1)
-    power = weighted ** 2
-    # Mean square per block and channel through a running sum: one pass, no block copies.
-    csum = np.concatenate([np.zeros((power.shape[0], 1)), np.cumsum(power, axis=1)], axis=1)
-    ends = np.array([min(s + block, t) for s in starts])
-    begins = np.array(list(starts))
-    z = (csum[:, ends] - csum[:, begins]) / (ends - begins)  # [C, blocks]
-    block_power = _channel_weights(samples.shape[0]) @ z
-    with np.errstate(divide="ignore"):
-        block_lufs = -0.691 + 10 * np.log10(block_power)
-    above_abs = block_lufs > -70.0
-    if not above_abs.any():
-        return None
-    relative_gate = -0.691 + 10 * np.log10(block_power[above_abs].mean()) - 10.0
-    kept = above_abs & (block_lufs > relative_gate)
-    return float(-0.691 + 10 * np.log10(block_power[kept].mean()))
+    channels = samples if samples.shape[0] != 6 else np.delete(samples, _LFE, axis=0)
+    if channels.shape[0] > 5:
+        raise ValueError(f"loudness of {samples.shape[0]} channels is not defined (BS.1770: up to 5.1)")
+    block_s = min(_BLOCK_S, samples.shape[1] / sample_rate)
+    meter = pyloudnorm.Meter(sample_rate, filter_class=_FILTERS, block_size=block_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lufs = meter.integrated_loudness(channels.T.astype(np.float64))
+    return float(lufs) if np.isfinite(lufs) else None
 
 
 # ---------------------------------------------------------------------------------------
