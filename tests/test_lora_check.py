@@ -362,6 +362,35 @@ def test_version_from_metadata_and_not_provable_without_it(tmp_path, tiny23):
     assert any("is for LTX-2.0" in r and "base is LTX-2.3" in r for r in old.reasons)
 
 
+def test_older_loras_on_a_25_base_the_evidence_and_the_verdict(tmp_path, tiny23):
+    """A 2.5 base is told by its bias-free video feed-forward and keyframe embedding (in memory and
+    as a single file); a 2.3 LoRA made by ltxbench loads on it module for module, and the verdict
+    says so and that only a measurement can tell whether it still works; a 2.5 LoRA passes. A LoRA
+    without provenance cannot be told apart (the modules are the same): compatible, with the warning."""
+    from safetensors.torch import save_file
+
+    tiny25 = tiny.build_tiny_pipeline("2.5")
+    report = check_lora(_ltxbench_lora(tmp_path / "new.safetensors", tiny25, "2.5"), tiny25)
+    assert report.ok and report.base_version == "2.5"
+    assert "video feed-forward is bias-free (2.5)" in report.base_evidence
+    assert "keyframes_abs_pos_embedding present (2.5)" in report.base_evidence
+
+    older = check_lora(_ltxbench_lora(tmp_path / "old23.safetensors", tiny23, "2.3"), tiny25)
+    assert older.verdict == "incompatible" and older.coverage["matched"] == len(VIDEO_ATTN)
+    reason = next(r for r in older.reasons if "is for LTX-2.3" in r)
+    assert "base is LTX-2.5" in reason and "load without any error" in reason and "evaluate it on both bases" in reason
+    assert check_lora(_ltxbench_lora(tmp_path / "old20.safetensors", tiny23, "2.0"), tiny25).verdict == "incompatible"
+    bare = check_lora(_strip_metadata(tmp_path / "old23.safetensors", tmp_path / "bare23.safetensors"), tiny25)
+    assert bare.ok and any("not provable" in w for w in bare.warnings)
+
+    # the same base as an official-style single file: the key names alone show 2.5
+    state = {f"model.diffusion_model.{k}": v.contiguous() for k, v in tiny25.transformer.state_dict().items()}
+    save_file(state, str(tmp_path / "ltx-2.5-tiny.safetensors"))
+    from_file = check_lora(tmp_path / "new.safetensors", tmp_path / "ltx-2.5-tiny.safetensors")
+    assert from_file.ok and from_file.base_version == "2.5"
+    assert "video feed-forward is bias-free (2.5)" in from_file.base_evidence
+
+
 def test_version_from_module_and_shape_signatures_without_metadata(tmp_path, tiny20, tiny23):
     gated = _write(tmp_path / "gated.safetensors", _factors(_shapes(tiny23), MIXED_23[:4]), "comfyui")
     finding = check_lora(gated, tiny23).version

@@ -54,9 +54,32 @@ def test_version_flags_are_real_diffusers_config_names():
         assert set(spec.connector_flags) <= set(connector_args), spec.version
     assert versions.VERSIONS["2.3"].hub_id == "diffusers/LTX-2.3-Diffusers"
     assert versions.VERSIONS["2.0"].hub_id == "Lightricks/LTX-2"
-    assert not versions.VERSIONS["2.5"].loadable
-    with pytest.raises(ValueError, match="not supported"):
-        versions.version_spec("2.5")
+    assert versions.LOADABLE_VERSIONS == ("2.0", "2.3", "2.5")
+    with pytest.raises(ValueError, match="known: 2.0, 2.3, 2.5"):
+        versions.version_spec("2.4")
+
+
+def test_version_detection_tells_23_from_25_in_configs_old_configs_and_keys():
+    """A 2.5 config carries every 2.3 flag, so 2.3 must name the flags 2.5 changes; a config.json
+    written before those flags existed reads as diffusers' defaults (2.3 for a 2.3 file); a 2.5 state
+    dict holds every 2.3-only key, so the most specific version wins, and a file without the
+    keyframe embedding (quantised releases drop it) is still told by its bias-free video FF."""
+    from ltxbench.model import architecture
+
+    full25, full23 = architecture.transformer_config("2.5"), architecture.transformer_config("2.3")
+    assert versions.detect_version(full25) == "2.5" and versions.detect_version(full23) == "2.3"
+    old23 = {k: v for k, v in full23.items() if k not in ("ff_bias", "use_keyframes_abs_pos_embedding")}
+    assert versions.detect_version(old23) == "2.3"
+    block = "transformer_blocks.0."
+    keys23 = [block + "attn1.to_gate_logits.weight", block + "ff.net.0.proj.weight", block + "ff.net.0.proj.bias",
+              block + "ff.net.2.weight", block + "ff.net.2.bias", block + "audio_ff.net.2.bias"]
+    assert versions.detect_version_from_keys(keys23) == "2.3"
+    keys25 = [k for k in keys23 if not (".ff.net" in k and k.endswith("bias") and "audio_ff" not in k)]
+    assert versions.detect_version_from_keys(keys25) == "2.5"  # no keyframe embedding, no video FF bias
+    assert versions.detect_version_from_keys(keys25 + ["keyframes_abs_pos_embedding"]) == "2.5"
+    # a LoRA names linear layers only (no biases): 2.3-only modules read as 2.3, not as 2.5
+    assert versions.detect_version_from_keys([block + "ff.net.0.proj.lora_A.weight",
+                                              block + "attn1.to_gate_logits.lora_A.weight"]) == "2.3"
 
 
 # --- tiny pipeline -----------------------------------------------------------------------
@@ -117,6 +140,40 @@ def test_tiny_20_pipeline_has_the_20_architecture(pipe20):
     latents = forward.encode_video(pipe20, _frames(frames=9))
     with torch.no_grad():
         assert forward.transformer_forward(pipe20, latents, None, cond, 0.5).video.shape == latents.shape
+
+
+def test_tiny_25_pipeline_has_the_25_architecture_and_generates(pipe):
+    """The tiny 2.5: Gemma 4 text encoder (transformers' class), 2.3's connectors and conv VAE, a
+    transformer with a bias-free video feed-forward (the audio one keeps its biases) and the keyframe
+    embedding; it runs through the same forward helpers and diffusers' LTX2Pipeline."""
+    from transformers import Gemma4UnifiedForConditionalGeneration
+
+    pipe25 = tiny.build_tiny_pipeline("2.5", seed=0)
+    pipe25.set_progress_bar_config(disable=True)
+    assert isinstance(pipe25.text_encoder, Gemma4UnifiedForConditionalGeneration)
+    state = pipe25.transformer.state_dict()
+    assert "keyframes_abs_pos_embedding" in state
+    assert "transformer_blocks.0.ff.net.2.weight" in state and "transformer_blocks.0.ff.net.2.bias" not in state
+    assert "transformer_blocks.0.audio_ff.net.2.bias" in state
+    assert any("to_gate_logits" in k for k in state) and any("prompt_adaln" in k for k in state)
+    assert versions.detect_version(pipe25.transformer.config) == "2.5"
+    assert versions.detect_version_from_keys(state) == "2.5"
+    loading.check_pipeline_version(pipe25, "2.5")
+    with pytest.raises(errors.VersionMismatchError, match="is LTX-2.5, but model.version is '2.3'"):
+        loading.check_pipeline_version(pipe25, "2.3")
+    with pytest.raises(errors.VersionMismatchError, match="is LTX-2.3, but model.version is '2.5'"):
+        loading.check_pipeline_version(pipe, "2.5")
+    te_layers = pipe25.text_encoder.config.get_text_config().num_hidden_layers
+    assert pipe25.connectors.config.text_proj_in_factor == te_layers + 1
+    cond = forward.encode_prompts(pipe25, ["a person waves"], max_sequence_length=SEQ)
+    assert cond["video_embeds"].shape[-1] == pipe25.transformer.config.cross_attention_dim
+    latents = forward.encode_video(pipe25, _frames(frames=9))
+    with torch.no_grad():
+        assert forward.transformer_forward(pipe25, latents, None, cond, 0.5).video.shape == latents.shape
+    video = pipe25(prompt="a person waves", negative_prompt="", height=HEIGHT, width=WIDTH, num_frames=9,
+                   num_inference_steps=2, max_sequence_length=SEQ, output_type="pt",
+                   generator=torch.Generator().manual_seed(0), return_dict=False)[0]
+    assert video.shape == (1, 9, 3, HEIGHT, WIDTH) and torch.isfinite(video).all()
 
 
 def test_pipeline_generates_video_and_audio(pipe):

@@ -75,6 +75,32 @@ def test_pipeline_end_to_end_through_papermill(tmp_path, params_file):
     assert (run_dir / "checkpoints" / "lora_step_000004.safetensors").is_file()
 
 
+def test_the_whole_chain_runs_on_the_tiny_25(tmp_path):
+    """``model.version: "2.5"`` with the tiny 2.5 (Gemma 4 text encoder, bias-free video FF):
+    curate -> caption -> train -> evaluate through papermill with the same code as 2.3; the LoRA
+    files record 2.5 and load back into a 2.5 pipeline."""
+    from ltxbench.lora import check
+    from ltxbench.model import tiny
+
+    params_file = small_params(tmp_path, model={"version": "2.5"})
+    run_dir = tmp_path / "run"
+    result = pipeline.run_pipeline(params_file, run_dir=run_dir, quiet=True)
+    assert result.ran == list(schema.STAGES)
+    for name in pipeline.NOTEBOOKS.values():
+        assert not _error_outputs(run_dir / "notebooks" / name), name
+    lora = run_dir / "checkpoints" / "lora_step_000004.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(lora), "pt") as fh:
+        meta = fh.metadata()
+    assert meta["base_model_version"] == "2.5"
+    report = check.check_lora(lora, tiny.build_tiny_pipeline("2.5"))
+    assert report.ok and report.base_version == "2.5"
+    metrics = (run_dir / "eval" / "metrics.csv").read_text().splitlines()
+    assert any(line.startswith("base,0,talk,0,face_found_rate,") for line in metrics)
+    assert any(line.startswith("lora_step_000004,4,talk,0,") for line in metrics)
+
+
 def test_failing_stage_is_recorded_and_the_rerun_resumes_after_the_completed_ones(tmp_path, capsys):
     params_file = small_params(tmp_path, train={"min_clips": 5})
     run_dir = tmp_path / "run"

@@ -94,6 +94,29 @@ def test_cache_is_reused_and_rebuilt_when_a_caption_changes(tmp_path, params_fil
     assert math.isfinite(float(lat["a"].abs().mean()))
 
 
+def test_switching_the_model_version_rebuilds_the_caches(tmp_path, params_file):
+    """Text embeddings (and latents) of one version are never reused for another: a known cause of
+    degraded runs when users move a run from 2.3 to 2.5 (ltx-trainer asks for --overwrite)."""
+    import numpy as np
+
+    from conftest import small_params
+    from ltxbench.media import video
+
+    run = folder.open_run(tmp_path / "run", params_file)
+    frames = np.random.default_rng(0).integers(0, 255, size=(9, 64, 64, 3), dtype=np.uint8)
+    video.write_mp4(run.path("dataset", "clips", "a.mp4"), frames, fps=24)
+    _, _, stats = data.precompute(run, tiny.build_tiny_pipeline("2.3"), [_clip("a")])
+    assert stats["text_misses"] == 1 and stats["latent_misses"] == 1
+    (tmp_path / "p25").mkdir()
+    folder.init_run_dir(run.dir, loading.load(small_params(tmp_path / "p25", model={"version": "2.5"})))
+    run25 = folder.open_run(run.dir)
+    assert run25.params.model.version == "2.5" and data.model_id(run25) != data.model_id(run)
+    _, text, stats = data.precompute(run25, tiny.build_tiny_pipeline("2.5"), [_clip("a")])
+    assert stats == {"latent_hits": 0, "latent_misses": 1, "text_hits": 0, "text_misses": 1}
+    _, _, stats = data.precompute(run25, tiny.build_tiny_pipeline("2.5"), [_clip("a")])
+    assert stats["text_hits"] == 1 and stats["latent_hits"] == 1
+
+
 def test_guards_name_the_offending_clips(tmp_path, params_file):
     import numpy as np
 

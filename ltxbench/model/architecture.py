@@ -44,9 +44,8 @@ _TRANSFORMER_COMMON: dict[str, Any] = {
 _TRANSFORMER_EXTRA: dict[str, dict[str, Any]] = {
     "2.0": {"perturbed_attn": False},
     "2.3": {"perturbed_attn": True},
-    # 2.5 = 2.3's attention and modulation, no caption projection, plus keyframe embedding.
-    "2.5": {"gated_attn": True, "cross_attn_mod": True, "audio_gated_attn": True, "audio_cross_attn_mod": True,
-            "use_prompt_embeddings": False, "perturbed_attn": True, "use_keyframes_abs_pos_embedding": True},
+    # 2.5 = 2.3 plus its two deltas, which its version flags carry (bias-free video FF, keyframe embedding).
+    "2.5": {"perturbed_attn": True},
 }
 _CONNECTORS_COMMON: dict[str, Any] = {
     "caption_channels": 3840, "text_proj_in_factor": 49, "video_connector_num_learnable_registers": 128,
@@ -169,6 +168,7 @@ def from_module(obj: Any, label: str = "in-memory model") -> BaseModel:
     assert transformer is not None  # set above
     version = versions.detect_version(transformer.config)
     evidence = [f"transformer config flags -> {version or 'unrecognised'}"]
+    evidence += _evidence_25(list(transformer.state_dict().keys()))
 
     def weight(target: names.Target) -> "torch.Tensor | None":
         module = modules.get(target)
@@ -217,9 +217,23 @@ def _checkpoint_target(key: str) -> names.Target | None:
     return names.to_diffusers(name)
 
 
-def _key_version(linears: dict[names.Target, tuple[int, ...]]) -> tuple[str | None, list[str]]:
-    found = versions.detect_version_from_keys(module for _, module in linears)
-    return found, [f"module names -> {found or 'not decidable'} (ltx.detect_version_from_keys)"]
+def _key_version(keys: Any) -> tuple[str | None, list[str]]:
+    """Version from state-dict key names, with the evidence that tells 2.5 from 2.3."""
+    keys = list(keys)
+    found = versions.detect_version_from_keys(keys)
+    evidence = [f"module names -> {found or 'not decidable'} (versions.detect_version_from_keys)"]
+    return found, evidence + _evidence_25(keys)
+
+
+def _evidence_25(keys: list[str]) -> list[str]:
+    """What in the key names says 2.5 or not: the video feed-forward's biases and the keyframe embedding."""
+    out = []
+    bias = versions.has_video_ff_bias(keys)
+    if bias is not None:
+        out.append("video feed-forward " + ("has biases (2.0/2.3)" if bias else "is bias-free (2.5)"))
+    if any("keyframes_abs_pos_embedding" in k for k in keys):
+        out.append("keyframes_abs_pos_embedding present (2.5)")
+    return out
 
 
 def from_path(path: str | Path) -> BaseModel:
@@ -241,7 +255,7 @@ def from_path(path: str | Path) -> BaseModel:
                 weights.add(path, key, target)
         if not linears:
             raise ValueError(f"--base {path}: holds no 2-D weights of an LTX-2 transformer")
-        version, evidence = _key_version(linears)
+        version, evidence = _key_version(infos)
         return BaseModel(str(path), "checkpoint", version, evidence, linears, _weight=weights)
 
     folders = {names.TRANSFORMER: path / "transformer", names.CONNECTORS: path / "connectors"}
@@ -269,7 +283,7 @@ def from_path(path: str | Path) -> BaseModel:
     version = versions.detect_version(config)
     evidence = [f"transformer/config.json flags -> {version or 'unrecognised'}"]
     if version is None:
-        version, more = _key_version(linears)
+        version, more = _key_version(module for _, module in linears)
         evidence += more
     return BaseModel(str(path), "diffusers-folder", version, evidence, linears, _weight=weights)
 

@@ -102,7 +102,9 @@ def build_tiny_tokenizer() -> Any:
     )
 
 
-def _tiny_text_encoder() -> Any:
+def _tiny_text_encoder(version: str = "2.3") -> Any:
+    if version == "2.5":
+        return _tiny_gemma4_text_encoder()
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
 
     text = dict(TINY_TEXT)
@@ -128,6 +130,29 @@ def _tiny_text_encoder() -> Any:
     return Gemma3ForConditionalGeneration(config)
 
 
+def _tiny_gemma4_text_encoder() -> Any:
+    """LTX-2.5's text encoder class (Gemma 4, as diffusers' ``LTX2Pipeline`` accepts it) at the same
+    tiny sizes as the Gemma-3 one, text tower only: the pipeline reads every hidden state of the
+    prompt, which is all the connectors see."""
+    from transformers import Gemma4UnifiedConfig, Gemma4UnifiedForConditionalGeneration
+
+    text = dict(TINY_TEXT)
+    config = Gemma4UnifiedConfig(
+        text_config={
+            **text,
+            # Gemma 4's full-attention layers have their own head width (512 at full size)
+            "global_head_dim": text["head_dim"],
+            "max_position_embeddings": 2048,
+            "sliding_window": 64,
+            "layer_types": ["sliding_attention", "full_attention"],
+            "pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2,
+        },
+        vision_config=None,
+        audio_config=None,
+    )
+    return Gemma4UnifiedForConditionalGeneration(config)
+
+
 def _tiny_connectors(version: str, t: Mapping[str, int]) -> Any:
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
 
@@ -147,7 +172,7 @@ def _tiny_connectors(version: str, t: Mapping[str, int]) -> Any:
         "causal_temporal_positioning": False,
         "rope_type": "split",
     }
-    if version == "2.3":
+    if version in ("2.3", "2.5"):  # 2.5: the same connectors (Gemma 4 is as wide and as deep as Gemma 3)
         return LTX2TextConnectors(
             **common,
             video_connector_num_attention_heads=t["num_attention_heads"],
@@ -198,7 +223,7 @@ def _tiny_transformer(version: str, t: Mapping[str, int]) -> Any:
         norm_elementwise_affine=False, norm_eps=1e-6, caption_channels=TINY_TEXT["hidden_size"],
         attention_bias=True, attention_out_bias=True, rope_theta=10000.0, rope_double_precision=True,
         causal_offset=1, timestep_scale_multiplier=1000, cross_attn_timestep_scale_multiplier=1000,
-        rope_type="split", perturbed_attn=(version == "2.3"),
+        rope_type="split", perturbed_attn=(version != "2.0"),
         **flags,
     )
 
@@ -217,7 +242,8 @@ def _tiny_video_vae(version: str) -> Any:
         "encoder_causal": True, "decoder_causal": False, "encoder_spatial_padding_mode": "zeros",
         "spatial_compression_ratio": 32, "temporal_compression_ratio": 8,
     }
-    if version == "2.3":  # real: (256, 512, 1024, 1024) / (256, 512, 512, 1024), four up blocks
+    if version in ("2.3", "2.5"):  # real: (256, 512, 1024, 1024) / (256, 512, 512, 1024), four up blocks;
+        # 2.5's conv VAE is 2.3's architecture
         vae = AutoencoderKLLTX2Video(
             **common,
             block_out_channels=(16, 32, 64, 64),
@@ -272,7 +298,7 @@ def _tiny_audio_vae() -> Any:
 def _tiny_vocoder(version: str) -> Any:
     from diffusers.pipelines.ltx2 import LTX2Vocoder, LTX2VocoderWithBWE
 
-    if version == "2.3":  # real: hidden 1536 / 512, 16 kHz vocoder + bandwidth extension to 48 kHz
+    if version in ("2.3", "2.5"):  # real: hidden 1536 / 512, 16 kHz vocoder + bandwidth extension to 48 kHz
         return LTX2VocoderWithBWE(
             in_channels=128, hidden_channels=64, out_channels=2,
             upsample_kernel_sizes=[11, 4, 4, 4, 4, 4], upsample_factors=[5, 2, 2, 2, 2, 2],
@@ -331,7 +357,7 @@ def build_tiny_pipeline(version: str = "2.3", seed: int = 0, dtype: torch.dtype 
         raise ValueError(f"transformer_sizes: unknown keys {sorted(unknown)}; known: {sorted(TINY_TRANSFORMER)}")
     sizes = {**TINY_TRANSFORMER, **(transformer_sizes or {})}
     builders = (
-        ("text_encoder", _tiny_text_encoder),
+        ("text_encoder", lambda: _tiny_text_encoder(version)),
         ("connectors", lambda: _tiny_connectors(version, sizes)),
         ("transformer", lambda: _tiny_transformer(version, sizes)),
         ("vae", lambda: _tiny_video_vae(version)),

@@ -4,6 +4,7 @@ version is detected."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -22,7 +23,7 @@ class VersionSpec:
 
     version: str
     loadable: bool
-    """Whether this package can load and train it (2.5 is recognised but not supported)."""
+    """Whether this package can load and train it (every version in the table today)."""
     hub_id: str | None
     """Default diffusers-format repository on the Hugging Face hub."""
     params_billion: float | None
@@ -48,6 +49,8 @@ class VersionSpec:
     connector_registers: int | None = 128
     """Learnable registers of the text connectors: ``max_sequence_length`` must be a multiple
     of it (the tiny pipeline uses :data:`TINY_REGISTERS`)."""
+    text_encoder_class: str = "Gemma3ForConditionalGeneration"
+    """The transformers class of the text encoder the version was trained with."""
     notes: str = ""
 
 
@@ -88,6 +91,8 @@ VERSIONS: dict[str, VersionSpec] = {
             "audio_gated_attn": True,
             "audio_cross_attn_mod": True,
             "use_prompt_embeddings": False,  # no caption_projection: connectors emit 4096 / 2048
+            "ff_bias": True,  # what tells 2.3 from 2.5 in a config (diffusers' default)
+            "use_keyframes_abs_pos_embedding": False,
         },
         connector_flags={
             "per_modality_projections": True,  # video_text_proj_in -> 4096, audio_text_proj_in -> 2048
@@ -111,19 +116,46 @@ VERSIONS: dict[str, VersionSpec] = {
     ),
     "2.5": VersionSpec(
         version="2.5",
-        loadable=False,
-        hub_id=None,
-        params_billion=None,
-        transformer_flags={"use_prompt_adaln_single": False, "ff_bias": False},
-        connector_flags={"per_modality_projections": True},
+        loadable=True,
+        hub_id="Lightricks/LTX-2.5-Diffusers",
+        params_billion=22.0,
+        transformer_flags={
+            # 2.3's attention and modulation, kept (ai-toolkit's convert_ltx2_to_diffusers.py maps 2.5
+            # to the 2.3 config and lists exactly two deltas, the two flags after these):
+            "gated_attn": True,
+            "cross_attn_mod": True,
+            "audio_gated_attn": True,
+            "audio_cross_attn_mod": True,
+            "use_prompt_embeddings": False,
+            "ff_bias": False,  # bias-free video feed-forward (the audio feed-forward keeps its biases)
+            "use_keyframes_abs_pos_embedding": True,  # the new keyframes_abs_pos_embedding parameter
+        },
+        connector_flags={
+            "per_modality_projections": True,
+            "video_gated_attn": True,
+            "audio_gated_attn": True,
+        },
         transformer_only_keys=("keyframes_abs_pos_embedding",),
         connector_only_keys=(),
         vocoder_class="LTX2VocoderWithBWE",
         use_cross_timestep=True,
-        connector_registers=None,
-        notes="Gemma-4 text encoder, duration head, KV-cacheable cross-attention; recognised "
-        "only so that it can be named in errors.",
+        stg_block=28,  # ltx-trainer 1.2.0's validation default for 2.5
+        text_encoder_class="Gemma4UnifiedForConditionalGeneration",
+        notes="An LTX fine-tune of Gemma-4 12B as the text encoder (the text projection bundled in its "
+        "file; stock Gemma 4 is refused by ltx-trainer), the same hidden size and layer count as Gemma-3 "
+        "12B so the connectors keep 2.3's shapes (ai-toolkit); transformer = 2.3 plus the two deltas "
+        "above; LoRA key names as 2.3; released as split one-file-per-component weights; a diffusion "
+        "decoder (default) or a conv video VAE identical to 2.3's. Sources: ../shared/reviews/peers.md "
+        "section 3; diffusers 0.42.1 builds it with LTX2Pipeline and these flags.",
     ),
+}
+
+# What diffusers 0.42.1 assumes for a flag a config.json does not carry (an older file): the 2.0
+# values, the bias-ful feed-forward and no keyframe embedding.
+_FLAG_DEFAULTS: dict[str, Any] = {
+    **VERSIONS["2.0"].transformer_flags,
+    "ff_bias": True,
+    "use_keyframes_abs_pos_embedding": False,
 }
 
 LOADABLE_VERSIONS: tuple[str, ...] = tuple(v for v, s in VERSIONS.items() if s.loadable)
@@ -164,23 +196,43 @@ def version_spec(version: str, *, loadable: bool = True) -> VersionSpec:
 def detect_version(transformer_config: Mapping[str, Any]) -> str | None:
     """The loadable version whose transformer flags all match ``transformer_config``, else None.
 
-    Flags missing from the config take diffusers' defaults (the 2.0 values), as diffusers does
-    when it loads an older ``config.json``.
+    Flags missing from the config take diffusers' defaults (:data:`_FLAG_DEFAULTS`), as diffusers
+    does when it loads an older ``config.json``.
     """
-    defaults = VERSIONS["2.0"].transformer_flags
     for version in LOADABLE_VERSIONS:
         flags = VERSIONS[version].transformer_flags
-        if all(transformer_config.get(k, defaults.get(k)) == v for k, v in flags.items()):
+        if all(transformer_config.get(k, _FLAG_DEFAULTS.get(k)) == v for k, v in flags.items()):
             return version
     return None
 
 
+_VIDEO_FF = re.compile(r"(^|\.)ff\.net\.(0\.proj|2)\.(weight|bias)$")
+
+
+def has_video_ff_bias(names: list[str]) -> bool | None:
+    """Whether the *video* feed-forward of the transformer blocks has biases; None when the names
+    hold no video feed-forward weight (a LoRA file, whose keys end in ``lora_A.weight``, or a
+    partial file). ``audio_ff.net...`` does not match: the block's own ``ff`` must follow a dot."""
+    kinds = {m.group(3) for m in map(_VIDEO_FF.search, names) if m}
+    if "weight" not in kinds:
+        return None
+    return "bias" in kinds
+
+
 def detect_version_from_keys(keys: Any) -> str | None:
-    """Guess the version from transformer state-dict (or LoRA) key names; None if undecidable."""
+    """Guess the version from transformer state-dict (or LoRA) key names; None if undecidable.
+
+    Each version's keys include the older ones' (2.5 carries every 2.3-only module), so the most
+    specific hit wins. A full 2.5 state dict is also told by its bias-free video feed-forward (a
+    quantised file may drop the keyframe embedding). LoRA files name only linear layers, which 2.3
+    and 2.5 share: for them this answers ``"2.3"`` meaning "2.3 or later" (see ``lora.check`` for
+    the candidates)."""
     names = list(keys)
     hits = {
         v: any(frag in name for name in names for frag in VERSIONS[v].transformer_only_keys)
         for v in LOADABLE_VERSIONS
     }
+    if hits.get("2.3") and (hits.get("2.5") or has_video_ff_bias(names) is False):
+        return "2.5"
     found = [v for v, hit in hits.items() if hit]
     return found[0] if len(found) == 1 else None

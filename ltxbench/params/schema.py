@@ -103,8 +103,10 @@ class RunSection(Strict):
 
 
 class ModelSection(Strict):
-    version: Literal["2.3", "2.0"] = "2.3"
-    """LTX-2 version of the base model. 2.3 is the default; 2.0 is accepted."""
+    version: Literal["2.3", "2.0", "2.5"] = "2.3"
+    """LTX-2 version of the base model. 2.3 is the default; 2.0 and 2.5 are accepted (2.5: Gemma-4
+    text encoder, bias-free video feed-forward; ``source: tiny`` builds a random 2.5 miniature).
+    Text and latent caches are keyed by it, so switching rebuilds them."""
 
     @field_validator("version", mode="before")
     @classmethod
