@@ -163,6 +163,8 @@ def test_tiny_25_pipeline_has_the_25_architecture_and_generates(pipe):
         loading.check_pipeline_version(pipe25, "2.3")
     with pytest.raises(errors.VersionMismatchError, match="is LTX-2.3, but model.version is '2.5'"):
         loading.check_pipeline_version(pipe, "2.5")
+    with pytest.raises(errors.VersionMismatchError, match="LTX-2.5 uses an LTX fine-tune of Gemma 4"):
+        loading.load_pipeline("2.5", "tiny", device="cpu", text_encoder="/models/gemma-3-12b")
     te_layers = pipe25.text_encoder.config.get_text_config().num_hidden_layers
     assert pipe25.connectors.config.text_proj_in_factor == te_layers + 1
     cond = forward.encode_prompts(pipe25, ["a person waves"], max_sequence_length=SEQ)

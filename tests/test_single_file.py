@@ -115,6 +115,9 @@ def test_a_file_without_config_or_with_another_versions_config_is_refused(tmp_pa
               metadata={"config": json.dumps(ref.tiny_config("2.0"))})
     with pytest.raises(errors.VersionMismatchError, match="keys are LTX-2.3's but its metadata config describes LTX-2.0"):
         single_file.detect_version(single_file.read_checkpoint(mixed))
+    # 2.5 comes as split files, which model.checkpoint does not read: said before anything loads
+    with pytest.raises(single_file.CheckpointFormatError, match="LTX-2.5 is released as split files"):
+        single_file.open_checkpoint(mixed, "2.5")
 
 
 def _with_config(tmp_path, name, source, config):

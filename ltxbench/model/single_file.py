@@ -111,6 +111,11 @@ def open_checkpoint(path: str | Path, version: str) -> OfficialCheckpoint:
     :class:`~ltxbench.errors.VersionMismatchError`, each naming the file and what is wrong with it.
     """
     checkpoint = read_checkpoint(path)
+    if version == "2.5":  # before reading further: the 2.5 release is not one file per model
+        raise CheckpointFormatError(
+            f"{checkpoint.path}: model.checkpoint takes an official single-file LTX-2.0/2.3 checkpoint; LTX-2.5 "
+            "is released as split files (diffusion_models/, text_encoders/, vae/), which ltxbench does not read "
+            "yet: use a diffusers-format LTX-2.5 folder as model.source instead")
     _require_config(checkpoint)
     found = detect_version(checkpoint)
     if found != version:

@@ -8,8 +8,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-
-
 log = logging.getLogger("ltxbench")
 
 # ---------------------------------------------------------------------------------------
