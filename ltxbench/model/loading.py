@@ -68,11 +68,13 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
     replace ``source``'s (:func:`replace_from_checkpoint`). ``text_encoder``: a Gemma 3 file or
     folder whose encoder and tokenizer replace ``source``'s (:mod:`ltxbench.model.gemma_file`).
     """
-    version_spec(version)
-    if text_encoder is not None and version == "2.5":  # gemma_file builds Gemma 3 classes only
+    spec = version_spec(version)
+    if text_encoder is not None and spec.text_encoder_class != "Gemma3ForConditionalGeneration":
+        # gemma_file builds Gemma 3 classes only
         raise VersionMismatchError(
-            f"model.text_encoder={str(text_encoder)!r} is read as LTX-2.0/2.3's Gemma 3 encoder, but LTX-2.5 uses "
-            "an LTX fine-tune of Gemma 4; leave model.text_encoder unset and use the 2.5 folder's own text_encoder/")
+            f"model.text_encoder={str(text_encoder)!r} is read as LTX-2.0/2.3's Gemma 3 encoder, but LTX-{version} "
+            f"uses an LTX fine-tune of Gemma 4 ({spec.text_encoder_class}); leave model.text_encoder unset and use "
+            f"the {version} folder's own text_encoder/")
     torch_dtype = resolve_dtype(dtype)
     target = resolve_device(device)
     # the file's problems name the file (not model.source), before a byte of weights is read

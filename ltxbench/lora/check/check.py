@@ -83,10 +83,12 @@ def _version_verdict(report: CheckReport, finding: VersionFinding, base: BaseMod
     if target is not None and allowed is not None and target not in allowed:
         silent = ("; its targets have the same shapes in both, so it would load without any error and "
                   "degrade the output" if target in finding.fits or not finding.keys_provable else "")
-        later = (" Lightricks says a LoRA only works with the model it was trained on, and reports of older "
-                 "LoRAs on 2.5 disagree: evaluate it on both bases to know" if target == "2.5" and silent else "")
-        report.fail("incompatible", f"the LoRA is for {' or '.join('LTX-' + v for v in allowed)} "
-                    f"({finding.confidence}: {why}), the base is LTX-{target}{silent}.{later}".rstrip("."))
+        reason = (f"the LoRA is for {' or '.join('LTX-' + v for v in allowed)} "
+                  f"({finding.confidence}: {why}), the base is LTX-{target}{silent}")
+        if target == "2.5" and silent:
+            reason += (". Lightricks says a LoRA only works with the model it was trained on, and reports of "
+                       "older LoRAs on 2.5 disagree: evaluate it on both bases to know")
+        report.fail("incompatible", reason)
     elif base is None and allowed is not None and finding.fits and not set(allowed) & set(finding.fits):
         report.fail("incompatible", f"the LoRA declares LTX-{'/'.join(allowed)} but its shapes fit {', '.join(finding.fits)}")
     if finding.confidence == "conflict" and finding.keys_provable:
