@@ -53,17 +53,18 @@ def curated_photos_run(tmp: Path, **curate_cfg) -> Path:
     return run.dir
 
 
-def random_lora(pipe, path: Path, version: str, seed: int = 0, scale: float = 0.1) -> Path:
-    """A real LoRA file for ``pipe``'s first block's video attention (random A and B of ``scale``),
-    with provenance naming ``version``."""
+def random_lora(pipe, path: Path, version: str, seed: int = 0, scale: float = 0.1, modules: list[str] | None = None) -> Path:
+    """A real LoRA file for ``pipe``'s first block's video attention (or ``modules``; random A and B
+    of ``scale``), with provenance naming ``version``."""
     import torch
 
     from ltxbench.lora import files as lora
 
     g = torch.Generator().manual_seed(seed)
     state = {}
+    wanted = modules or [f"transformer_blocks.0.attn1.{proj}" for proj in ("to_q", "to_k", "to_v", "to_out.0")]
     for name, module in pipe.transformer.named_modules():
-        if name in [f"transformer_blocks.0.attn1.{proj}" for proj in ("to_q", "to_k", "to_v", "to_out.0")]:
+        if name in wanted:
             out_f, in_f = module.weight.shape
             state[f"{name}.lora_A.weight"] = torch.randn(4, in_f, generator=g) * scale
             state[f"{name}.lora_B.weight"] = torch.randn(out_f, 4, generator=g) * scale

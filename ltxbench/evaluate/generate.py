@@ -131,18 +131,23 @@ def generate_video(pipe: Any, prompt: str, seed: int, settings: dict[str, Any]) 
     return (np.clip(frames, 0.0, 1.0) * 255.0).round().astype(np.uint8), sound
 
 
-def screen_checkpoints(paths: list[Path], version: str, base: Any) -> tuple[list[Path], list[dict[str, Any]]]:
+def screen_checkpoints(paths: list[Path], version: str, base: Any, *, cross_version: bool = False,
+                       warnings_out: dict[str, list[str]] | None = None) -> tuple[list[Path], list[dict[str, Any]]]:
     """Split checkpoints into usable ones and skipped ones (``{checkpoint, path, verdict, reasons}``).
 
     A LoRA for another base version loads without error and silently degrades the output, and a
     corrupt file stops generation half-way: both are reported and skipped, the rest evaluated.
+    ``cross_version`` (``evaluate.bases``): a LoRA whose only fault is its version is kept, the
+    checker's warnings per usable checkpoint go into ``warnings_out``.
     """
     from ltxbench.lora.check.check import IncompatibleLoRAError, require_compatible
 
     ok, skipped = [], []
     for path in paths:
         try:
-            require_compatible(path, version, base=base)
+            report = require_compatible(path, version, base=base, cross_version=cross_version)
+            if warnings_out is not None and report.warnings:
+                warnings_out[path.stem] = list(report.warnings)
         except IncompatibleLoRAError as exc:
             report = exc.report
             skipped.append({"checkpoint": path.stem, "path": str(path), "verdict": report.verdict,
@@ -232,10 +237,12 @@ class Adapters:
         self.character, self.stack_loaded = None, False
 
 
-def planned_videos(run: Run, checkpoints: list[Path], cases: list[PromptCase]) -> list[tuple[SampleVideo, str, Path | None]]:
+def planned_videos(run: Run, checkpoints: list[Path], cases: list[PromptCase],
+                   samples: Path | None = None) -> list[tuple[SampleVideo, str, Path | None]]:
     """Every video the stage needs: (video, prompt text, LoRA file or None for base), grouped by
-    checkpoint so each LoRA is loaded once."""
+    checkpoint so each LoRA is loaded once; under ``samples`` (default the run's ``samples/``)."""
     cfg = run.params.evaluate
+    samples = run.path("samples") if samples is None else samples
     targets: list[tuple[str, int, Path | None]] = [(BASE, 0, None)] if cfg.include_base else []
     # strengths innermost: one checkpoint's file is loaded once and only reweighted
     targets += [(strength_label(p.stem, w), lora.checkpoint_step(p), p) for p in checkpoints for w in cfg.strengths]
@@ -246,11 +253,11 @@ def planned_videos(run: Run, checkpoints: list[Path], cases: list[PromptCase]) -
         neutral_done: set[tuple[str, int]] = set()
         for case in cases:
             for seed in cfg.seeds:
-                out = run.path("samples", name, video_name(case.prompt_id, seed) + ".mp4")
+                out = samples / name / (video_name(case.prompt_id, seed) + ".mp4")
                 plan.append((SampleVideo(name, step, case.prompt_id, seed, out, True), case.text, path))
                 if cfg.leakage and case.neutral_text is not None and (case.neutral_id, seed) not in neutral_done:
                     neutral_done.add((case.neutral_id, seed))
-                    out = run.path("samples", name, video_name(case.neutral_id, seed, trigger=False) + ".mp4")
+                    out = samples / name / (video_name(case.neutral_id, seed, trigger=False) + ".mp4")
                     plan.append((SampleVideo(name, step, case.neutral_id, seed, out, False), case.neutral_text, path))
     return plan
 
@@ -286,19 +293,22 @@ def _reusable(path: Path, wanted: dict[str, Any]) -> bool:
         return False
 
 
-def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Path | None]], regenerate: bool = False) -> int:
+def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Path | None]], regenerate: bool = False,
+                     model: P.ModelSection | None = None) -> int:
     """Generate every planned video that does not exist yet with the same provenance (every one with
     ``regenerate``); returns how many were generated.
 
     Each video's record (:func:`sample_provenance`, written after the video) keys it on the sha256
     of the LoRA file that made it and on the base model: a checkpoint retrained under the same name
-    gets new videos, an unchanged one keeps its old ones."""
+    gets new videos, an unchanged one keeps its old ones. ``model``: the base ``pipe`` is (default
+    the run's ``model``; ``evaluate.bases`` passes each other base)."""
     from ltxbench.media import video
-    from ltxbench.train.data import file_sha256, model_id
+    from ltxbench.train.data import file_sha256, model_section_id
 
     cfg = run.params.evaluate
-    settings = sampler_settings(cfg, run.params.model)
-    base_id = model_id(run).replace("\x1f", " ")
+    model = run.params.model if model is None else model  # another base of evaluate.bases
+    settings = sampler_settings(cfg, model)
+    base_id = model_section_id(model).replace("\x1f", " ")
     lora_hashes = {p: file_sha256(p) for p in {lora_path for _, _, lora_path in plan if lora_path is not None}}
     stack = stacked_loras(cfg)
     stack_record = [{"lora_sha256": file_sha256(s.path), "strength": s.strength} for s in stack]

@@ -20,6 +20,8 @@ Writes (``runs/README.md`` documents every file and metric):
   :mod:`ltxbench.evaluate.select`), ``eval/diagnosis.json`` (findings with evidence and fixes,
   :mod:`ltxbench.evaluate.diagnosis`); with ``evaluate.with_loras``, ``eval/stack.csv`` (each
   checkpoint with and without the stacked LoRAs, paired by prompt and seed, :mod:`ltxbench.evaluate.stack`);
+  with ``evaluate.bases``, ``samples/bases/<name>/``, ``eval/bases.csv``, ``eval/bases.json`` and
+  ``eval/bases.png`` (every checkpoint on other base models, :mod:`ltxbench.evaluate.bases`);
 * figures ``eval/identity_curve.png``, ``eval/grid_<checkpoint>.png``, ``eval/bleed.png``,
   ``eval/leakage_motion.png``, ``eval/identity_by_angle.png`` (:mod:`ltxbench.evaluate.plots`).
 
@@ -83,6 +85,9 @@ class EvaluateResult:
     figures: dict[str, Path] = field(default_factory=dict)
     diagnosis: dict[str, Any] = field(default_factory=dict)
     """eval/diagnosis.json: findings with evidence and fixes (:mod:`ltxbench.evaluate.diagnosis`)."""
+    bases: dict[str, Any] = field(default_factory=dict)
+    """eval/bases.json with ``evaluate.bases``: the LoRA on each base, one sentence per base
+    (:mod:`ltxbench.evaluate.bases`); {} without."""
 
     @property
     def metrics_path(self) -> Path:
@@ -127,6 +132,7 @@ class EvaluateResult:
             lines.append(f"  stacked LoRAs: {self.best['stack'].get('reason')}")
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  finding ({f['code']}): {f['title']}" for f in self.diagnosis.get("findings", [])]
+        lines += [f"  on base {v}" for v in self.bases.get("verdicts", {}).values()]
         return "\n".join(lines)
 
     def report(self) -> Any:
@@ -155,7 +161,7 @@ def load_result(eval_dir: Path) -> EvaluateResult:
 
     figures = {p.stem: p for p in sorted(eval_dir.glob("*.png"))}
     return EvaluateResult(eval_dir, read(name_in(EVAL, BEST_CHECKPOINT), {}), read("skipped.json", []), read("notes.json", []),
-                          figures, read("diagnosis.json", {}))
+                          figures, read("diagnosis.json", {}), read("bases.json", {}))
 
 
 def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
@@ -177,13 +183,14 @@ def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
     analyzer = faces.FaceAnalyzer()
     refs = reference_sets(run, analyzer, notes)
     skipped: list[dict[str, Any]] = []
+    others: list[Any] = []  # evaluate.bases, as generated
     if cfg.videos_from is not None:
         videos = folder_videos(cfg.videos_from)
         texts = {pr.id: neutral_text(pr.text, cfg.neutral_subject) or pr.text for pr in cfg.prompts}
         prompts = prompts_from_videos(videos, [c.name for c in characters], texts)
         notes.append(f"videos read from {cfg.videos_from} (evaluate.videos_from); nothing was generated")
     else:
-        videos, prompts, skipped = _generate(run)
+        videos, prompts, skipped, others = _generate(run)
     atomic.atomic_write_json(run.path("eval", "skipped.json"), skipped)
     # References and training clips keep the default detection (photos and clips of any size);
     # the generated videos use evaluate.face_upsample (None: per video size, see eval_score).
@@ -192,10 +199,25 @@ def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
                     arc=_arc_scorer(cfg, characters, analyzer, notes),
                     voice=voice_scorer(run.params.curate, {c.name: list(c.voices) for c in characters}, notes),
                     yaw_limits=(run.params.curate.yaw_front_max_deg, run.params.curate.yaw_profile_min_deg))
-    return _score_and_write(run.path("eval"), videos, scorer, Rules.from_params(cfg, trains_audio(run.params.train)), notes, skipped,
-                            tiny_model=run.params.model.source == "tiny" and cfg.videos_from is None,
-                            coverage_gaps=_coverage_gaps(run),
-                            stack=[{"path": str(w.path), "strength": w.strength} for w in cfg.with_loras])
+    result = _score_and_write(run.path("eval"), videos, scorer, Rules.from_params(cfg, trains_audio(run.params.train)), notes,
+                              skipped, tiny_model=run.params.model.source == "tiny" and cfg.videos_from is None,
+                              coverage_gaps=_coverage_gaps(run),
+                              stack=[{"path": str(w.path), "strength": w.strength} for w in cfg.with_loras])
+    if others:
+        _compare_bases(run, result, videos, skipped, others, scorer)
+    return result
+
+
+def _compare_bases(run: Run, result: EvaluateResult, videos: list[SampleVideo], skipped: list[dict[str, Any]],
+                   others: list[Any], scorer: Scorer) -> None:
+    """Score the other bases' videos with the same scorer and put every base side by side."""
+    from ltxbench.evaluate.bases import BaseRun, read_metric_rows, write_bases
+
+    own = BaseRun(P.OWN_BASE, run.params.model, videos, skipped, rows=read_metric_rows(result.metrics_path))
+    for other in others:
+        other.rows = score_videos(other.videos, scorer).rows if other.videos else []
+    result.bases = write_bases(result.eval_dir, own, others, result.best)
+    result.figures["bases"] = result.eval_dir / "bases.png"
 
 
 def _coverage_gaps(run: Run) -> dict[str, list[str]]:
@@ -207,7 +229,7 @@ def _coverage_gaps(run: Run) -> dict[str, list[str]]:
     return {name: list(c.get("gaps", [])) for name, c in characters.items()}
 
 
-def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[dict[str, Any]]]:
+def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[dict[str, Any]], list[Any]]:
     from ltxbench.evaluate.generate import generate_missing, screen_stack, stacked_loras
     from ltxbench.model import devices, loading
     from ltxbench.model.architecture import from_module
@@ -244,8 +266,13 @@ def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[
     plan = planned_videos(run, usable, cases)
     generate_missing(run, pipe, plan, regenerate=stale)
     del pipe
+    others = []
+    if cfg.bases:  # one base in memory at a time
+        from ltxbench.evaluate.bases import generate_on_bases
+
+        others = generate_on_bases(run, usable, cases, regenerate=stale)
     prompts = {c.prompt_id: PromptInfo(c.character, c.neutral_id, c.neutral_text or c.text) for c in cases}
-    return [p[0] for p in plan], prompts, skipped
+    return [p[0] for p in plan], prompts, skipped, others
 
 
 def _made_differently(old: dict[str, Any], new: dict[str, Any]) -> bool:

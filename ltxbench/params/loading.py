@@ -190,15 +190,18 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
         values = raw.get(section)
         if isinstance(values, dict) and isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
             values[key] = str((base / values[key]).resolve())
-    model = raw.get("model") or {}
-    for key in ("checkpoint", "text_encoder"):
-        value = model.get(key) if isinstance(model, dict) else None
-        if isinstance(value, str):  # "~/models/..." is the user's home, not a folder named "~"
-            expanded = Path(value).expanduser()
-            model[key] = str(expanded if expanded.is_absolute() else (base / expanded).resolve())
-    src = model.get("source") if isinstance(model, dict) else None
-    if isinstance(src, str) and (src.startswith(".") or src.startswith("/")):
-        model["source"] = str((base / src).resolve())
+    others = (raw.get("evaluate") or {}).get("bases") if isinstance(raw.get("evaluate"), dict) else None
+    for model in [raw.get("model") or {}, *(others if isinstance(others, list) else [])]:  # evaluate.bases: models too
+        if not isinstance(model, dict):
+            continue
+        for key in ("checkpoint", "text_encoder"):
+            value = model.get(key)
+            if isinstance(value, str):  # "~/models/..." is the user's home, not a folder named "~"
+                expanded = Path(value).expanduser()
+                model[key] = str(expanded if expanded.is_absolute() else (base / expanded).resolve())
+        src = model.get("source")
+        if isinstance(src, str) and (src.startswith(".") or src.startswith("/")):
+            model["source"] = str((base / src).resolve())
 
 
 def validate(raw: Any, source: str = "parameters", base_dir: Path | None = None, check_weights: bool = True) -> RunParams:

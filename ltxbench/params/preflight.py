@@ -6,6 +6,7 @@ The one params module that imports domain code, and only light modules of it (no
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -124,19 +125,34 @@ def cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = T
         problems.extend(caption_problems(c))
     m = sections.get("model")
     if isinstance(m, ModelSection):
-        from ltxbench.model import locate, single_file, tiny, versions  # import no torch: keep validation light
+        problems.extend(_model_problems(m, check_weights))
+        if isinstance(e, EvaluateSection):
+            own = (m.version, m.source, m.checkpoint, m.text_encoder)
+            for i, other in enumerate(e.bases):  # each other base is a model in its own right: checked as one
+                if (other.version, other.source, other.checkpoint, other.text_encoder) == own:
+                    problems.append(Problem(f"evaluate.bases.{i}", other.name, "is the run's own model (same version, "
+                                            "source, checkpoint and text encoder), which is always evaluated: list other bases"))
+                as_model = m.model_copy(update={k: getattr(other, k) for k in ("version", "source", "checkpoint", "text_encoder")})
+                problems.extend(replace(p, field=p.field.replace("model.", f"evaluate.bases.{i}.", 1))
+                                for p in _model_problems(as_model, check_weights))
+    return problems
 
-        # The connectors replace padding with learnable registers: the text length must divide by their count.
-        registers = tiny.TINY_REGISTERS if locate.is_tiny(m.source) else versions.version_spec(m.version).connector_registers
-        if m.max_sequence_length % registers:
-            problems.append(Problem("model.max_sequence_length", m.max_sequence_length,
-                                    f"must be a multiple of {registers} (the text connectors' register count for this model)"))
-        if m.source != "tiny" and check_weights:
-            problems.extend(locate.source_problems(m.source, m.version))
-        if m.checkpoint is not None and check_weights:
-            problems.extend(single_file.checkpoint_problems(m.checkpoint, m.version))
-        if m.text_encoder is not None and check_weights:
-            from ltxbench.model import gemma_file
 
-            problems.extend(gemma_file.text_encoder_problems(m.text_encoder))
+def _model_problems(m: ModelSection, check_weights: bool) -> list[Problem]:
+    from ltxbench.model import locate, single_file, tiny, versions  # import no torch: keep validation light
+
+    problems: list[Problem] = []
+    # The connectors replace padding with learnable registers: the text length must divide by their count.
+    registers = tiny.TINY_REGISTERS if locate.is_tiny(m.source) else versions.version_spec(m.version).connector_registers
+    if m.max_sequence_length % registers:
+        problems.append(Problem("model.max_sequence_length", m.max_sequence_length,
+                                f"must be a multiple of {registers} (the text connectors' register count for this model)"))
+    if m.source != "tiny" and check_weights:
+        problems.extend(locate.source_problems(m.source, m.version))
+    if m.checkpoint is not None and check_weights:
+        problems.extend(single_file.checkpoint_problems(m.checkpoint, m.version))
+    if m.text_encoder is not None and check_weights:
+        from ltxbench.model import gemma_file
+
+        problems.extend(gemma_file.text_encoder_problems(m.text_encoder))
     return problems

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 STAGES: tuple[str, ...] = ("curate", "caption", "train", "evaluate")
 
@@ -479,6 +479,38 @@ class StackedLoRASection(Strict):
     """Its adapter weight (ComfyUI's ``strength_model``); helper LoRAs are often used at 0.2-0.4."""
 
 
+class OtherBaseSection(Strict):
+    """One more base model ``evaluate.bases`` runs the same LoRA files through (see there)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
+    """Its label in eval/bases.csv, eval/bases.png and samples/bases/<name>/ (not ``model``: that
+    names the run's own ``model``)."""
+    version: Literal["2.3", "2.0", "2.5"]
+    """Its LTX-2 version, as ``model.version``."""
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, v: Any) -> Any:
+        return f"{v:.1f}" if isinstance(v, float) else v
+    source: Annotated[str, Field(min_length=1)] = "tiny"
+    """Where its weights are, as ``model.source``."""
+    checkpoint: Path | None = None
+    """An official single-file checkpoint, as ``model.checkpoint``."""
+    text_encoder: Path | None = None
+    """A text encoder file or folder, as ``model.text_encoder``."""
+
+    @field_validator("name")
+    @classmethod
+    def _not_the_run_model(cls, v: str) -> str:
+        if v == OWN_BASE:
+            raise ValueError(f"{OWN_BASE!r} names the run's own model section; choose another name")
+        return v
+
+
+OWN_BASE = "model"
+"""The label of the run's own ``model`` in the cross-base comparison (eval/bases.csv)."""
+
+
 class EvaluateSection(Strict):
     prompts: Annotated[list[PromptSection], Field(min_length=1)] = Field(default_factory=_default_prompts)
     """Fixed prompts, ``{id, text}``; ``{trigger}`` in a text is replaced by the character's trigger."""
@@ -495,6 +527,15 @@ class EvaluateSection(Strict):
     file is checked by the LoRA checker before any video is generated (refused: an error);
     eval/stack.csv and the pick say how
     much identity the stack costs. The pick itself is made without the stack."""
+    bases: Annotated[list[OtherBaseSection], Field(max_length=4)] = []
+    """Other base models (``name``, ``version``, ``source``, ``checkpoint``, ``text_encoder``; dtype,
+    device and sequence length are ``model``'s) to run every checkpoint through as well, with the
+    same prompts, seeds and sampler, each beside its own output without LoRA: "does this 2.3 LoRA
+    still work on 2.5?" answered with the curve. A LoRA made for another version is generated
+    anyway, with the checker's warning (measuring that is the point); one that touches nothing in a
+    base, or does not fit it, is skipped for that base before anything is generated. Videos go to
+    ``samples/bases/<name>/``; ``eval/bases.csv``, ``eval/bases.json`` and ``eval/bases.png`` put the
+    bases side by side. The pick (best_checkpoint.json) is made on ``model`` alone."""
     include_base: bool = True
     """Also generate with the base model without LoRA, for comparison."""
     width: Annotated[Side32, Field(ge=32, le=2048)] = 768
@@ -566,6 +607,22 @@ class EvaluateSection(Strict):
     """ArcFace recognition weights (``.onnx``, e.g. insightface's ``w600k_r50.onnx``) the user
     supplies; when set, every video also gets ``facesim_arc``, comparable to the published
     FaceSim-Arc protocol. None: not measured (no ArcFace weights ship with ltxbench)."""
+
+    @field_validator("bases")
+    @classmethod
+    def _distinct_bases(cls, v: list[OtherBaseSection]) -> list[OtherBaseSection]:
+        names = [b.name for b in v]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"base names must differ: {', '.join(repeated)} repeated")
+        return v
+
+    @model_validator(mode="after")
+    def _bases_need_generation(self) -> "EvaluateSection":
+        if self.bases and self.videos_from is not None:
+            raise ValueError("evaluate.bases generates videos on other bases; evaluate.videos_from scores videos made "
+                             "elsewhere and generates nothing: set one of them")
+        return self
 
     @field_validator("arcface_model")
     @classmethod

@@ -186,9 +186,14 @@ def dataset_sha256(clips: list[dict[str, Any]], run: Run) -> str:
 
 
 def model_id(run: Run) -> str:
+    return model_section_id(run.params.model)
+
+
+def model_section_id(m: P.ModelSection) -> str:
+    """What a base model is, for caches and sample records: version, source and the build or files
+    behind them (a rebuilt tiny model or a rewritten file is another model)."""
     from ltxbench.model import locate, tiny
 
-    m = run.params.model
     build = ""  # a real folder or hub id names its weights itself
     if m.source == "tiny":
         build = tiny.TINY_BUILD_ID

@@ -198,6 +198,9 @@ class EvalDashboard:
         if (self.eval_dir / "stack_curve.png").is_file():
             panels += [w.HTML("<h4>The stacked LoRAs: each checkpoint alone and with the stack</h4>"),
                        self._image("stack_curve.png")]
+        if (self.eval_dir / "bases.png").is_file():
+            panels += [w.HTML("<h4>The LoRA on other base models (evaluate.bases)</h4>" + self._bases_html()),
+                       self._image("bases.png")]
         if (self.eval_dir / "bleed.png").is_file():
             panels += [w.HTML("<h4>Bleed between characters</h4>"), self._image("bleed.png")]
         if (self.eval_dir / "voice_curve.png").is_file():
@@ -312,7 +315,15 @@ class EvalDashboard:
         return self.select(stack_label(label) if stacked else label)
 
     STATIC_FIGURES = ("identity_curve.png", "identity_by_angle.png", "leakage_motion.png", "strength_curve.png", "stack_curve.png",
-                      "bleed.png", "voice_curve.png", "voice_bleed.png")
+                      "bases.png", "bleed.png", "voice_curve.png", "voice_bleed.png")
+
+    def _bases_html(self) -> str:
+        """eval/bases.json's sentence per base, as a list ("" without the file)."""
+        path = self.eval_dir / "bases.json"
+        if not path.is_file():
+            return ""
+        verdicts = json.loads(path.read_text(encoding="utf-8")).get("verdicts", {})
+        return "<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in verdicts.values()) + "</ul>"
 
     def static_html(self) -> str:
         """What the dashboard shows, as HTML with the figures embedded: the run's record without a kernel."""

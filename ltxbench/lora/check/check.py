@@ -63,7 +63,11 @@ def _coverage(report: CheckReport, parsed: ParsedKeys, base: BaseModel | None, f
     if unchecked:
         report.warnings.append(f"{len(unchecked)} adapted modules have no fixed shape in {base.label} and were not "
                                f"checked (e.g. {unchecked[0]})")
-    if missing:
+    if missing and len(missing) == len(pairs):
+        report.fail("incompatible", f"it touches nothing in {base.label}: none of its {len(pairs)} adapted modules exists "
+                    f"there (e.g. {missing[0]}); diffusers drops them with at most an 'unexpected keys' warning and "
+                    "renders the base model unchanged")
+    elif missing:
         report.fail("incompatible", f"{len(missing)} adapted modules do not exist in {base.label} (e.g. {missing[0]}); "
                     "diffusers drops them with at most an 'unexpected keys' warning")
     if mismatched:
@@ -87,8 +91,8 @@ def _version_verdict(report: CheckReport, finding: VersionFinding, base: BaseMod
                   f"({finding.confidence}: {why}), the base is LTX-{target}{silent}")
         if target == "2.5" and silent:
             reason += (". Lightricks says a LoRA only works with the model it was trained on, and reports of "
-                       "older LoRAs on 2.5 disagree: evaluate it on both bases to know")
-        report.fail("incompatible", reason)
+                       "older LoRAs on 2.5 disagree: evaluate it on both bases to know (evaluate.bases)")
+        report.fail("incompatible", reason, version_only=True)
     elif base is None and allowed is not None and finding.fits and not set(allowed) & set(finding.fits):
         report.fail("incompatible", f"the LoRA declares LTX-{'/'.join(allowed)} but its shapes fit {', '.join(finding.fits)}")
     if finding.confidence == "conflict" and finding.keys_provable:
@@ -178,19 +182,28 @@ def check_lora(path: str | Path, base: Any = None) -> CheckReport:
     return report
 
 
-def require_compatible(path: str | Path, version: str, *, base: Any = None, allow_inert: bool = False) -> CheckReport:
+def require_compatible(path: str | Path, version: str, *, base: Any = None, allow_inert: bool = False,
+                       cross_version: bool = False) -> CheckReport:
     """Check ``path`` against LTX-``version`` (or ``base``: a path or pipeline of that version) and
     raise :class:`IncompatibleLoRAError` listing the reasons unless it fits.
 
     For ``train`` (resuming from a checkpoint; pass ``allow_inert=True`` there only if a step-0
     checkpoint is a legitimate resume point) and ``evaluate`` (before scoring). Warnings are
     logged; the report is returned.
+
+    ``cross_version=True`` (``evaluate.bases``: a LoRA measured on another version's base on
+    purpose): when the only reasons are that the LoRA was made for another version, they become
+    warnings and the report is returned (its verdict still says ``incompatible``). A LoRA that
+    touches nothing in the base, does not fit its shapes, is corrupt or inert is refused as ever.
     """
     report = check_lora(path, base if base is not None else version)
     if base is not None and report.base_version not in (None, version):
         report.fail("incompatible", f"the base given is LTX-{report.base_version}, but LTX-{version} was asked for")
+    measured_anyway = cross_version and bool(report.reasons) and set(report.reasons) <= set(report.version_reasons)
+    if measured_anyway:
+        report.warnings.extend(f"cross-version evaluation: {r}" for r in report.reasons)
     for warning in report.warnings:
         log.warning("%s: %s", path, warning)
-    if report.ok or (allow_inert and report.verdict == "inert"):  # inert is the least serious verdict
+    if report.ok or (allow_inert and report.verdict == "inert") or measured_anyway:  # inert is the least serious verdict
         return report
     raise IncompatibleLoRAError(report, version)

@@ -43,6 +43,9 @@ class CheckReport:
     version: VersionFinding | None = None
     coverage: dict[str, Any] = field(default_factory=dict)
     effects: list[ModuleEffect] = field(default_factory=list)
+    version_reasons: list[str] = field(default_factory=list)
+    """The reasons that are about the version alone (made for another LTX-2 version; everything
+    else fits): a cross-version evaluation measures exactly these, so it may go on with a warning."""
 
     @property
     def ok(self) -> bool:
@@ -52,9 +55,12 @@ class CheckReport:
     def exit_code(self) -> int:
         return 0 if self.ok else 1
 
-    def fail(self, verdict: str, reason: str) -> None:
-        """Record a reason; the verdict keeps the most serious kind seen (order of FAILING)."""
+    def fail(self, verdict: str, reason: str, *, version_only: bool = False) -> None:
+        """Record a reason; the verdict keeps the most serious kind seen (order of FAILING).
+        ``version_only``: the reason is that the LoRA was made for another version (see ``version_reasons``)."""
         self.reasons.append(reason)
+        if version_only:
+            self.version_reasons.append(reason)
         if self.verdict == "compatible" or FAILING.index(verdict) < FAILING.index(self.verdict):
             self.verdict = verdict
 
