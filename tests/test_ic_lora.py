@@ -1,0 +1,124 @@
+"""IC-LoRA (reference-conditioned "Face" recipe) on the tiny LTX-2.3: params, the training forward
+against diffusers' LTX2InContextPipeline, a short training run, and generation with the reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ltxbench import errors
+from ltxbench.model import forward, reference, tiny
+from ltxbench.params import loading
+
+from conftest import DATA, small_params
+
+
+def _read(path):
+    import numpy as np
+    import PIL.Image
+
+    return np.asarray(PIL.Image.open(path).convert("RGB"))
+
+
+# ---------------------------------------------------------------------------------------
+# params
+# ---------------------------------------------------------------------------------------
+
+
+def test_reference_section_defaults_to_photos_and_is_off_by_default(tmp_path):
+    assert loading.load(small_params(tmp_path)).train.reference is None
+    ref = loading.load(small_params(tmp_path, train={"reference": {}})).train.reference
+    assert ref.source == "photos" and ref.downscale_factor == 1
+
+
+@pytest.mark.parametrize("bad, field", [({"source": "video"}, "train.reference.source"),
+                                        ({"downscale_factor": 0}, "train.reference.downscale_factor"),
+                                        ({"strength": 0.5}, "train.reference.strength")])
+def test_bad_reference_settings_are_refused_naming_the_field(tmp_path, bad, field):
+    with pytest.raises(errors.ParamsError, match=field.replace(".", r"\.")):
+        loading.load(small_params(tmp_path, train={"reference": bad}))
+
+
+def test_a_downscale_factor_off_the_clip_grid_is_refused_before_any_model_loads(tmp_path):
+    # curate.resolution 64 / factor 4 = 16 px: not on the VAE's 32-px grid
+    with pytest.raises(errors.ParamsError, match=r"train\.reference\.downscale_factor.*multiple of 128"):
+        loading.load(small_params(tmp_path, train={"reference": {"downscale_factor": 4}}))
+    assert loading.load(small_params(tmp_path, train={"reference": {"downscale_factor": 2}})).train.reference.downscale_factor == 2
+
+
+# ---------------------------------------------------------------------------------------
+# the training forward against the pipeline
+# ---------------------------------------------------------------------------------------
+
+
+def _first_transformer_call(pipe_ic, **kwargs):
+    """The kwargs and output of the in-context pipeline's first transformer call (a forward hook on
+    the real transformer: nothing is replaced, the pipeline runs as it does for a user)."""
+    seen = {}
+
+    def hook(module, args, kw, out):
+        if not seen:
+            seen["kw"] = {k: v.detach().clone() if torch.is_tensor(v) else v for k, v in kw.items()}
+            seen["out"] = out[0].detach().clone()
+
+    handle = pipe_ic.transformer.register_forward_hook(hook, with_kwargs=True)
+    try:
+        pipe_ic(generator=torch.Generator().manual_seed(0), output_type="latent", **kwargs)
+    finally:
+        handle.remove()
+    return seen["kw"], seen["out"]
+
+
+@pytest.mark.parametrize("factor", [1, 2])
+def test_training_forward_builds_the_reference_tokens_the_in_context_pipeline_builds(factor):
+    """The pipeline's own first transformer call (target noise + reference tokens) is replayed
+    through ltxbench's training forward: reference tokens (VAE encoding of the same photo),
+    coordinates, per-token timesteps and the target's velocity must all be the pipeline's."""
+    from diffusers.pipelines.ltx2 import LTX2ReferenceCondition
+
+    from ltxbench.evaluate.reference import in_context_pipeline
+
+    pipe = tiny.build_tiny_pipeline("2.3")
+    pipe_ic = in_context_pipeline(pipe)
+    height, width, frames, fps = 128, 64, 9, 24.0
+    photo = _read(DATA / "obama_2.jpg")
+    import PIL.Image
+
+    kw, out = _first_transformer_call(
+        pipe_ic, prompt="obmx talking", height=height, width=width, num_frames=frames, frame_rate=fps,
+        reference_conditions=LTX2ReferenceCondition(frames=PIL.Image.fromarray(photo), strength=1.0),
+        reference_downscale_factor=factor, num_inference_steps=2, guidance_scale=1.0, stg_scale=0.0,
+        modality_scale=1.0, audio_guidance_scale=1.0, audio_stg_scale=0.0, audio_modality_scale=1.0,
+        max_sequence_length=32)
+
+    lat_f, lat_h, lat_w = (frames - 1) // 8 + 1, height // 32, width // 32
+    n_target = lat_f * lat_h * lat_w
+    ref_lat = reference.encode_reference(pipe, photo, height, width, factor)
+    assert tuple(ref_lat.shape) == (1, 128, 1, lat_h // factor, lat_w // factor)
+    n_ref = ref_lat.shape[3] * ref_lat.shape[4]
+    hidden = kw["hidden_states"]
+    assert hidden.shape[1] == n_target + n_ref  # the pipeline appended exactly one reference's tokens
+    # the pipeline's clean reference tokens are ltxbench's encoding of the same photo
+    torch.testing.assert_close(hidden[:, n_target:], pipe._pack_latents(ref_lat, 1, 1), rtol=1e-5, atol=1e-5)
+    t = kw["sigma"]
+    assert float(kw["timestep"][0, n_target:].abs().max()) == 0.0 and torch.all(kw["timestep"][0, :n_target] == t)
+
+    # replay the same inputs through the training forward
+    x_t = pipe._unpack_latents(hidden[:, :n_target].float(), lat_f, lat_h, lat_w, 1, 1)
+    a_t = pipe._unpack_audio_latents(kw["audio_hidden_states"].float(), kw["audio_num_frames"], num_mel_bins=16)
+    cond = {"video_embeds": kw["encoder_hidden_states"], "audio_embeds": kw["audio_encoder_hidden_states"],
+            "attention_mask": kw["encoder_attention_mask"]}
+    seen = {}
+    handle = pipe.transformer.register_forward_pre_hook(lambda m, a, k: seen.update(k), with_kwargs=True)
+    try:
+        ours = forward.transformer_forward(pipe, x_t, a_t, cond, t / 1000.0, audio_sigma=kw["audio_timestep"] / 1000.0,
+                                           frame_rate=fps, reference=reference.ReferenceLatents(ref_lat, factor))
+    finally:
+        handle.remove()
+    torch.testing.assert_close(seen["video_coords"], kw["video_coords"])
+    torch.testing.assert_close(seen["timestep"], kw["timestep"])
+    if factor == 2:  # the reference's spatial coordinates reach as far as the target's
+        target_h = kw["video_coords"][0, 1, :n_target, 1].max()
+        assert seen["video_coords"][0, 1, n_target:, 1].max() == target_h
+    expected = pipe._unpack_latents(out[:, :n_target].float(), lat_f, lat_h, lat_w, 1, 1)
+    torch.testing.assert_close(ours.video, expected, rtol=1e-4, atol=1e-4)
