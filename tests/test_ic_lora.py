@@ -122,3 +122,132 @@ def test_training_forward_builds_the_reference_tokens_the_in_context_pipeline_bu
         assert seen["video_coords"][0, 1, n_target:, 1].max() == target_h
     expected = pipe._unpack_latents(out[:, :n_target].float(), lat_f, lat_h, lat_w, 1, 1)
     torch.testing.assert_close(ours.video, expected, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------
+# training and generation
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """A curated, captioned dataset (two photos of the character, so two source files)."""
+    import yaml
+
+    from ltxbench.caption import stage as caption
+    from ltxbench.curate import stage as curate_stage
+    from ltxbench.run import folder
+
+    tmp = tmp_path_factory.mktemp("ic")
+    # 128 px: obama_3's clip is 128x224, whose long side does not divide by 128 (the guard's test)
+    params = small_params(tmp, curate={"resolution": 128, "clip_frames": 9})
+    raw = yaml.safe_load(params.read_text())
+    raw["dataset"]["characters"][0]["media"] = [str(DATA / "obama_2.jpg"), str(DATA / "obama_3.jpg")]
+    params.write_text(yaml.safe_dump(raw))
+    run = folder.open_run(tmp / "run", params)
+    curate_stage.curate(run)
+    caption.caption(run)
+    return params, run.path("dataset")
+
+
+def _run(tmp_path, dataset, overrides):
+    import shutil
+
+    from ltxbench.run import folder
+
+    params_file, dataset_dir = dataset
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copytree(dataset_dir, run_dir / "dataset")
+    folder.init_run_dir(run_dir, loading.load(params_file, overrides))
+    return folder.open_run(run_dir)
+
+
+def test_clip_source_needs_another_source_file_and_is_refused_before_any_model_loads(tmp_path, dataset):
+    from ltxbench.dataset import manifest
+    from ltxbench.run import atomic
+    from ltxbench.train import data
+    from ltxbench.train import reference as train_reference
+
+    run = _run(tmp_path, dataset, {"train.reference": {"source": "clip"}})
+    records = manifest.load_manifest(run)
+    accepted = [r for r in records if r["status"] == "accepted"]
+    assert len({r["source"] for r in accepted}) == 2
+    train_reference.check_references(run, data.training_clips(run))  # two files: each clip has the other
+    for r in records:
+        r["source"] = accepted[0]["source"]  # as if both clips came from one file
+    atomic.write_jsonl(run.path("dataset", "manifest.jsonl"), records)
+    with pytest.raises(data.TrainingDataError, match="from one source file only"):
+        train_reference.check_references(run, data.training_clips(run))
+
+
+def test_a_clip_side_off_the_factors_grid_is_refused_naming_the_clip(tmp_path, dataset):
+    from ltxbench.train import data
+    from ltxbench.train import reference as train_reference
+
+    # curate.resolution 128 passes the params check for factor 4, but a 224-px long side does not divide by 128
+    run = _run(tmp_path, dataset, {"train.reference": {"downscale_factor": 4}})
+    with pytest.raises(data.TrainingDataError, match=r"not multiples of 128 .*obama-obama-3-000 \(128x224\)"):
+        train_reference.check_references(run, data.training_clips(run))
+
+
+@pytest.mark.parametrize("source, factor", [("photos", 1), ("clip", 1)])
+def test_ic_lora_training_saves_a_lora_that_says_it_needs_a_reference(tmp_path, dataset, source, factor):
+    from ltxbench.lora import files as lora
+    from ltxbench.train import data, loop
+
+    run = _run(tmp_path, dataset, {"train.steps": 3, "train.checkpoint_every": 3,
+                                   "train.reference": {"source": source, "downscale_factor": factor}})
+    result = loop.train(run)
+    meta = lora.read_metadata(result.checkpoints[-1])
+    assert meta["reference_conditioned"] == "true" and meta["reference_source"] == source
+    assert lora.reference_settings(result.checkpoints[-1]) == lora.ReferenceSettings(factor, source)
+    # photos: the one reference photo at each clip size; clip: each clip's middle frame for the other clip
+    sizes = {(r["width"], r["height"]) for r in data.training_clips(run)}
+    assert result.summary["cache"]["reference_misses"] == (len(sizes) if source == "photos" else 2)
+    assert all(r["loss"] == r["loss"] for r in result.table().to_dict("records"))  # finite (NaN != NaN)
+    if source == "photos":
+        again = loop.train(run, force=True)
+        assert again.summary["cache"]["reference_hits"] == len(sizes) and again.summary["cache"]["reference_misses"] == 0
+
+
+def test_an_ordinary_lora_needs_no_reference(tmp_path):
+    from conftest import random_lora
+    from ltxbench.lora import files as lora
+
+    path = random_lora(tiny.build_tiny_pipeline("2.3"), tmp_path / "lora_step_000001.safetensors", "2.3")
+    assert "reference_conditioned" not in lora.read_metadata(path) and lora.reference_settings(path) is None
+
+
+def test_the_ic_lora_loads_into_the_in_context_pipeline_and_the_reference_changes_the_video(tmp_path, dataset):
+    from ltxbench.evaluate.generate import generate_video, sampler_settings
+    from ltxbench.evaluate.reference import generate_with_reference, in_context_pipeline
+    from ltxbench.lora import files as lora
+    from ltxbench.train import loop
+
+    run = _run(tmp_path, dataset, {"train.steps": 2, "train.checkpoint_every": 2, "train.learning_rate": 1e-2,
+                                   "train.reference": {}})
+    path = loop.train(run).checkpoints[-1]
+    settings_ref = lora.reference_settings(path)
+    pipe = tiny.build_tiny_pipeline("2.3")
+    pipe_ic = in_context_pipeline(pipe)
+    assert pipe_ic.transformer is pipe.transformer  # shared: adapters loaded on either apply to both
+    pipe_ic.load_lora_weights(str(path), adapter_name="ic")
+    assert "ic" in pipe.transformer.peft_config
+    settings = sampler_settings(run.params.evaluate, run.params.model)
+    photo = _read(DATA / "obama_1.jpg")
+    frames, _ = generate_with_reference(pipe_ic, "obmx talking to the camera", 0, settings, photo,
+                                        settings_ref.downscale_factor)
+    assert frames.dtype.name == "uint8" and frames.shape == (9, 64, 64, 3)
+    plain, _ = generate_video(pipe_ic, "obmx talking to the camera", 0, settings)
+    other, _ = generate_with_reference(pipe_ic, "obmx talking to the camera", 0, settings, _read(DATA / "biden_1.jpg"),
+                                       settings_ref.downscale_factor)
+    # the reference enters: without it, or with another face, the same seed gives another video
+    assert abs(frames.astype(float) - plain.astype(float)).mean() > 0.1
+    assert abs(frames.astype(float) - other.astype(float)).mean() > 0.1
+    again, _ = generate_with_reference(pipe_ic, "obmx talking to the camera", 0, settings, photo, 1)
+    assert (again == frames).all()  # and the same reference and seed give the same video
+    half, _ = generate_with_reference(pipe_ic, "obmx talking to the camera", 0, settings, photo, 2)
+    assert half.shape == frames.shape and abs(half.astype(float) - frames.astype(float)).mean() > 0.1
+    with pytest.raises(ValueError, match="multiples of 32"):
+        generate_with_reference(pipe_ic, "obmx", 0, settings, photo, 4)  # 64 / 4 = 16 px
