@@ -18,6 +18,8 @@ weights. With ``train.prior_preservation.samples`` the base model first renders 
 videos and every step also trains on one of them (:mod:`ltxbench.train.prior`), so prompts
 without the trigger keep rendering what the base renders. A stage with an audio loss weight also denoises the clip's own audio latents (same σ,
 own noise; :func:`_clip_loss`); clips without sound add no audio loss.
+With ``train.reference`` (IC-LoRA) each step also shows the clip's clean reference tokens after the
+clip's own, as the in-context pipeline does (:mod:`ltxbench.train.reference`); the loss stays the clip's.
 
 Memory and scale: ``train.base_quantization`` stores the frozen base in 8 bits (optimum-quanto,
 :func:`quantize_base`); under ``torchrun``/``accelerate launch`` the LoRA gradients are averaged
