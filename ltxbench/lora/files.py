@@ -7,7 +7,9 @@ Saved format (loads in ComfyUI and in diffusers' LTX-2 loader):
 * alpha folded into ``lora_B`` (``B * alpha / rank``), so loaders that ignore alpha (diffusers
   0.42.1 never reads it) apply the trained strength; no ``.alpha`` keys, which that loader rejects;
 * safetensors metadata with provenance: ltxbench version, base model version and source, rank,
-  alpha, targets, triggers, step, stage, dataset and params hashes.
+  alpha, targets, triggers, step, stage, dataset and params hashes; an IC-LoRA (``train.reference``)
+  also ``reference_conditioned: "true"``, ``reference_downscale_factor`` and ``reference_source``
+  (diffusers' in-context pipeline never reads them: :func:`reference_settings` does).
 """
 
 from __future__ import annotations
@@ -45,6 +47,23 @@ def to_original_name(module_path: str) -> str:
     return names.to_original((names.TRANSFORMER, module_path))
 
 
+REFERENCE_SOURCES = ("photos", "clip")
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """What an IC-LoRA needs at inference: a reference image, at the video's size / ``downscale_factor``."""
+
+    downscale_factor: int
+    """The in-context pipeline's ``reference_downscale_factor`` the LoRA was trained with."""
+    source: str
+    """What it was trained with as the reference: ``photos`` or ``clip`` (``train.reference.source``)."""
+
+    def to_metadata(self) -> dict[str, str]:
+        return {"reference_conditioned": "true", "reference_downscale_factor": str(self.downscale_factor),
+                "reference_source": self.source}
+
+
 @dataclass(frozen=True)
 class Provenance:
     base_version: str
@@ -59,11 +78,15 @@ class Provenance:
     params_sha256: str
     base_checkpoint: str = ""
     """The official single-file checkpoint whose transformer the LoRA was trained on (``model.checkpoint``), if any."""
+    reference: ReferenceSettings | None = None
+    """Set for an IC-LoRA: it must be given a reference image at inference."""
 
     def to_metadata(self) -> dict[str, str]:
         from ltxbench import __version__
 
         extra = {"base_model_checkpoint": self.base_checkpoint} if self.base_checkpoint else {}
+        if self.reference is not None:
+            extra.update(self.reference.to_metadata())
         return {
             **extra,
             "format": "ltxbench-lora/1 (comfyui diffusion_model keys, alpha folded)",
@@ -112,6 +135,23 @@ def read_metadata(path: Path) -> dict[str, str]:
 
     with safe_open(str(path), framework="pt") as fh:
         return dict(fh.metadata() or {})
+
+
+def reference_settings(path: Path) -> ReferenceSettings | None:
+    """The reference an IC-LoRA file needs (its metadata), or None for an ordinary LoRA; ValueError
+    when the metadata says reference-conditioned but its factor or source is missing or invalid."""
+    meta = read_metadata(path)
+    flag = meta.get("reference_conditioned", "false")
+    if flag == "false":
+        return None
+    if flag != "true":
+        raise ValueError(f"{path}: reference_conditioned is {flag!r} in its metadata, expected 'true' or 'false'")
+    factor, source = meta.get("reference_downscale_factor", ""), meta.get("reference_source", "")
+    if not factor.isdigit() or int(factor) < 1:
+        raise ValueError(f"{path}: reference-conditioned LoRA with reference_downscale_factor {factor!r} (need an integer >= 1)")
+    if source not in REFERENCE_SOURCES:
+        raise ValueError(f"{path}: reference-conditioned LoRA with reference_source {source!r} (need one of {', '.join(REFERENCE_SOURCES)})")
+    return ReferenceSettings(int(factor), source)
 
 
 def checkpoint_step(path: Path) -> int:

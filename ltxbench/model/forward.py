@@ -10,6 +10,8 @@ if TYPE_CHECKING:  # only for annotations; never imported at run time here
     import torch
     from diffusers import LTX2Pipeline
 
+    from ltxbench.model.reference import ReferenceLatents
+
 from ltxbench.model.versions import VERSIONS, detect_version
 
 # ---------------------------------------------------------------------------------------
@@ -183,6 +185,7 @@ def transformer_forward(
     frame_rate: float = 24.0,
     use_cross_timestep: bool | None = None,
     generator: torch.Generator | None = None,
+    reference: ReferenceLatents | None = None,
 ) -> ForwardOutput:
     """One denoising-step transformer call, built exactly as in ``LTX2Pipeline.__call__``.
 
@@ -200,6 +203,11 @@ def transformer_forward(
     coordinates come from the transformer's own ``prepare_video_coords`` (at ``frame_rate``) and
     ``prepare_audio_coords``. Returns a :class:`ForwardOutput`: the video velocity ``[B, 128, F', H', W']``
     and the audio velocity ``[B, 8, L, 16]``, in float32 (with gradients when enabled).
+
+    ``reference`` (IC-LoRA): clean reference tokens appended after the target's, with their own
+    RoPE coordinates and a per-token timestep, as ``LTX2InContextPipeline`` builds them
+    (:func:`ltxbench.model.reference.append_reference`); the returned video velocity is the
+    target's alone.
     """
     import torch
     from diffusers.utils.torch_utils import randn_tensor
@@ -236,15 +244,21 @@ def transformer_forward(
     audio_coords = transformer.audio_rope.prepare_audio_coords(batch, audio_frames, device)
     timestep = video_sigma * pipe.scheduler.config.num_train_timesteps
     audio_timestep = audio_sig * pipe.scheduler.config.num_train_timesteps
+    video_timestep, num_target = timestep, hidden.shape[1]
+    if reference is not None:
+        from ltxbench.model.reference import append_reference
+
+        joined = append_reference(pipe, hidden, video_coords, timestep, reference, fps)
+        hidden, video_coords, video_timestep = joined.hidden, joined.coords, joined.timestep
 
     video_out, audio_out = transformer(
         hidden_states=hidden,
         audio_hidden_states=audio_hidden,
         encoder_hidden_states=cond["video_embeds"],
         audio_encoder_hidden_states=cond["audio_embeds"],
-        timestep=timestep,
+        timestep=video_timestep,
         audio_timestep=audio_timestep,
-        sigma=timestep,  # the pipeline passes sigma=timestep: the scaled value
+        sigma=timestep,  # the pipeline passes sigma=timestep: the scaled value (per sample, also with a reference)
         audio_sigma=audio_timestep,
         encoder_attention_mask=cond["attention_mask"],
         audio_encoder_attention_mask=cond["attention_mask"],
@@ -261,6 +275,6 @@ def transformer_forward(
         use_cross_timestep=use_cross_timestep,
         return_dict=False,
     )
-    video_v = pipe._unpack_latents(video_out.float(), frames, height, width, p, pt)
+    video_v = pipe._unpack_latents(video_out[:, :num_target].float(), frames, height, width, p, pt)
     audio_v = pipe._unpack_audio_latents(audio_out.float(), audio_frames, num_mel_bins=mel_bins)
     return ForwardOutput(video=video_v, audio=audio_v, audio_sigma=audio_sig)

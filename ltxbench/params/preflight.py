@@ -83,6 +83,14 @@ def cross_field_problems(sections: dict[str, BaseModel], check_weights: bool = T
         names = [st.name for st in t.stages]
         for dup in sorted({n for n in names if names.count(n) > 1}):
             problems.append(Problem("train.stages", dup, "stage names must be unique"))
+    cur_res = sections.get("curate")
+    if isinstance(t, TrainSection) and t.reference is not None and isinstance(cur_res, CurateSection):
+        # the reference is encoded at the clip's size / factor, which the VAE needs on its 32-px grid
+        grid = 32 * t.reference.downscale_factor
+        if cur_res.resolution % grid:
+            problems.append(Problem("train.reference.downscale_factor", t.reference.downscale_factor,
+                                    f"curate.resolution {cur_res.resolution} must be a multiple of {grid} (32 x the factor): "
+                                    f"the reference is encoded at the clip's size / {t.reference.downscale_factor}"))
     d_chars = sections.get("dataset")
     if isinstance(t, TrainSection) and isinstance(d_chars, DatasetSection):
         known = {ch.name for ch in d_chars.characters}

@@ -391,6 +391,23 @@ class PriorPreservationSection(Strict):
     """What replaces the trigger in the prior prompts ("" removes it; e.g. "a man")."""
 
 
+class ReferenceSection(Strict):
+    """IC-LoRA (reference-conditioned) training: every step also shows the transformer a clean
+    reference image of the clip's character, as ``diffusers.LTX2InContextPipeline`` does at inference
+    (:mod:`ltxbench.model.reference`, :mod:`ltxbench.train.reference`)."""
+
+    source: Literal["photos", "clip"] = "photos"
+    """Where each step's reference image comes from: ``photos``, one of the character's
+    ``dataset.characters[].references`` (drawn per step); ``clip``, the middle frame of another
+    accepted clip of the same character (never the clip being trained on). ``photos`` is the
+    default because at inference the reference is a photo of the person, so training sees the
+    same kind of input it will get."""
+    downscale_factor: Annotated[int, Field(ge=1, le=4)] = 1
+    """The reference is encoded at the target size divided by this (the pipeline's
+    ``reference_downscale_factor``; its RoPE coordinates are scaled back up by it). 2 quarters the
+    reference tokens. Every training clip's sides must be multiples of 32 x this factor."""
+
+
 class TrainSection(Strict):
     steps: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
     """Optimiser steps (ignored when ``train.stages`` is given: each stage has its own)."""
@@ -455,6 +472,10 @@ class TrainSection(Strict):
     stages: list[TrainStageSection] = []
     """A staged recipe (e.g. head crops, full frames, video, video with audio). Empty: one stage
     from the fields above."""
+    reference: ReferenceSection | None = None
+    """IC-LoRA: train on [noisy clip ; clean reference image of its character] (the "Face" recipe,
+    params/face_ic_lora.yaml); the LoRA then needs a reference at inference. None: an ordinary
+    text-to-video LoRA."""
 
 
 class PromptSection(Strict):

@@ -18,6 +18,8 @@ weights. With ``train.prior_preservation.samples`` the base model first renders 
 videos and every step also trains on one of them (:mod:`ltxbench.train.prior`), so prompts
 without the trigger keep rendering what the base renders. A stage with an audio loss weight also denoises the clip's own audio latents (same σ,
 own noise; :func:`_clip_loss`); clips without sound add no audio loss.
+With ``train.reference`` (IC-LoRA) each step also shows the clip's clean reference tokens after the
+clip's own, as the in-context pipeline does (:mod:`ltxbench.train.reference`); the loss stays the clip's.
 
 Memory and scale: ``train.base_quantization`` stores the frozen base in 8 bits (optimum-quanto,
 :func:`quantize_base`); under ``torchrun``/``accelerate launch`` the LoRA gradients are averaged
@@ -46,6 +48,7 @@ from ltxbench.run import atomic, folder
 from ltxbench.run.folder import Run
 from ltxbench.run.layout import BEST_CHECKPOINT
 from ltxbench.train import prior as train_prior
+from ltxbench.train import reference as train_reference
 from ltxbench.train import state as TS
 from ltxbench.train.data import (
     ClipSampler,
@@ -112,6 +115,7 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     stages = resolve_stages(cfg)
     per_stage = [stage_clips(clips, st) for st in stages]
     check_audio_stages(run, stages, per_stage)  # before any model loads
+    train_reference.check_references(run, clips)
     if cfg.prior_preservation.samples:
         for chosen in per_stage:
             train_prior.check_prompts(run, chosen)
@@ -136,6 +140,8 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                     cache_stats[k] = cache_stats.get(k, 0) + v
         audio, audio_stats = precompute_audio(run, pipe, list(audio_clips.values()))
         cache_stats.update(audio_stats)
+        references, reference_stats = train_reference.precompute_references(run, pipe, stages, per_stage, clips, encoded)
+        cache_stats.update(reference_stats)
         priors = _prior_videos(run, pipe, stages, per_stage, encoded, device, cache_stats)
     transformer = pipe.transformer
     pipe.text_encoder = None  # only the transformer (and the pipeline's packing helpers) stay in memory
@@ -185,7 +191,9 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
     provenance = dict(base_version=run.params.model.version, base_source=run.params.model.source, rank=cfg.rank,
                       alpha=cfg.alpha, targets=cfg.targets, triggers={c.name: c.trigger for c in run.params.dataset.characters},
                       dataset_sha256=data_sha, params_sha256=run.params.sha256(),
-                      base_checkpoint=str(run.params.model.checkpoint or ""))
+                      base_checkpoint=str(run.params.model.checkpoint or ""),
+                      reference=lora.ReferenceSettings(cfg.reference.downscale_factor, cfg.reference.source)
+                      if cfg.reference is not None else None)
     from torch.utils.tensorboard import SummaryWriter
 
     dist.wait()
@@ -215,9 +223,10 @@ def train(run: Run, on_step: Callable[[dict[str, Any]], None] | None = None, for
                 for b in range(cfg.batch_size):
                     g = sample_generator(seed, step, dist.process_index * cfg.batch_size + b)
                     clip = sampler.draw(g)
+                    ref = references.draw((st.crop, st.still), clip["id"], g) if references is not None else None
                     loss, sigma, audio_loss, video_mse = _clip_loss(pipe, latents[clip["id"]], texts[clip["id"]], g, st, cfg,
                                                                     device, audio.get(clip["id"]) if st.audio_loss_weight > 0 else None,
-                                                                    clip_fps(clip))
+                                                                    clip_fps(clip), ref)
                     (loss / cfg.batch_size).backward()
                     losses.append(loss.detach())
                     video_losses.append(video_mse)
@@ -336,7 +345,7 @@ def _prior_videos(run: Run, pipe: Any, stages: list[P.TrainStageSection], per_st
 
 def _clip_loss(pipe: Any, x0: Any, cond: dict[str, Any], generator: Any, stage: P.TrainStageSection,
                cfg: P.TrainSection, device: Any, audio: tuple[Any, Any] | None = None,
-               fps: float = 24.0) -> tuple[Any, float, Any | None]:
+               fps: float = 24.0, reference: Any | None = None) -> tuple[Any, float, Any | None]:
     """Weighted flow-matching loss of one clip at a freshly drawn σ: (loss, σ, unweighted audio loss
     as a detached tensor, or None).
 
@@ -345,6 +354,10 @@ def _clip_loss(pipe: Any, x0: Any, cond: dict[str, Any], generator: Any, stage: 
     latents only. Without it the audio stream is the pipeline's pure-noise first-step input
     (σ_audio = 1), which carries no information about the clip, and adds no loss: a clip without
     sound in an audio stage is masked out, not given made-up sound.
+
+    With ``reference`` (a :class:`~ltxbench.model.reference.ReferenceLatents`, IC-LoRA) its clean
+    tokens follow the clip's, the loss is the clip's alone, and σ's shift counts both, as the
+    in-context pipeline's schedule does (its ``mu`` is computed from the whole sequence).
     """
     import torch
 
@@ -352,6 +365,8 @@ def _clip_loss(pipe: Any, x0: Any, cond: dict[str, Any], generator: Any, stage: 
 
     x0 = x0.to(device)
     tokens = x0.shape[2] * x0.shape[3] * x0.shape[4]
+    if reference is not None:
+        tokens += reference.latents.shape[2] * reference.latents.shape[3] * reference.latents.shape[4]
     sigma = sample_sigma(generator, token_shift(tokens, dict(pipe.scheduler.config)))
     noise = torch.randn(x0.shape, generator=generator).to(device)
     x_t = forward.noisy_latents(x0, noise, sigma)
@@ -363,7 +378,7 @@ def _clip_loss(pipe: Any, x0: Any, cond: dict[str, Any], generator: Any, stage: 
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.mixed_precision == "bf16")
     with autocast:
         out = forward.transformer_forward(pipe, x_t, a_t, {k: v.to(device) for k, v in cond.items()}, sigma,
-                                      frame_rate=fps, generator=generator)
+                                      frame_rate=fps, generator=generator, reference=reference)
     video_mse = torch.nn.functional.mse_loss(out.video.float(), forward.velocity_target(x0, noise).float())
     loss = stage.video_loss_weight * video_mse
     if audio is None:

@@ -1,0 +1,253 @@
+"""IC-LoRA (reference-conditioned "Face" recipe) on the tiny LTX-2.3: params, the training forward
+against diffusers' LTX2InContextPipeline, a short training run, and generation with the reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ltxbench import errors
+from ltxbench.model import forward, reference, tiny
+from ltxbench.params import loading
+
+from conftest import DATA, small_params
+
+
+def _read(path):
+    import numpy as np
+    import PIL.Image
+
+    return np.asarray(PIL.Image.open(path).convert("RGB"))
+
+
+# ---------------------------------------------------------------------------------------
+# params
+# ---------------------------------------------------------------------------------------
+
+
+def test_reference_section_defaults_to_photos_and_is_off_by_default(tmp_path):
+    assert loading.load(small_params(tmp_path)).train.reference is None
+    ref = loading.load(small_params(tmp_path, train={"reference": {}})).train.reference
+    assert ref.source == "photos" and ref.downscale_factor == 1
+
+
+@pytest.mark.parametrize("bad, field", [({"source": "video"}, "train.reference.source"),
+                                        ({"downscale_factor": 0}, "train.reference.downscale_factor"),
+                                        ({"strength": 0.5}, "train.reference.strength")])
+def test_bad_reference_settings_are_refused_naming_the_field(tmp_path, bad, field):
+    with pytest.raises(errors.ParamsError, match=field.replace(".", r"\.")):
+        loading.load(small_params(tmp_path, train={"reference": bad}))
+
+
+def test_a_downscale_factor_off_the_clip_grid_is_refused_before_any_model_loads(tmp_path):
+    # curate.resolution 64 / factor 4 = 16 px: not on the VAE's 32-px grid
+    with pytest.raises(errors.ParamsError, match=r"train\.reference\.downscale_factor.*multiple of 128"):
+        loading.load(small_params(tmp_path, train={"reference": {"downscale_factor": 4}}))
+    assert loading.load(small_params(tmp_path, train={"reference": {"downscale_factor": 2}})).train.reference.downscale_factor == 2
+
+
+# ---------------------------------------------------------------------------------------
+# the training forward against the pipeline
+# ---------------------------------------------------------------------------------------
+
+
+def _first_transformer_call(pipe_ic, **kwargs):
+    """The kwargs and output of the in-context pipeline's first transformer call (a forward hook on
+    the real transformer: nothing is replaced, the pipeline runs as it does for a user)."""
+    seen = {}
+
+    def hook(module, args, kw, out):
+        if not seen:
+            seen["kw"] = {k: v.detach().clone() if torch.is_tensor(v) else v for k, v in kw.items()}
+            seen["out"] = out[0].detach().clone()
+
+    handle = pipe_ic.transformer.register_forward_hook(hook, with_kwargs=True)
+    try:
+        pipe_ic(generator=torch.Generator().manual_seed(0), output_type="latent", **kwargs)
+    finally:
+        handle.remove()
+    return seen["kw"], seen["out"]
+
+
+@pytest.mark.parametrize("factor", [1, 2])
+def test_training_forward_builds_the_reference_tokens_the_in_context_pipeline_builds(factor):
+    """The pipeline's own first transformer call (target noise + reference tokens) is replayed
+    through ltxbench's training forward: reference tokens (VAE encoding of the same photo),
+    coordinates, per-token timesteps and the target's velocity must all be the pipeline's."""
+    from diffusers.pipelines.ltx2 import LTX2ReferenceCondition
+
+    from ltxbench.evaluate.reference import in_context_pipeline
+
+    pipe = tiny.build_tiny_pipeline("2.3")
+    pipe_ic = in_context_pipeline(pipe)
+    height, width, frames, fps = 128, 64, 9, 24.0
+    photo = _read(DATA / "obama_2.jpg")
+    import PIL.Image
+
+    kw, out = _first_transformer_call(
+        pipe_ic, prompt="obmx talking", height=height, width=width, num_frames=frames, frame_rate=fps,
+        reference_conditions=LTX2ReferenceCondition(frames=PIL.Image.fromarray(photo), strength=1.0),
+        reference_downscale_factor=factor, num_inference_steps=2, guidance_scale=1.0, stg_scale=0.0,
+        modality_scale=1.0, audio_guidance_scale=1.0, audio_stg_scale=0.0, audio_modality_scale=1.0,
+        max_sequence_length=32)
+
+    lat_f, lat_h, lat_w = (frames - 1) // 8 + 1, height // 32, width // 32
+    n_target = lat_f * lat_h * lat_w
+    ref_lat = reference.encode_reference(pipe, photo, height, width, factor)
+    assert tuple(ref_lat.shape) == (1, 128, 1, lat_h // factor, lat_w // factor)
+    n_ref = ref_lat.shape[3] * ref_lat.shape[4]
+    hidden = kw["hidden_states"]
+    assert hidden.shape[1] == n_target + n_ref  # the pipeline appended exactly one reference's tokens
+    # the pipeline's clean reference tokens are ltxbench's encoding of the same photo
+    torch.testing.assert_close(hidden[:, n_target:], pipe._pack_latents(ref_lat, 1, 1), rtol=1e-5, atol=1e-5)
+    t = kw["sigma"]
+    assert float(kw["timestep"][0, n_target:].abs().max()) == 0.0 and torch.all(kw["timestep"][0, :n_target] == t)
+
+    # replay the same inputs through the training forward
+    x_t = pipe._unpack_latents(hidden[:, :n_target].float(), lat_f, lat_h, lat_w, 1, 1)
+    a_t = pipe._unpack_audio_latents(kw["audio_hidden_states"].float(), kw["audio_num_frames"], num_mel_bins=16)
+    cond = {"video_embeds": kw["encoder_hidden_states"], "audio_embeds": kw["audio_encoder_hidden_states"],
+            "attention_mask": kw["encoder_attention_mask"]}
+    seen = {}
+    handle = pipe.transformer.register_forward_pre_hook(lambda m, a, k: seen.update(k), with_kwargs=True)
+    try:
+        ours = forward.transformer_forward(pipe, x_t, a_t, cond, t / 1000.0, audio_sigma=kw["audio_timestep"] / 1000.0,
+                                           frame_rate=fps, reference=reference.ReferenceLatents(ref_lat, factor))
+    finally:
+        handle.remove()
+    torch.testing.assert_close(seen["video_coords"], kw["video_coords"])
+    torch.testing.assert_close(seen["timestep"], kw["timestep"])
+    if factor == 2:  # the reference's spatial coordinates reach as far as the target's
+        target_h = kw["video_coords"][0, 1, :n_target, 1].max()
+        assert seen["video_coords"][0, 1, n_target:, 1].max() == target_h
+    expected = pipe._unpack_latents(out[:, :n_target].float(), lat_f, lat_h, lat_w, 1, 1)
+    torch.testing.assert_close(ours.video, expected, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------
+# training and generation
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """A curated, captioned dataset (two photos of the character, so two source files)."""
+    import yaml
+
+    from ltxbench.caption import stage as caption
+    from ltxbench.curate import stage as curate_stage
+    from ltxbench.run import folder
+
+    tmp = tmp_path_factory.mktemp("ic")
+    # 128 px: obama_3's clip is 128x224, whose long side does not divide by 128 (the guard's test)
+    params = small_params(tmp, curate={"resolution": 128, "clip_frames": 9})
+    raw = yaml.safe_load(params.read_text())
+    raw["dataset"]["characters"][0]["media"] = [str(DATA / "obama_2.jpg"), str(DATA / "obama_3.jpg")]
+    params.write_text(yaml.safe_dump(raw))
+    run = folder.open_run(tmp / "run", params)
+    curate_stage.curate(run)
+    caption.caption(run)
+    return params, run.path("dataset")
+
+
+def _run(tmp_path, dataset, overrides):
+    import shutil
+
+    from ltxbench.run import folder
+
+    params_file, dataset_dir = dataset
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copytree(dataset_dir, run_dir / "dataset")
+    folder.init_run_dir(run_dir, loading.load(params_file, overrides))
+    return folder.open_run(run_dir)
+
+
+def test_clip_source_needs_another_source_file_and_is_refused_before_any_model_loads(tmp_path, dataset):
+    from ltxbench.dataset import manifest
+    from ltxbench.run import atomic
+    from ltxbench.train import data
+    from ltxbench.train import reference as train_reference
+
+    run = _run(tmp_path, dataset, {"train.reference": {"source": "clip"}})
+    records = manifest.load_manifest(run)
+    accepted = [r for r in records if r["status"] == "accepted"]
+    assert len({r["source"] for r in accepted}) == 2
+    train_reference.check_references(run, data.training_clips(run))  # two files: each clip has the other
+    for r in records:
+        r["source"] = accepted[0]["source"]  # as if both clips came from one file
+    atomic.write_jsonl(run.path("dataset", "manifest.jsonl"), records)
+    with pytest.raises(data.TrainingDataError, match="from one source file only"):
+        train_reference.check_references(run, data.training_clips(run))
+
+
+def test_a_clip_side_off_the_factors_grid_is_refused_naming_the_clip(tmp_path, dataset):
+    from ltxbench.train import data
+    from ltxbench.train import reference as train_reference
+
+    # curate.resolution 128 passes the params check for factor 4, but a 224-px long side does not divide by 128
+    run = _run(tmp_path, dataset, {"train.reference": {"downscale_factor": 4}})
+    with pytest.raises(data.TrainingDataError, match=r"not multiples of 128 .*obama-obama-3-000 \(128x224\)"):
+        train_reference.check_references(run, data.training_clips(run))
+
+
+@pytest.mark.parametrize("source, factor", [("photos", 1), ("clip", 1)])
+def test_ic_lora_training_saves_a_lora_that_says_it_needs_a_reference(tmp_path, dataset, source, factor):
+    from ltxbench.lora import files as lora
+    from ltxbench.train import data, loop
+
+    run = _run(tmp_path, dataset, {"train.steps": 3, "train.checkpoint_every": 3,
+                                   "train.reference": {"source": source, "downscale_factor": factor}})
+    result = loop.train(run)
+    meta = lora.read_metadata(result.checkpoints[-1])
+    assert meta["reference_conditioned"] == "true" and meta["reference_source"] == source
+    assert lora.reference_settings(result.checkpoints[-1]) == lora.ReferenceSettings(factor, source)
+    # photos: the one reference photo at each clip size; clip: each clip's middle frame for the other clip
+    sizes = {(r["width"], r["height"]) for r in data.training_clips(run)}
+    assert result.summary["cache"]["reference_misses"] == (len(sizes) if source == "photos" else 2)
+    assert all(r["loss"] == r["loss"] for r in result.table().to_dict("records"))  # finite (NaN != NaN)
+    if source == "photos":
+        again = loop.train(run, force=True)
+        assert again.summary["cache"]["reference_hits"] == len(sizes) and again.summary["cache"]["reference_misses"] == 0
+
+
+def test_an_ordinary_lora_needs_no_reference(tmp_path):
+    from conftest import random_lora
+    from ltxbench.lora import files as lora
+
+    path = random_lora(tiny.build_tiny_pipeline("2.3"), tmp_path / "lora_step_000001.safetensors", "2.3")
+    assert "reference_conditioned" not in lora.read_metadata(path) and lora.reference_settings(path) is None
+
+
+def test_the_ic_lora_loads_into_the_in_context_pipeline_and_the_reference_changes_the_video(tmp_path, dataset):
+    from ltxbench.evaluate.generate import generate_video, sampler_settings
+    from ltxbench.evaluate.reference import generate_with_reference, in_context_pipeline
+    from ltxbench.lora import files as lora
+    from ltxbench.train import loop
+
+    run = _run(tmp_path, dataset, {"train.steps": 2, "train.checkpoint_every": 2, "train.learning_rate": 1e-2,
+                                   "train.reference": {}})
+    path = loop.train(run).checkpoints[-1]
+    settings_ref = lora.reference_settings(path)
+    pipe = tiny.build_tiny_pipeline("2.3")
+    pipe_ic = in_context_pipeline(pipe)
+    assert pipe_ic.transformer is pipe.transformer  # shared: adapters loaded on either apply to both
+    pipe_ic.load_lora_weights(str(path), adapter_name="ic")
+    assert "ic" in pipe.transformer.peft_config
+    settings = sampler_settings(run.params.evaluate, run.params.model)
+    photo = _read(DATA / "obama_1.jpg")
+    frames, _ = generate_with_reference(pipe_ic, "obmx talking to the camera", 0, settings, photo,
+                                        settings_ref.downscale_factor)
+    assert frames.dtype.name == "uint8" and frames.shape == (9, 64, 64, 3)
+    plain, _ = generate_video(pipe_ic, "obmx talking to the camera", 0, settings)
+    other, _ = generate_with_reference(pipe_ic, "obmx talking to the camera", 0, settings, _read(DATA / "biden_1.jpg"),
+                                       settings_ref.downscale_factor)
+    # the reference enters: without it, or with another face, the same seed gives another video
+    assert abs(frames.astype(float) - plain.astype(float)).mean() > 0.1
+    assert abs(frames.astype(float) - other.astype(float)).mean() > 0.1
+    again, _ = generate_with_reference(pipe_ic, "obmx talking to the camera", 0, settings, photo, 1)
+    assert (again == frames).all()  # and the same reference and seed give the same video
+    half, _ = generate_with_reference(pipe_ic, "obmx talking to the camera", 0, settings, photo, 2)
+    assert half.shape == frames.shape and abs(half.astype(float) - frames.astype(float)).mean() > 0.1
+    with pytest.raises(ValueError, match="multiples of 32"):
+        generate_with_reference(pipe_ic, "obmx", 0, settings, photo, 4)  # 64 / 4 = 16 px
