@@ -251,3 +251,54 @@ def test_the_ic_lora_loads_into_the_in_context_pipeline_and_the_reference_change
     assert half.shape == frames.shape and abs(half.astype(float) - frames.astype(float)).mean() > 0.1
     with pytest.raises(ValueError, match="multiples of 32"):
         generate_with_reference(pipe_ic, "obmx", 0, settings, photo, 4)  # 64 / 4 = 16 px
+
+
+def test_evaluate_scores_an_ic_lora_with_and_without_its_reference(tmp_path, dataset):
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from ltxbench.evaluate import stage as evaluate
+    from ltxbench.media import video
+    from ltxbench.train import loop
+
+    run = _run(tmp_path, dataset, {"train.steps": 2, "train.checkpoint_every": 1, "train.learning_rate": 1e-2,
+                                   "train.reference": {}})
+    loop.train(run)
+    result = evaluate.evaluate(run)
+    samples = run.path("samples")
+    made = sorted(p.relative_to(samples).as_posix() for p in samples.rglob("*.mp4"))
+    plain = [f"{c}/{v}.mp4" for c in ("base", "lora_step_000001", "lora_step_000002") for v in ("talk-notrigger_s0", "talk_s0")]
+    # with the reference: the trigger videos only (leakage with the face given would measure nothing)
+    assert made == sorted(plain + [f"reference/{c}/talk_s0.mp4" for c in ("base", "lora_step_000001", "lora_step_000002")])
+    record = json.loads((samples / "reference" / "lora_step_000002" / "talk_s0.json").read_text())
+    assert record["reference"]["downscale_factor"] == 1 and len(record["reference"]["image_sha256"]) == 64
+    assert "reference" not in json.loads((samples / "lora_step_000002" / "talk_s0.json").read_text())
+
+    def frames(rel):
+        path = samples / rel / "talk_s0.mp4"
+        return video.read_frames(path, list(range(video.probe(path).num_frames))).astype(np.float32)
+
+    assert np.abs(frames("reference/lora_step_000002") - frames("lora_step_000002")).mean() > 0.1
+
+    table = pd.read_csv(run.path("eval", "reference.csv"))
+    assert set(table["checkpoint"]) == {"base", "lora_step_000001", "lora_step_000002"}
+    motion = table[(table["checkpoint"] == "lora_step_000002") & (table["metric"] == "motion")].iloc[0]
+    assert motion["n"] == 1 and motion["change"] == pytest.approx(motion["with_reference"] - motion["without"], abs=1e-5)
+    # the random tiny model draws no faces: the gain in identity is not known, and the entry says so
+    assert result.reference["change"] is None and result.reference["reason"].startswith("not known")
+    assert result.figures["reference"].is_file() and "IC-LoRA: not known" in repr(result)
+    from ltxbench.ui.eval_dashboard import EvalDashboard
+
+    dash = EvalDashboard(run.dir)
+    assert any("with and without its reference" in getattr(c, "value", "") for c in dash.widget.children
+               if isinstance(getattr(c, "value", None), str))
+    assert 'alt="reference.png"' in dash.static_html()
+    notes = json.loads(run.path("eval", "notes.json").read_text())
+    assert any("obama_1.jpg as the reference" in n and "inflated" in n for n in notes)
+    # the pick is made on the videos without the reference: their labels alone are in metrics.csv
+    assert set(pd.read_csv(result.metrics_path)["checkpoint"]) == {"base", "lora_step_000001", "lora_step_000002"}
+    before = {p: p.stat().st_mtime_ns for p in samples.rglob("*.mp4")}
+    evaluate.evaluate(run)
+    assert {p: p.stat().st_mtime_ns for p in samples.rglob("*.mp4")} == before  # every video reused

@@ -98,22 +98,45 @@ def generate_on_bases(run: Run, checkpoints: list[Path], cases: list[Any], regen
     return out
 
 
-def paired_gains(rows: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[float, float, float, int]]:
-    """Per (checkpoint, metric): the mean over prompts x seeds of (checkpoint - base model) on the
-    same prompt and seed, its 95% bootstrap interval and the number of pairs."""
-    from ltxbench.evaluate.metrics.stats import bootstrap_ci
-
+def _by_case(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[tuple[str, int], float]]:
     values: dict[tuple[str, str], dict[tuple[str, int], float]] = defaultdict(dict)
     for r in rows:
         values[(r["checkpoint"], r["metric"])][(r["prompt_id"], int(r["seed"]))] = float(r["value"])
+    return values
+
+
+def _paired(before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]) -> tuple[float, float, float, int] | None:
+    """Mean of (after - before) over the prompts x seeds both have, its 95% bootstrap interval, n."""
+    from ltxbench.evaluate.metrics.stats import bootstrap_ci
+
+    pairs = sorted(set(before) & set(after))
+    if not pairs:
+        return None
+    mean, lo, hi = bootstrap_ci([after[k] - before[k] for k in pairs])
+    return mean, lo, hi, len(pairs)
+
+
+def paired_gains(rows: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[float, float, float, int]]:
+    """Per (checkpoint, metric): the mean over prompts x seeds of (checkpoint - base model) on the
+    same prompt and seed, its 95% bootstrap interval and the number of pairs."""
+    values = _by_case(rows)
     out = {}
     for (label, metric), by_case in values.items():
-        base = values.get((BASE, metric), {})
-        pairs = sorted(set(by_case) & set(base))
-        if label == BASE or not pairs:
-            continue
-        gain, lo, hi = bootstrap_ci([by_case[k] - base[k] for k in pairs])
-        out[(label, metric)] = (gain, lo, hi, len(pairs))
+        found = _paired(values.get((BASE, metric), {}), by_case) if label != BASE else None
+        if found is not None:
+            out[(label, metric)] = found
+    return out
+
+
+def paired_difference(before: list[dict[str, Any]], after: list[dict[str, Any]]
+                      ) -> dict[tuple[str, str], tuple[float, float, float, int]]:
+    """Per (checkpoint, metric) in both row sets: (after - before) paired by prompt and seed, as :func:`paired_gains`."""
+    old, new = _by_case(before), _by_case(after)
+    out = {}
+    for key, by_case in new.items():
+        found = _paired(old.get(key, {}), by_case)
+        if found is not None:
+            out[key] = found
     return out
 
 
@@ -144,6 +167,13 @@ def compared_label(table: list[dict[str, Any]], best: dict[str, Any]) -> str | N
     return max(own, key=lambda r: r["step"])["checkpoint"] if own else None
 
 
+def change_verdict(change: float, low: float, high: float, what: str, where: str = "") -> str:
+    """The words for a paired change in identity and its interval: none shown, raised or lowered."""
+    if low <= 0 <= high:
+        return "no gain the videos can show (the interval includes 0)"
+    return f"{what} {'raises' if change > 0 else 'lowers'} identity{where}"
+
+
 def base_sentence(table: list[dict[str, Any]], b: BaseRun, label: str | None) -> str:
     """What the LoRA does on base ``b``, with the numbers; "not known" where the videos cannot say."""
     where = f"{b.name} (LTX-{b.model.version}, {b.model.source})"
@@ -160,12 +190,7 @@ def base_sentence(table: list[dict[str, Any]], b: BaseRun, label: str | None) ->
                 "LoRA does to identity on this base was not measured")
     gain = (f"{mine['gain']:+.3f} (95% CI {mine['gain_ci_low']:+.3f}..{mine['gain_ci_high']:+.3f}, n={mine['gain_n']} "
             "prompt x seed pairs)")
-    if mine["gain_ci_low"] <= 0 <= mine["gain_ci_high"]:
-        verdict = "no gain the videos can show (the interval includes 0)"
-    elif mine["gain"] > 0:
-        verdict = "the LoRA raises identity on this base"
-    else:
-        verdict = "the LoRA lowers identity on this base"
+    verdict = change_verdict(mine["gain"], mine["gain_ci_low"], mine["gain_ci_high"], "the LoRA", " on this base")
     line = (f"{where}: {label} identity {mine['mean']:.3f} against {alone['mean']:.3f} without the LoRA, gain {gain}: {verdict}")
     if mine["mean"] < SAME_PERSON:
         line += f"; below dlib's same-person line {SAME_PERSON}, so it does not render the character there"

@@ -294,14 +294,16 @@ def _reusable(path: Path, wanted: dict[str, Any]) -> bool:
 
 
 def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Path | None]], regenerate: bool = False,
-                     model: P.ModelSection | None = None) -> int:
+                     model: P.ModelSection | None = None, reference: Any = None) -> int:
     """Generate every planned video that does not exist yet with the same provenance (every one with
     ``regenerate``); returns how many were generated.
 
     Each video's record (:func:`sample_provenance`, written after the video) keys it on the sha256
     of the LoRA file that made it and on the base model: a checkpoint retrained under the same name
     gets new videos, an unchanged one keeps its old ones. ``model``: the base ``pipe`` is (default
-    the run's ``model``; ``evaluate.bases`` passes each other base)."""
+    the run's ``model``; ``evaluate.bases`` passes each other base). ``reference``: a
+    :class:`ltxbench.evaluate.with_reference.ReferencePlan`: every video is made through the
+    in-context pipeline with its character's reference photo, which its record names."""
     from ltxbench.media import video
     from ltxbench.train.data import file_sha256, model_section_id
 
@@ -316,16 +318,27 @@ def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Pat
     for sample, text, lora_path in plan:
         wanted = sample_provenance(lora_hashes.get(lora_path), base_id, text, sample.seed, settings, sample.strength,
                                    stack_record if sample.stacked else None)
+        if reference is not None:
+            wanted["reference"] = reference.record(sample.prompt_id)
         if regenerate or not _reusable(sample.path, wanted):
             todo.append((sample, text, lora_path, wanted))
     if len(todo) < len(plan):
         log.info("evaluate: %d of %d videos exist, made from the same LoRA file, base and settings: reused",
                  len(plan) - len(todo), len(plan))
     adapters = Adapters(pipe, stack)
+    in_context = None
+    if reference is not None and todo:
+        from ltxbench.evaluate.reference import generate_with_reference, in_context_pipeline
+
+        in_context = in_context_pipeline(pipe)  # shares pipe's modules: the adapters loaded on pipe apply
     try:
         for sample, text, lora_path, wanted in progress.bar(todo, desc="generate", unit="video"):
             adapters.use(sample.checkpoint, lora_path)
-            frames, sound = generate_video(pipe, text, sample.seed, settings)
+            if in_context is not None:
+                frames, sound = generate_with_reference(in_context, text, sample.seed, settings,
+                                                        reference.image(sample.prompt_id), reference.downscale_factor)
+            else:
+                frames, sound = generate_video(pipe, text, sample.seed, settings)
             video.write_mp4(sample.path, frames, fps=cfg.frame_rate, audio=sound)
             atomic.atomic_write_json(provenance_path(sample.path), wanted)
     finally:

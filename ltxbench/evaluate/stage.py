@@ -20,6 +20,8 @@ Writes (``runs/README.md`` documents every file and metric):
   :mod:`ltxbench.evaluate.select`), ``eval/diagnosis.json`` (findings with evidence and fixes,
   :mod:`ltxbench.evaluate.diagnosis`); with ``evaluate.with_loras``, ``eval/stack.csv`` (each
   checkpoint with and without the stacked LoRAs, paired by prompt and seed, :mod:`ltxbench.evaluate.stack`);
+  for IC-LoRA checkpoints, ``samples/reference/`` and ``eval/reference.{csv,json,png}`` (the same
+  prompts and seeds given the reference, :mod:`ltxbench.evaluate.with_reference`);
   with ``evaluate.bases``, ``samples/bases/<name>/``, ``eval/bases.csv``, ``eval/bases.json`` and
   ``eval/bases.png`` (every checkpoint on other base models, :mod:`ltxbench.evaluate.bases`);
 * figures ``eval/identity_curve.png``, ``eval/grid_<checkpoint>.png``, ``eval/bleed.png``,
@@ -85,6 +87,9 @@ class EvaluateResult:
     figures: dict[str, Path] = field(default_factory=dict)
     diagnosis: dict[str, Any] = field(default_factory=dict)
     """eval/diagnosis.json: findings with evidence and fixes (:mod:`ltxbench.evaluate.diagnosis`)."""
+    reference: dict[str, Any] = field(default_factory=dict)
+    """eval/reference.json for IC-LoRA checkpoints: identity with and without the reference
+    (:mod:`ltxbench.evaluate.with_reference`); {} without."""
     bases: dict[str, Any] = field(default_factory=dict)
     """eval/bases.json with ``evaluate.bases``: the LoRA on each base, one sentence per base
     (:mod:`ltxbench.evaluate.bases`); {} without."""
@@ -133,6 +138,8 @@ class EvaluateResult:
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  finding ({f['code']}): {f['title']}" for f in self.diagnosis.get("findings", [])]
         lines += [f"  on base {v}" for v in self.bases.get("verdicts", {}).values()]
+        if self.reference:
+            lines.append(f"  IC-LoRA: {self.reference.get('reason')}")
         return "\n".join(lines)
 
     def report(self) -> Any:
@@ -161,7 +168,7 @@ def load_result(eval_dir: Path) -> EvaluateResult:
 
     figures = {p.stem: p for p in sorted(eval_dir.glob("*.png"))}
     return EvaluateResult(eval_dir, read(name_in(EVAL, BEST_CHECKPOINT), {}), read("skipped.json", []), read("notes.json", []),
-                          figures, read("diagnosis.json", {}), read("bases.json", {}))
+                          figures, read("diagnosis.json", {}), read("reference.json", {}), read("bases.json", {}))
 
 
 def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
@@ -184,13 +191,14 @@ def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
     refs = reference_sets(run, analyzer, notes)
     skipped: list[dict[str, Any]] = []
     others: list[Any] = []  # evaluate.bases, as generated
+    with_ref: list[SampleVideo] = []  # IC-LoRAs given their reference
     if cfg.videos_from is not None:
         videos = folder_videos(cfg.videos_from)
         texts = {pr.id: neutral_text(pr.text, cfg.neutral_subject) or pr.text for pr in cfg.prompts}
         prompts = prompts_from_videos(videos, [c.name for c in characters], texts)
         notes.append(f"videos read from {cfg.videos_from} (evaluate.videos_from); nothing was generated")
     else:
-        videos, prompts, skipped, others = _generate(run)
+        videos, prompts, skipped, others, with_ref = _generate(run, notes)
     atomic.atomic_write_json(run.path("eval", "skipped.json"), skipped)
     # References and training clips keep the default detection (photos and clips of any size);
     # the generated videos use evaluate.face_upsample (None: per video size, see eval_score).
@@ -205,6 +213,13 @@ def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
                               stack=[{"path": str(w.path), "strength": w.strength} for w in cfg.with_loras])
     if others:
         _compare_bases(run, result, videos, skipped, others, scorer)
+    if with_ref:
+        from ltxbench.evaluate.bases import read_metric_rows
+        from ltxbench.evaluate.with_reference import write_reference
+
+        result.reference = write_reference(result.eval_dir, read_metric_rows(result.metrics_path),
+                                           score_videos(with_ref, scorer).rows, result.best)
+        result.figures["reference"] = result.eval_dir / "reference.png"
     return result
 
 
@@ -229,7 +244,8 @@ def _coverage_gaps(run: Run) -> dict[str, list[str]]:
     return {name: list(c.get("gaps", [])) for name, c in characters.items()}
 
 
-def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[dict[str, Any]], list[Any]]:
+def _generate(run: Run, notes: list[str]) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[dict[str, Any]], list[Any],
+                                                    list[SampleVideo]]:
     from ltxbench.evaluate.generate import generate_missing, screen_stack, stacked_loras
     from ltxbench.model import devices, loading
     from ltxbench.model.architecture import from_module
@@ -265,6 +281,12 @@ def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[
     cases = prompt_cases(cfg, run.params.dataset.characters)
     plan = planned_videos(run, usable, cases)
     generate_missing(run, pipe, plan, regenerate=stale)
+    from ltxbench.evaluate.with_reference import reference_plan, reference_videos
+
+    reference = reference_plan(run, usable, cases, notes)
+    with_ref = reference_videos(run, plan, reference) if reference is not None else []
+    if with_ref:  # IC-LoRAs: the same trigger videos again, given the reference
+        generate_missing(run, pipe, with_ref, regenerate=stale, reference=reference)
     del pipe
     others = []
     if cfg.bases:  # one base in memory at a time
@@ -272,7 +294,7 @@ def _generate(run: Run) -> tuple[list[SampleVideo], dict[str, PromptInfo], list[
 
         others = generate_on_bases(run, usable, cases, regenerate=stale)
     prompts = {c.prompt_id: PromptInfo(c.character, c.neutral_id, c.neutral_text or c.text) for c in cases}
-    return [p[0] for p in plan], prompts, skipped, others
+    return [p[0] for p in plan], prompts, skipped, others, [p[0] for p in with_ref]
 
 
 def _made_differently(old: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -198,6 +198,10 @@ class EvalDashboard:
         if (self.eval_dir / "stack_curve.png").is_file():
             panels += [w.HTML("<h4>The stacked LoRAs: each checkpoint alone and with the stack</h4>"),
                        self._image("stack_curve.png")]
+        if (self.eval_dir / "reference.png").is_file():
+            reason = json.loads((self.eval_dir / "reference.json").read_text(encoding="utf-8")).get("reason", "")
+            panels += [w.HTML(f"<h4>The IC-LoRA with and without its reference</h4><p>{html.escape(reason)}</p>"),
+                       self._image("reference.png")]
         if (self.eval_dir / "bases.png").is_file():
             panels += [w.HTML("<h4>The LoRA on other base models (evaluate.bases)</h4>" + self._bases_html()),
                        self._image("bases.png")]
@@ -315,7 +319,7 @@ class EvalDashboard:
         return self.select(stack_label(label) if stacked else label)
 
     STATIC_FIGURES = ("identity_curve.png", "identity_by_angle.png", "leakage_motion.png", "strength_curve.png", "stack_curve.png",
-                      "bases.png", "bleed.png", "voice_curve.png", "voice_bleed.png")
+                      "reference.png", "bases.png", "bleed.png", "voice_curve.png", "voice_bleed.png")
 
     def _bases_html(self) -> str:
         """eval/bases.json's sentence per base, as a list ("" without the file)."""
