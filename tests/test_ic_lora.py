@@ -93,7 +93,9 @@ def test_training_forward_builds_the_reference_tokens_the_in_context_pipeline_bu
 
     lat_f, lat_h, lat_w = (frames - 1) // 8 + 1, height // 32, width // 32
     n_target = lat_f * lat_h * lat_w
-    ref_lat = reference.encode_reference(pipe, photo, height, width, factor)
+    from ltxbench.train.reference import encode_reference
+
+    ref_lat = encode_reference(pipe, photo, height, width, factor)
     assert tuple(ref_lat.shape) == (1, 128, 1, lat_h // factor, lat_w // factor)
     n_ref = ref_lat.shape[3] * ref_lat.shape[4]
     hidden = kw["hidden_states"]

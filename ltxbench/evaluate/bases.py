@@ -203,8 +203,7 @@ def base_sentence(table: list[dict[str, Any]], b: BaseRun, label: str | None) ->
 
 def write_bases(eval_dir: Path, own: BaseRun, others: list[BaseRun], best: dict[str, Any]) -> dict[str, Any]:
     """eval/bases/<name>/metrics.csv, eval/bases.csv, eval/bases.json and eval/bases.png; returns bases.json."""
-    from ltxbench.evaluate.stage import METRIC_FIELDS
-    from ltxbench.evaluate.stage import _write_csv as write_csv
+    from ltxbench.evaluate.tables import METRIC_FIELDS, write_csv
 
     for b in others:
         write_csv(eval_dir / "bases" / b.name / "metrics.csv", METRIC_FIELDS, b.rows)

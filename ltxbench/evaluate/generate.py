@@ -326,17 +326,12 @@ def generate_missing(run: Run, pipe: Any, plan: list[tuple[SampleVideo, str, Pat
         log.info("evaluate: %d of %d videos exist, made from the same LoRA file, base and settings: reused",
                  len(plan) - len(todo), len(plan))
     adapters = Adapters(pipe, stack)
-    in_context = None
-    if reference is not None and todo:
-        from ltxbench.evaluate.reference import generate_with_reference, in_context_pipeline
-
-        in_context = in_context_pipeline(pipe)  # shares pipe's modules: the adapters loaded on pipe apply
+    in_context = reference.pipeline(pipe) if reference is not None and todo else None
     try:
         for sample, text, lora_path, wanted in progress.bar(todo, desc="generate", unit="video"):
             adapters.use(sample.checkpoint, lora_path)
             if in_context is not None:
-                frames, sound = generate_with_reference(in_context, text, sample.seed, settings,
-                                                        reference.image(sample.prompt_id), reference.downscale_factor)
+                frames, sound = reference.generate(in_context, text, sample.seed, settings, sample.prompt_id)
             else:
                 frames, sound = generate_video(pipe, text, sample.seed, settings)
             video.write_mp4(sample.path, frames, fps=cfg.frame_rate, audio=sound)

@@ -33,8 +33,6 @@ about faces. The embedded tiny model has random weights and draws no faces, and 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 from dataclasses import dataclass, field
@@ -57,6 +55,7 @@ from ltxbench.evaluate.generate import (
 from ltxbench.evaluate.score import PromptInfo, Scorer, prompts_from_videos, score_videos
 from ltxbench.evaluate.select import Rules, best_label, pick_best, summarize
 from ltxbench.evaluate.sources import SampleVideo, VideoFolderError, folder_videos
+from ltxbench.evaluate.tables import BLEED_FIELDS, METRIC_FIELDS, SUMMARY_FIELDS, write_csv
 from ltxbench.lora import files as lora
 from ltxbench.params import schema as P
 from ltxbench.run import atomic, folder
@@ -68,10 +67,6 @@ log = logging.getLogger("ltxbench")
 __all__ = ["EvaluateResult", "NoUsableCheckpointError", "VideoFolderError", "evaluate", "pick_best",
            "sample_prompt_id", "score_folder", "summarize"]
 
-# strength is appended, not inserted: readers of the earlier columns by position keep working
-METRIC_FIELDS = ("checkpoint", "step", "prompt_id", "seed", "metric", "value", "strength")
-SUMMARY_FIELDS = ("checkpoint", "step", "metric", "n", "mean", "ci_low", "ci_high", "strength")
-BLEED_FIELDS = ("checkpoint", "step", "prompt_id", "seed", "target", "character", "similarity")
 
 
 class NoUsableCheckpointError(RuntimeError):
@@ -350,16 +345,16 @@ def _score_and_write(eval_dir: Path, videos: list[SampleVideo], scorer: Scorer, 
 
     scores = score_videos(videos, scorer)
     _voice_notes(scores.rows, scorer, notes)
-    _write_csv(eval_dir / "metrics.csv", METRIC_FIELDS, scores.rows)
+    write_csv(eval_dir / "metrics.csv", METRIC_FIELDS, scores.rows)
     if scores.bleed:
-        _write_csv(eval_dir / "bleed.csv", BLEED_FIELDS, scores.bleed)
+        write_csv(eval_dir / "bleed.csv", BLEED_FIELDS, scores.bleed)
     summary = summarize(scores.rows)
-    _write_csv(eval_dir / "summary.csv", SUMMARY_FIELDS, summary)
+    write_csv(eval_dir / "summary.csv", SUMMARY_FIELDS, summary)
     best = pick_best(summary, scores.rows, rules, tiny_model=tiny_model)
     best["skipped"] = [s["checkpoint"] for s in skipped]
     table = stack_table(scores.rows) if any(v.stacked for v in videos) else None
     if table is not None:
-        _write_csv(eval_dir / "stack.csv", STACK_FIELDS, table)
+        write_csv(eval_dir / "stack.csv", STACK_FIELDS, table)
         best["stack"] = stack_verdict(table, best, stack or [])
     atomic.atomic_write_json(eval_dir / name_in(EVAL, BEST_CHECKPOINT), best)
     # the diagnosis reads the curve over steps at the pick's strength (or the main one)
@@ -510,11 +505,3 @@ def _clip_scorer(cfg: P.EvaluateSection, notes: list[str]) -> Any:
         log.warning("evaluate: clip_score (prompt adherence) not measured: %s", exc)
         notes.append(f"clip_score not measured: {exc}")
         return None
-
-
-def _write_csv(path: Path, fields: tuple[str, ...], rows: list[dict[str, Any]]) -> Path:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
-    return atomic.atomic_write_text(path, buf.getvalue())

@@ -53,8 +53,19 @@ class ReferencePlan:
     character_of: dict[str, str]
     """prompt id -> the character whose photo its videos are given."""
 
-    def image(self, prompt_id: str) -> np.ndarray:
-        return self.images[self.character_of[prompt_id]]
+    def pipeline(self, pipe: Any) -> Any:
+        """The in-context pipeline over ``pipe``'s own modules (the adapters loaded on ``pipe`` apply)."""
+        from ltxbench.evaluate.reference import in_context_pipeline
+
+        return in_context_pipeline(pipe)
+
+    def generate(self, pipe_ic: Any, text: str, seed: int, settings: dict[str, Any], prompt_id: str
+                 ) -> tuple[np.ndarray, tuple[np.ndarray, int] | None]:
+        """One video given ``prompt_id``'s character's photo (:func:`~ltxbench.evaluate.reference.generate_with_reference`)."""
+        from ltxbench.evaluate.reference import generate_with_reference
+
+        return generate_with_reference(pipe_ic, text, seed, settings, self.images[self.character_of[prompt_id]],
+                                       self.downscale_factor)
 
     def record(self, prompt_id: str) -> dict[str, Any]:
         """The part of a video's record that names its reference (it is reused only when this matches)."""
@@ -177,8 +188,7 @@ def plot_reference(table: list[dict[str, Any]], out: Path) -> Path:
 def write_reference(eval_dir: Path, without: list[dict[str, Any]], with_ref: list[dict[str, Any]],
                     best: dict[str, Any]) -> dict[str, Any]:
     """eval/reference/metrics.csv, eval/reference.csv, eval/reference.json and eval/reference.png."""
-    from ltxbench.evaluate.stage import METRIC_FIELDS
-    from ltxbench.evaluate.stage import _write_csv as write_csv
+    from ltxbench.evaluate.tables import METRIC_FIELDS, write_csv
 
     write_csv(eval_dir / "reference" / "metrics.csv", METRIC_FIELDS, with_ref)
     table = reference_table(without, with_ref)

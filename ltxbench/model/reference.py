@@ -68,14 +68,6 @@ def reference_pixels(pipe: LTX2Pipeline, image: np.ndarray, height: int, width: 
     return processor.preprocess_video([PIL.Image.fromarray(image)], h, w, resize_mode="crop")
 
 
-def encode_reference(pipe: LTX2Pipeline, image: np.ndarray, height: int, width: int, downscale_factor: int = 1
-                     ) -> torch.Tensor:
-    """The reference image's normalised latent ``[1, 128, 1, h/32, w/32]`` (float32, no gradients)."""
-    from ltxbench.model import forward
-
-    return forward.encode_video(pipe, reference_pixels(pipe, image, height, width, downscale_factor))
-
-
 @dataclass(frozen=True)
 class AppendedTokens:
     """Target and reference tokens as one transformer input."""

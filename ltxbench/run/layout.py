@@ -59,6 +59,20 @@ IDENTITY_BY_ANGLE_PNG = "eval/identity_by_angle.png"
 STACK_CSV = "eval/stack.csv"
 STACK_CURVE_PNG = "eval/stack_curve.png"
 STRENGTH_CURVE_PNG = "eval/strength_curve.png"
+# evaluate.bases: the same videos on other base models, side by side
+BASES_SAMPLE_VIDEO = "samples/bases/{name}/{checkpoint}/{video}.mp4"
+BASES_SAMPLE_PROVENANCE = "samples/bases/{name}/{checkpoint}/{video}.json"
+BASES_CSV = "eval/bases.csv"
+BASES_METRICS = "eval/bases/{name}/metrics.csv"
+BASES_JSON = "eval/bases.json"
+BASES_PNG = "eval/bases.png"
+# IC-LoRAs: the trigger videos again, given the reference
+REFERENCE_SAMPLE_VIDEO = "samples/reference/{checkpoint}/{video}.mp4"
+REFERENCE_SAMPLE_PROVENANCE = "samples/reference/{checkpoint}/{video}.json"
+REFERENCE_CSV = "eval/reference.csv"
+REFERENCE_METRICS = "eval/reference/metrics.csv"
+REFERENCE_JSON = "eval/reference.json"
+REFERENCE_PNG = "eval/reference.png"
 
 
 def name_in(folder: str, path: str) -> str:

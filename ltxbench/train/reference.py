@@ -114,7 +114,7 @@ def precompute_references(run: Run, pipe: Any, stages: list[P.TrainStageSection]
     cfg = run.params.train.reference
     if cfg is None:
         return None, {}
-    from ltxbench.model.reference import encode_reference, reference_size
+    from ltxbench.model.reference import reference_size
 
     mid = model_id(run)
     stats = {"reference_hits": 0, "reference_misses": 0}
@@ -150,3 +150,13 @@ def precompute_references(run: Run, pipe: Any, stages: list[P.TrainStageSection]
                 options.append(done[slot])
             bank[(variant, r["id"])] = options
     return ReferenceBank(bank, cfg.downscale_factor), stats
+
+
+def encode_reference(pipe: Any, image: np.ndarray, height: int, width: int, downscale_factor: int = 1) -> Any:
+    """The reference image's normalised latent ``[1, 128, 1, h/32, w/32]`` (float32, no gradients):
+    :func:`ltxbench.model.reference.reference_pixels` through the VAE. Here, not in
+    ``model.reference``, because ``model.forward`` imports that module."""
+    from ltxbench.model import forward
+    from ltxbench.model.reference import reference_pixels
+
+    return forward.encode_video(pipe, reference_pixels(pipe, image, height, width, downscale_factor))
