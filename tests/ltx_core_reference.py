@@ -11,6 +11,7 @@ pipeline.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def tiny_config(version: str) -> dict[str, Any]:
     t = tiny.TINY_TRANSFORMER
     inner = t["num_attention_heads"] * t["attention_head_dim"]
     audio_inner = t["audio_num_attention_heads"] * t["audio_attention_head_dim"]
-    new = version == "2.3"
+    new = version in ("2.3", "2.5")
     transformer = dict(
         _REQUIRED,
         num_attention_heads=t["num_attention_heads"], attention_head_dim=t["attention_head_dim"],
@@ -49,6 +50,8 @@ def tiny_config(version: str) -> dict[str, Any]:
         transformer.update(caption_proj_before_connector=True, caption_projection_first_linear=False,
                            caption_proj_input_norm=False, caption_projection_second_linear=False)
     transformer.update(text_config_fields(version))
+    if version == "2.5":  # the released 2.5 transformer's metadata: these two, and no audio_ff_bias
+        transformer.update(ff_bias=False, use_keyframes_abs_pos_embedding=True)
     return {"transformer": transformer}
 
 
@@ -56,7 +59,8 @@ def tiny_transformer(version: str, seed: int = 0) -> torch.nn.Module:
     """ltx-core's ``LTXModel`` at tiny sizes with seeded random weights (float32)."""
     from ltx_core.model.transformer.model_configurator import LTXModelConfigurator
 
-    model = LTXModelConfigurator.from_config(tiny_config(version)).to_empty(device="cpu")
+    # ltx-core 1.0.0 predates 2.5: a 2.5 model is its 2.3 model made bias-free by :func:`save_split_25`
+    model = LTXModelConfigurator.from_config(tiny_config("2.3" if version == "2.5" else version)).to_empty(device="cpu")
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for _, param in sorted(model.named_parameters()):
@@ -76,6 +80,36 @@ def save_official(path: Path, transformer: torch.nn.Module, version: str,
     if dtype is not None:
         tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     save_file(tensors, str(path), metadata={"config": json.dumps(tiny_config(version))})
+    return path
+
+
+_VIDEO_FF_BIAS = re.compile(r"^transformer_blocks\.\d+\.ff\.net\.(0\.proj|2)\.bias$")
+
+
+def save_split_25(path: Path, transformer: torch.nn.Module, connector_blocks: dict[str, torch.Tensor],
+                  seed: int = 5) -> Path:
+    """LTX-2.5's split transformer file, made from ltx-core's 2.3 ``transformer``.
+
+    The released 2.5 transformer header differs from 2.3's by exactly two things (a header capture
+    of ``ltx-2.5-22b-distilled-transformer-bf16.safetensors`` in a public conformance test: the
+    video feed-forward's 96 biases gone, one ``keyframes_abs_pos_embedding`` [1, dim] added, the
+    audio feed-forward's biases kept), and holds the connector blocks but no
+    ``text_embedding_projection.*``. ltx-core 1.0.0 cannot build a bias-free feed-forward, so the
+    video biases of ``transformer`` are zeroed in place (its forward is then the 2.5 one for every
+    token that is no keyframe) and left out of the file."""
+    from safetensors.torch import save_file
+
+    with torch.no_grad():
+        for name, param in transformer.named_parameters():
+            if _VIDEO_FF_BIAS.match(name):
+                param.zero_()
+    tensors = {f"model.diffusion_model.{k}": v.detach().contiguous()
+               for k, v in transformer.state_dict().items() if not _VIDEO_FF_BIAS.match(k)}
+    inner = tiny.TINY_TRANSFORMER["num_attention_heads"] * tiny.TINY_TRANSFORMER["attention_head_dim"]
+    g = torch.Generator().manual_seed(seed)
+    tensors["model.diffusion_model.keyframes_abs_pos_embedding"] = torch.randn(1, inner, generator=g)
+    tensors.update({k: v for k, v in connector_blocks.items() if k.startswith("model.diffusion_model.")})
+    save_file(tensors, str(path), metadata={"config": json.dumps(tiny_config("2.5"))})
     return path
 
 
@@ -115,7 +149,7 @@ def tiny_text_processor(version: str, seed: int = 1) -> torch.nn.Module:
 
     t, text = tiny.TINY_TRANSFORMER, tiny.TINY_TEXT
     flat = text["hidden_size"] * (text["num_hidden_layers"] + 1)
-    new = version == "2.3"
+    new = version in ("2.3", "2.5")
     torch.manual_seed(seed)
     if new:
         extractor = FeatureExtractorV2(
@@ -146,13 +180,13 @@ def tiny_text_processor(version: str, seed: int = 1) -> torch.nn.Module:
 def text_config_fields(version: str) -> dict[str, Any]:
     """The connector fields of the ``transformer`` config that describe :func:`tiny_text_processor`."""
     heads = (tiny.TINY_TRANSFORMER["num_attention_heads"], tiny.TINY_TRANSFORMER["attention_head_dim"]) \
-        if version == "2.3" else (2, tiny.TINY_TEXT["hidden_size"] // 2)
+        if version != "2.0" else (2, tiny.TINY_TEXT["hidden_size"] // 2)
     audio = (tiny.TINY_TRANSFORMER["audio_num_attention_heads"], tiny.TINY_TRANSFORMER["audio_attention_head_dim"]) \
-        if version == "2.3" else heads
+        if version != "2.0" else heads
     return dict(connector_num_attention_heads=heads[0], connector_attention_head_dim=heads[1],
                 connector_num_layers=tiny.TINY_CONNECTOR_LAYERS, audio_connector_num_attention_heads=audio[0],
                 audio_connector_attention_head_dim=audio[1], audio_connector_num_layers=tiny.TINY_CONNECTOR_LAYERS,
-                connector_apply_gated_attention=version == "2.3",
+                connector_apply_gated_attention=version != "2.0",
                 connector_positional_embedding_max_pos=[CONNECTOR_MAX_POS])
 
 

@@ -31,8 +31,8 @@ def _velocities(core, loaded, version, seed=3):
     video = torch.randn(batch, 128, frames, height, width, generator=g)
     audio = torch.randn(batch, 8, audio_len, 16, generator=g)
     cfg = ref.tiny_config(version)["transformer"]
-    width_v = cfg["cross_attention_dim"] if version == "2.3" else cfg["caption_channels"]
-    width_a = cfg["audio_cross_attention_dim"] if version == "2.3" else cfg["caption_channels"]
+    width_v = cfg["cross_attention_dim"] if version != "2.0" else cfg["caption_channels"]
+    width_a = cfg["audio_cross_attention_dim"] if version != "2.0" else cfg["caption_channels"]
     text_v = torch.randn(batch, text_len, width_v, generator=g)
     text_a = torch.randn(batch, text_len, width_a, generator=g)
     mask = torch.ones(batch, text_len, dtype=torch.long)
@@ -115,9 +115,13 @@ def test_a_file_without_config_or_with_another_versions_config_is_refused(tmp_pa
               metadata={"config": json.dumps(ref.tiny_config("2.0"))})
     with pytest.raises(errors.VersionMismatchError, match="keys are LTX-2.3's but its metadata config describes LTX-2.0"):
         single_file.detect_version(single_file.read_checkpoint(mixed))
-    # 2.5 comes as split files, which model.checkpoint does not read: said before anything loads
-    with pytest.raises(single_file.CheckpointFormatError, match="LTX-2.5 is released as split files"):
-        single_file.open_checkpoint(mixed, "2.5")
+    # a 2.3 file asked for as 2.5, and 2.3's keys (video feed-forward biases) under 2.5's config
+    plain = ref.save_official(tmp_path / "plain.safetensors", core, "2.3")
+    with pytest.raises(errors.VersionMismatchError, match="holds LTX-2.3 weights"):
+        single_file.open_checkpoint(plain, "2.5")
+    relabelled = _with_config(tmp_path, "relabelled.safetensors", plain, ref.tiny_config("2.5"))
+    with pytest.raises(errors.VersionMismatchError, match="keys are LTX-2.3's but its metadata config describes LTX-2.5"):
+        single_file.detect_version(single_file.read_checkpoint(relabelled))
 
 
 def _with_config(tmp_path, name, source, config):
@@ -406,3 +410,97 @@ def test_a_folder_source_gets_the_files_transformer_without_loading_its_own(tmp_
     core = ref.tiny_transformer("2.3").state_dict()
     mine = pipe.transformer.state_dict()
     assert all(torch.equal(mine[names.to_diffusers(k)[1]], v) for k, v in core.items())
+
+
+# ---------------------------------------------------------------------------------------
+# LTX-2.5's split release: the transformer file (diffusion_models/ltx-2.5-22b-*-transformer-*)
+# ---------------------------------------------------------------------------------------
+
+
+def _split_25_file(tmp_path, seed=0):
+    """(path, ltx-core transformer, ltx-core text processor): a tiny LTX-2.5 transformer file laid out
+    as the release's (``model.diffusion_model.*`` with the connector blocks, no projection)."""
+    core, processor = ref.tiny_transformer("2.5", seed=seed), ref.tiny_text_processor("2.5")
+    path = ref.save_split_25(tmp_path / "ltx-2.5-tiny-dev-transformer-bf16.safetensors", core,
+                             ref.official_text_tensors(processor))
+    return path, core, processor
+
+
+def test_ltx_2_5s_transformer_file_gives_ltx_cores_velocities_without_the_video_ff_biases(tmp_path):
+    path, core, _ = _split_25_file(tmp_path)
+    checkpoint = single_file.open_checkpoint(path, "2.5")
+    assert single_file.detect_version(checkpoint) == "2.5"
+    assert not single_file.has_text_projection(checkpoint)
+    loaded = single_file.load_transformer(checkpoint, "2.5")
+    assert versions.detect_version(loaded.config) == "2.5"
+    assert loaded.config.ff_bias is False and loaded.config.audio_ff_bias is True
+    assert loaded.transformer_blocks[0].ff.net[2].bias is None
+    assert loaded.transformer_blocks[0].audio_ff.net[2].bias is not None
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        marker = f.get_tensor("model.diffusion_model.keyframes_abs_pos_embedding")
+    assert torch.equal(loaded.keyframes_abs_pos_embedding.detach(), marker)
+
+    (ours_v, ours_a), (core_v, core_a) = _velocities(core, loaded, "2.5")
+    assert core_v.abs().max() > 1 and core_a.abs().max() > 1
+    torch.testing.assert_close(ours_v, core_v, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours_a, core_a, rtol=1e-4, atol=1e-4)
+
+    # as a 2.3 file (the same keys, biases expected) it does not load: the flag decides
+    with pytest.raises(errors.VersionMismatchError, match="LTX-2.5"):
+        single_file.open_checkpoint(path, "2.3")
+
+
+def test_the_2_5_file_takes_its_connector_blocks_and_the_sources_projection(tmp_path):
+    """On a 2.5 source (tiny, and a diffusers folder), the file's transformer and connector blocks
+    replace the source's; the input projection, which the release keeps with the Gemma 4 encoder,
+    stays the source's; the prompt embeddings then equal ltx-core's for the same projection."""
+    path, core, processor = _split_25_file(tmp_path)
+    source = tiny.build_tiny_pipeline("2.5")
+    folder = tmp_path / "ltx-2.5-diffusers"
+    source.save_pretrained(folder)
+    own_projection = single_file.text_projection(source.connectors)
+    assert own_projection and all(k.split(".")[0] in names.PROJECTION_MODULES for k in own_projection)
+    for where in ("tiny", str(folder)):
+        pipe = loading.load_pipeline("2.5", where, device="cpu", checkpoint=path)
+        state = pipe.connectors.state_dict()
+        assert all(torch.equal(state[k], v) for k, v in own_projection.items())
+        blocks = {names.to_diffusers(k[len("model.diffusion_model."):])[1]: v
+                  for k, v in ref.official_text_tensors(processor).items() if k.startswith("model.diffusion_model.")}
+        assert blocks and all(torch.equal(state[k], v) for k, v in blocks.items())
+        mine = pipe.transformer.state_dict()
+        assert torch.equal(mine["proj_in.weight"], core.state_dict()["patchify_proj.weight"])
+
+    # ltx-core's processor with the source's projection gives the pipeline's prompt embeddings
+    with torch.no_grad():
+        extractor = processor.feature_extractor
+        extractor.video_aggregate_embed.weight.copy_(own_projection["video_text_proj_in.weight"])
+        extractor.video_aggregate_embed.bias.copy_(own_projection["video_text_proj_in.bias"])
+        extractor.audio_aggregate_embed.weight.copy_(own_projection["audio_text_proj_in.weight"])
+        extractor.audio_aggregate_embed.bias.copy_(own_projection["audio_text_proj_in.bias"])
+    text = tiny.TINY_TEXT
+    g = torch.Generator().manual_seed(0)
+    hidden = tuple(torch.randn(1, 16, text["hidden_size"], generator=g) for _ in range(text["num_hidden_layers"] + 1))
+    mask = torch.ones(1, 16, dtype=torch.long)
+    mask[0, :5] = 0
+    with torch.no_grad():
+        theirs = processor.process_hidden_states(hidden, mask, padding_side="left")
+        video, audio, _ = pipe.connectors(torch.stack(hidden, dim=-1).flatten(2, 3), mask, padding_side="left")
+    torch.testing.assert_close(video, theirs.video_encoding, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(audio, theirs.audio_encoding, rtol=1e-5, atol=1e-5)
+
+
+def test_a_split_release_file_that_is_not_the_transformer_is_refused_naming_the_one_to_use(tmp_path):
+    from safetensors.torch import save_file
+
+    encoder = tmp_path / "gemma4-12b-with-proj-ltx-2.5-bf16.safetensors"
+    save_file({"model.language_model.layers.0.mlp.down_proj.weight": torch.zeros(2, 2),
+               "text_embedding_projection.video_aggregate_embed.weight": torch.zeros(2, 2)}, str(encoder))
+    problems = single_file.checkpoint_problems(encoder, "2.5")
+    assert len(problems) == 1 and "diffusion_models/ltx-2.5-22b-dev-transformer-bf16.safetensors" in problems[0].allowed
+    # the transformer file alone, with nothing to take the projection from, says where it is
+    path, _, _ = _split_25_file(tmp_path)
+    with pytest.raises(single_file.CheckpointFormatError, match="input projection"):
+        single_file.load_connectors(single_file.read_checkpoint(path), tiny.TINY_TEXT["hidden_size"],
+                                    tiny.TINY_TEXT["num_hidden_layers"])

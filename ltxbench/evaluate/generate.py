@@ -111,14 +111,16 @@ def generate_video(pipe: Any, prompt: str, seed: int, settings: dict[str, Any]) 
     or it is not finite (the video is still written; its voice then is not measured)."""
     import torch
 
+    from ltxbench.model import video_decoder
+
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    out = pipe(prompt=prompt, generator=generator, output_type="np", return_dict=True, **settings)
-    frames = np.asarray(out.frames[0])  # [F,H,W,3] floats in [0,1]
+    # through the VAE, or (LTX-2.5's default) latents then the diffusion decoder, on the same generator
+    video, audio = video_decoder.generate(pipe, prompt, generator, settings)
+    frames = np.asarray(video[0])  # [F,H,W,3] floats in [0,1]
     if not np.isfinite(frames).all():  # would silently become a black or noise video after the uint8 cast
         raise FloatingPointError(f"the pipeline returned NaN/inf frames for {prompt!r} (seed {seed}, "
                                  f"{settings.get('num_inference_steps')} steps); check the sampler settings and model.dtype")
     sound = None
-    audio = getattr(out, "audio", None)
     vocoder = getattr(pipe, "vocoder", None)
     if audio is not None and vocoder is not None:
         samples = np.asarray(audio[0].float().cpu() if hasattr(audio[0], "float") else audio[0], dtype=np.float32)

@@ -38,7 +38,9 @@ def in_context_pipeline(pipe: Any) -> Any:
         raise TypeError(f"LTX2InContextPipeline has no slot for the pipeline's component(s) {', '.join(unknown)}")
     ic = LTX2InContextPipeline(**components)
     ic.set_progress_bar_config(**getattr(pipe, "_progress_bar_config", {}))
-    return ic
+    from ltxbench.model import video_decoder
+
+    return video_decoder.carry(pipe, ic)  # LTX-2.5's diffusion decoder is no registered component
 
 
 def _accepted_settings(pipe_ic: Any, settings: dict[str, Any]) -> None:

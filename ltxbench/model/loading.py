@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # only for annotations; never imported at run time here
     from diffusers import LTX2Pipeline
 
 from ltxbench.errors import ModelNotFoundError, VersionMismatchError
+from ltxbench.model import video_decoder
 from ltxbench.model.devices import resolve_device, resolve_dtype
 from ltxbench.model.locate import download_hint, folder_version, locate
 from ltxbench.model.tiny import build_tiny_pipeline
@@ -65,7 +66,8 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
     where; weights of another version raise :class:`VersionMismatchError`.
 
     ``checkpoint``: an official single-file checkpoint whose transformer, text connectors and video VAE
-    replace ``source``'s (:func:`replace_from_checkpoint`). ``text_encoder``: a Gemma 3 file or
+    replace ``source``'s (:func:`replace_from_checkpoint`); for LTX-2.5, the split release's transformer
+    file, whose connector blocks replace ``source``'s while their input projection stays ``source``'s. ``text_encoder``: a Gemma 3 file or
     folder whose encoder and tokenizer replace ``source``'s (:mod:`ltxbench.model.gemma_file`).
     """
     spec = version_spec(version)
@@ -115,19 +117,30 @@ def load_pipeline(version: str, source: str, dtype: str = "float32", device: str
                     text = AutoConfig.from_pretrained(location, subfolder="text_encoder", local_files_only=True)
                 except OSError as exc:
                     raise incomplete(exc) from exc
-            replaced.update(_checkpoint_modules(opened, version, text.get_text_config(), torch_dtype))
+            projection = None
+            if not _has_projection(opened):  # LTX-2.5's split transformer file: it stays with the encoder
+                from diffusers.pipelines.ltx2 import LTX2TextConnectors
+
+                try:
+                    own = LTX2TextConnectors.from_pretrained(location, subfolder="connectors", local_files_only=True)
+                except OSError as exc:
+                    raise incomplete(exc) from exc
+                projection = _projection(own)
+            replaced.update(_checkpoint_modules(opened, version, text.get_text_config(), torch_dtype, projection))
         try:
             pipe = LTX2Pipeline.from_pretrained(location, dtype=torch_dtype, local_files_only=True, **replaced)
         except OSError as exc:
             raise incomplete(exc) from exc
         check_pipeline_version(pipe, version, source)
+        if located.folder is not None:  # LTX-2.5's diffusion decoder, when the folder carries one
+            video_decoder.attach(pipe, video_decoder.from_folder(located.folder, torch_dtype))
     if opened is not None:
         replace_from_checkpoint(pipe, version, opened, torch_dtype, modules_done=located.kind != "tiny")
     check_text_widths(pipe, str(text_encoder or source))
     # one bar per denoising loop is noise in a run's record (32 of them in an evaluation notebook):
     # the stages show their own bars, one per video
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(target)
+    return video_decoder.move(pipe, target)
 
 
 def _text_parts(text_encoder: str | Path | None, dtype: torch.dtype) -> dict[str, Any]:
@@ -163,19 +176,34 @@ def _open_checkpoint(checkpoint: Any, version: str) -> Any:
     return single_file.open_checkpoint(checkpoint, version)
 
 
-def _checkpoint_modules(opened: Any, version: str, text_config: Any, dtype: torch.dtype) -> dict[str, Any]:
+def _has_projection(opened: Any) -> bool:
+    from ltxbench.model import single_file
+
+    return single_file.has_text_projection(opened)
+
+
+def _projection(connectors: Any) -> dict[str, Any]:
+    from ltxbench.model import single_file
+
+    return single_file.text_projection(connectors)
+
+
+def _checkpoint_modules(opened: Any, version: str, text_config: Any, dtype: torch.dtype,
+                        projection: dict[str, Any] | None = None) -> dict[str, Any]:
     """The transformer and text connectors of an official file whose header ``opened`` is.
 
     The connectors' input projection reads every hidden state of the text encoder, so that
     encoder's width and depth (``text_config``) fix its shape; a checkpoint made for another
-    encoder fails here with the shapes named.
+    encoder fails here with the shapes named. ``projection``: the one to use when the file has
+    none (LTX-2.5's split transformer file), from the connectors beside the text encoder.
     """
     from ltxbench.model import single_file
 
     log.info("loading the transformer and text connectors of LTX-%s from %s", version, opened.path)
     return {
         "transformer": single_file.load_transformer(opened, version, dtype),
-        "connectors": single_file.load_connectors(opened, text_config.hidden_size, text_config.num_hidden_layers, dtype),
+        "connectors": single_file.load_connectors(opened, text_config.hidden_size, text_config.num_hidden_layers,
+                                                  dtype, projection),
     }
 
 
@@ -192,8 +220,9 @@ def replace_from_checkpoint(pipe: LTX2Pipeline, version: str, checkpoint: Any,
 
     opened = _open_checkpoint(checkpoint, version)
     if not modules_done:
+        projection = None if _has_projection(opened) else _projection(pipe.connectors)
         pipe.register_modules(**_checkpoint_modules(opened, version, pipe.text_encoder.config.get_text_config(),
-                                                    dtype or pipe.transformer.dtype))
+                                                    dtype or pipe.transformer.dtype, projection))
     if opened.component_keys()["vae"]:  # the file's VAE is the one its transformer was trained with
         log.info("loading the video VAE from %s", opened.path)
         single_file.load_video_vae_into(opened, pipe.vae)

@@ -10,6 +10,13 @@ text encoder, under these key prefixes (as ltx-core's loaders filter them):
   2.3: ``video_aggregate_embed`` / ``audio_aggregate_embed``);
 * ``vae.``, ``audio_vae.``, ``vocoder.``: the video VAE, audio VAE and vocoder.
 
+LTX-2.5 is released as one file per component instead (ComfyUI folder names): its transformer file,
+``diffusion_models/ltx-2.5-22b-dev-transformer-bf16.safetensors``, has the same
+``model.diffusion_model.`` keys (connector blocks included) and metadata, minus the video
+feed-forward biases and plus ``keyframes_abs_pos_embedding``; its ``text_embedding_projection.*``
+sits in the Gemma 4 file (``text_encoders/gemma4-12b-with-proj-ltx-2.5-bf16.safetensors``), so
+:func:`load_connectors` takes the projection from the pipeline's own connectors.
+
 Its safetensors metadata carries the model configuration (``config``: JSON with a ``transformer``
 section in ltx-core's own field names, which ltx-core's configurators read).
 
@@ -26,6 +33,7 @@ conversion against ltx-core itself: the same weights give the same velocities in
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -38,8 +46,12 @@ from ltxbench.model import versions
 if TYPE_CHECKING:
     import torch
 
+log = logging.getLogger("ltxbench")
+
 TRANSFORMER_PREFIX = "model.diffusion_model."
 PROJECTION_PREFIX = "text_embedding_projection."
+SPLIT_TRANSFORMER_FOLDER = "diffusion_models/"
+"""Where LTX-2.5's split release keeps its transformer files (ComfyUI's folder name)."""
 # The other models a single file holds, by prefix.
 OTHER_PREFIXES: dict[str, str] = {"vae.": "vae", "audio_vae.": "audio_vae", "vocoder.": "vocoder"}
 # Connector blocks live inside diffusion_model in the official layout; diffusers keeps them in
@@ -110,12 +122,14 @@ def open_checkpoint(path: str | Path, version: str) -> OfficialCheckpoint:
     Raises ``FileNotFoundError``, :class:`CheckpointFormatError`, :class:`CheckpointKeyError` or
     :class:`~ltxbench.errors.VersionMismatchError`, each naming the file and what is wrong with it.
     """
-    checkpoint = read_checkpoint(path)
-    if version == "2.5":  # before reading further: the 2.5 release is not one file per model
-        raise CheckpointFormatError(
-            f"{checkpoint.path}: model.checkpoint takes an official single-file LTX-2.0/2.3 checkpoint; LTX-2.5 "
-            "is released as split files (diffusion_models/, text_encoders/, vae/), which ltxbench does not read "
-            "yet: use a diffusers-format LTX-2.5 folder as model.source instead")
+    try:
+        checkpoint = read_checkpoint(path)
+    except CheckpointKeyError as exc:
+        if version == "2.5":  # the split release: the other files are not transformer files
+            raise CheckpointKeyError(f"{exc}; LTX-2.5 is released as one file per component, and "
+                                     f"model.checkpoint takes its transformer file "
+                                     f"({SPLIT_TRANSFORMER_FOLDER}ltx-2.5-22b-dev-transformer-bf16.safetensors)") from exc
+        raise
     _require_config(checkpoint)
     found = detect_version(checkpoint)
     if found != version:
@@ -317,6 +331,10 @@ def _transformer_config(t: Mapping[str, Any], version: str) -> dict[str, Any]:
         "use_prompt_embeddings": not t.get("caption_proj_before_connector", False),
         "gated_attn": gated, "audio_gated_attn": gated, "cross_attn_mod": adaln, "audio_cross_attn_mod": adaln,
         "perturbed_attn": version != "2.0",
+        # 2.5's two deltas, in ltx-core's own field names (the released 2.5 transformer's metadata
+        # carries ff_bias: false and use_keyframes_abs_pos_embedding: true, and no audio_ff_bias)
+        "ff_bias": bool(t.get("ff_bias", True)), "audio_ff_bias": bool(t.get("audio_ff_bias", True)),
+        "use_keyframes_abs_pos_embedding": bool(t.get("use_keyframes_abs_pos_embedding", False)),
     }
 
 
@@ -407,7 +425,8 @@ def checkpoint_problems(path: str | Path, version: str) -> list[Problem]:
     except FileNotFoundError:
         return [Problem("model.checkpoint", str(path), "file not found; ComfyUI keeps the official files in "
                                                        "ComfyUI/models/diffusion_models/ (ltx-2.3-22b-dev.safetensors, "
-                                                       "ltx-2.3-22b-dev-fp8.safetensors)")]
+                                                       "ltx-2.3-22b-dev-fp8.safetensors; for LTX-2.5 "
+                                                       "ltx-2.5-22b-dev-transformer-bf16.safetensors)")]
     except (CheckpointFormatError, CheckpointKeyError, errors.VersionMismatchError) as exc:
         return [Problem("model.checkpoint", str(path), str(exc))]
     return []
@@ -494,14 +513,40 @@ def load_video_vae_into(checkpoint: OfficialCheckpoint, vae: Any, dtype: "torch.
     return vae
 
 
+def has_text_projection(checkpoint: OfficialCheckpoint) -> bool:
+    """Whether the file carries the connectors' input projection (``text_embedding_projection.*``):
+    the 2.0/2.3 single files do; LTX-2.5's split transformer file does not (its text encoder file,
+    ``text_encoders/gemma4-12b-with-proj-ltx-2.5-*.safetensors``, bundles it)."""
+    return any(key.startswith(PROJECTION_PREFIX) for key in checkpoint.keys)
+
+
+def text_projection(connectors: Any) -> dict[str, Any]:
+    """The input-projection parameters of loaded ``LTX2TextConnectors`` (diffusers names)."""
+    return {k: v for k, v in connectors.state_dict().items() if k.split(".")[0] in names.PROJECTION_MODULES}
+
+
 def load_connectors(checkpoint: OfficialCheckpoint, text_hidden_size: int, text_layers: int,
-                    dtype: "torch.dtype | None" = None) -> Any:
+                    dtype: "torch.dtype | None" = None, projection: Mapping[str, Any] | None = None) -> Any:
     """The checkpoint's text connectors as ``LTX2TextConnectors``; the text encoder's hidden size
-    and layer count fix the width of their input projection."""
+    and layer count fix the width of their input projection.
+
+    ``projection``: the input projection (:func:`text_projection` of the connectors that came with
+    the text encoder) for a file without one (:func:`has_text_projection`). The projection travels
+    with the encoder whose hidden states it reads, so the connector blocks come from the file and
+    the projection from beside the encoder.
+    """
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
 
     keys = checkpoint.component_keys()["connectors"]
     state = convert_state_dict(read_tensors(checkpoint.path, keys, dtype), names.CONNECTORS)
+    if not has_text_projection(checkpoint):
+        if projection is None:
+            raise CheckpointFormatError(
+                f"{checkpoint.path.name} holds the text connectors' blocks but not their input projection "
+                f"({PROJECTION_PREFIX}*), which LTX-2.5's split release keeps in its text encoder file; ltxbench "
+                f"takes it from model.source's connectors, so model.source must be a pipeline of the same version")
+        log.info("the text connectors' input projection comes from model.source (%s has none)", checkpoint.path.name)
+        state.update({k: v.to(dtype) if dtype is not None else v for k, v in projection.items()})
     registers = tuple(state[f"{side}_connector.learnable_registers"].shape[0]
                       if f"{side}_connector.learnable_registers" in state else None for side in ("video", "audio"))
     kwargs = connectors_config(checkpoint.config, text_hidden_size, text_layers, registers)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # only for annotations; never imported at run time here
     import torch
     from diffusers import LTX2Pipeline
 
+from ltxbench.model import video_decoder
 from ltxbench.model.versions import LTX2_SCHEDULER_CONFIG, VERSIONS, version_spec
 
 # ---------------------------------------------------------------------------------------
@@ -277,6 +278,27 @@ def _tiny_video_vae(version: str) -> Any:
     return vae
 
 
+def _tiny_diffusion_decoder(vae: Any) -> Any:
+    """LTX-2.5's diffusion video decoder at tiny widths, reading the tiny VAE's latent space.
+
+    Real (diffusers' defaults): stages 2048/1024/512/512/256 wide, 4/6/4/2/8 blocks deep, 7x7 and
+    11x11x11 kernels. Kept: 128 latent channels, patch 4, the upsampling strides (x32 in space, x8 in
+    time, as the VAE), one x0-predicting denoising step. The latent statistics are the VAE's, as in
+    a real folder, since both decoders read the same latents.
+    """
+    import torch
+    from diffusers import LTX2VideoDiffusionDecoderModel
+
+    decoder = LTX2VideoDiffusionDecoderModel(
+        latent_channels=128, patch_size=4, decoder_head_dim=8, decoder_stage_channels=(64, 32, 16, 16, 8),
+        decoder_stage_depths=(1, 1, 1, 1, 1), decoder_stage_kernels=((1, 1, 1), (1, 3, 3), (3, 3, 3), (3, 3, 3)),
+        decoder_stage5_kernel=(3, 3, 3), decoder_t_emb_dim=32)
+    with torch.no_grad():
+        decoder.latents_mean.copy_(vae.latents_mean)
+        decoder.latents_std.copy_(vae.latents_std)
+    return decoder
+
+
 def _tiny_audio_vae() -> Any:
     import torch
     from diffusers import AutoencoderKLLTX2Audio
@@ -369,12 +391,16 @@ def build_tiny_pipeline(version: str = "2.3", seed: int = 0, dtype: torch.dtype 
         for index, (name, build) in enumerate(builders):
             _seeded(seed, index)
             components[name] = _cast(build(), dtype).eval()
+        decoder = None
+        if version == "2.5":  # the release's default video decoder; seeded after the others, which stay as they were
+            _seeded(seed, len(builders))
+            decoder = _cast(_tiny_diffusion_decoder(components["vae"]), dtype).eval()
     pipe = LTX2Pipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(**LTX2_SCHEDULER_CONFIG),
         tokenizer=build_tiny_tokenizer(),
         **components,
     )
-    return pipe
+    return video_decoder.attach(pipe, decoder)
 
 
 def state_dict_hash(module: torch.nn.Module) -> str:
@@ -393,8 +419,11 @@ def pipeline_hash(pipe: LTX2Pipeline) -> str:
     """SHA-256 over the weights of every torch module of a pipeline."""
     import torch
 
+    from ltxbench.model import video_decoder
+
     digest = hashlib.sha256()
-    for name, component in sorted(pipe.components.items()):
+    modules = {**pipe.components, video_decoder.ATTRIBUTE: video_decoder.of(pipe)}
+    for name, component in sorted(modules.items()):
         if isinstance(component, torch.nn.Module):
             digest.update(f"{name}:{state_dict_hash(component)}".encode())
     return digest.hexdigest()

@@ -122,7 +122,10 @@ class ModelSection(Strict):
     variant or the distilled one), bf16 or fp8. Its transformer, text connectors and video VAE
     replace ``source``'s; the text encoder, audio VAE, vocoder and scheduler still come from
     ``source``, which must be the same version. Its keys must all convert (:mod:`ltxbench.model.single_file`); the version
-    its keys show must be ``version``."""
+    its keys show must be ``version``. For LTX-2.5, released as one file per component, it is the
+    transformer file (``diffusion_models/ltx-2.5-22b-dev-transformer-bf16.safetensors`` or the
+    distilled one): its transformer and connector blocks replace ``source``'s, and the connectors'
+    input projection, which that release keeps with its Gemma 4 encoder, stays ``source``'s."""
     text_encoder: Path | None = None
     """LTX-2's Gemma 3 text encoder and its tokenizer from a file or folder, in place of
     ``source``'s: ComfyUI's ``models/text_encoders/gemma_3_12B_it.safetensors`` (or its

@@ -53,6 +53,8 @@ _PROJECTIONS: dict[str, str] = {  # text_embedding_projection.<x> -> connectors.
     "video_aggregate_embed": "video_text_proj_in",  # 2.3: one per modality
     "audio_aggregate_embed": "audio_text_proj_in",
 }
+PROJECTION_MODULES = frozenset(_PROJECTIONS.values())
+"""The connectors' input projections (diffusers names): what reads the text encoder's hidden states."""
 _DIFFUSERS_CONNECTOR_ROOTS = frozenset({"video_connector", "audio_connector", *_PROJECTIONS.values()})
 
 _INVERSE_TOP = {v: k for k, v in _TOP_LEVEL.items()}
