@@ -304,3 +304,42 @@ def test_evaluate_scores_an_ic_lora_with_and_without_its_reference(tmp_path, dat
     before = {p: p.stat().st_mtime_ns for p in samples.rglob("*.mp4")}
     evaluate.evaluate(run)
     assert {p: p.stat().st_mtime_ns for p in samples.rglob("*.mp4")} == before  # every video reused
+
+
+def test_the_copy_check_flags_a_video_of_the_given_photo_and_not_another_photo_of_him(tmp_path):
+    """Scored as the videos given the reference are: a clip made of the given photo itself is a copy
+    of it (similarity >= 0.85), a clip of another photo of the same man is not, and the sentence of
+    eval/reference.json says the gain rests on copying when the pick's videos copy."""
+    import numpy as np
+
+    from ltxbench import faces
+    from ltxbench.evaluate import with_reference as W
+    from ltxbench.evaluate.score import PromptInfo, Scorer, score_videos
+    from ltxbench.evaluate.sources import SampleVideo
+    from ltxbench.media import video
+
+    analyzer = faces.FaceAnalyzer()
+    given = faces.reference_embeddings([DATA / "obama_1.jpg"], analyzer=analyzer)
+    videos = []
+    for label, photo in (("copying", "obama_1.jpg"), ("drawing", "obama_2.jpg")):
+        image = video.read_image(DATA / photo)
+        side = min(image.shape[:2]) // 2 * 2
+        still = np.repeat(image[None, :side, :side], 9, axis=0)
+        path = video.write_mp4(tmp_path / f"{label}.mp4", still, fps=24.0)
+        videos.append(SampleVideo(label, 1 if label == "copying" else 2, "talk", 0, path))
+    scorer = Scorer(None, {"obama": given}, {"talk": PromptInfo("obama", "talk-notrigger", None)}, 4,
+                    given_reference={"obama": given})
+    rows = score_videos(videos, scorer).rows
+    similarity = {r["checkpoint"]: r["value"] for r in rows if r["metric"] == W.COPY}
+    assert similarity["copying"] >= W.COPY_SIMILARITY > similarity["drawing"] > 0.5  # the same man, another photo
+    copies = W.reference_copies(rows)
+    assert copies["copying"]["copies"] == 1 and copies["drawing"]["copies"] == 0
+    # without a given photo (the videos made without the reference) there is no such metric
+    assert not [r for r in score_videos(videos, Scorer(None, {"obama": given}, scorer.prompts, 4)).rows
+                if r["metric"] == W.COPY]
+
+    table = [{"checkpoint": label, "step": step, "metric": W.IDENTITY, "n": 4, "without": 0.4, "with_reference": 0.7,
+              "change": 0.3, "ci_low": 0.2, "ci_high": 0.4} for label, step in (("copying", 1), ("drawing", 2))]
+    assert "copy the given photo" in W.reference_sentence(table, {"label": "copying"}, copies)["reason"]
+    assert "none of its 1 videos" in W.reference_sentence(table, {"label": "drawing"}, copies)["reason"]
+    assert "not known whether" in W.reference_sentence(table, {"label": "drawing"}, {})["reason"]

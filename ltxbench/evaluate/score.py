@@ -76,6 +76,10 @@ class Scorer:
     voice: Any = None
     """``(voice.VoiceEncoder, {character: [R,D] reference voice embeddings})`` for the voice metrics, or
     None (no character has reference voices): then only ``speech_found_rate`` is written."""
+    given_reference: dict[str, np.ndarray] | None = None
+    """Per character, the ``[1, D]`` face embedding of the photo an IC-LoRA was given at inference:
+    each video then gets ``reference_copy_similarity`` (its faces' mean similarity to that photo);
+    None for videos made without one."""
     yaw_limits: tuple[float, float] = (25.0, 60.0)
     """``(front below, profile from)`` absolute yaw in degrees: ``curate.yaw_front_max_deg`` and
     ``curate.yaw_profile_min_deg``, so "profile" means the same in the dataset's coverage and here."""
@@ -254,6 +258,10 @@ def score_videos(videos: list[SampleVideo], scorer: Scorer) -> Scores:
             copy = scorer.training.nearest_similarity(track)
             if copy is not None:
                 out.rows.append(_row(v, v.prompt_id, "train_copy_similarity", copy))
+        if scorer.given_reference is not None and info.character in scorer.given_reference:
+            given = identity.identity_scores(track, scorer.given_reference[info.character])
+            if "identity_similarity" in given:
+                out.rows.append(_row(v, v.prompt_id, "reference_copy_similarity", given["identity_similarity"]))
         frames = None
         if scorer.clip is not None and info.clip_text is not None:
             frames = _face_frames(v, scorer.face_frames)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,8 +212,11 @@ def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
         from ltxbench.evaluate.bases import read_metric_rows
         from ltxbench.evaluate.with_reference import write_reference
 
+        # the photo given as the reference is each character's first: the first row of its reference set
+        given = {name: embeddings[:1] for name, embeddings in refs.items()}
         result.reference = write_reference(result.eval_dir, read_metric_rows(result.metrics_path),
-                                           score_videos(with_ref, scorer).rows, result.best)
+                                           score_videos(with_ref, replace(scorer, given_reference=given)).rows,
+                                           result.best)
         result.figures["reference"] = result.eval_dir / "reference.png"
     return result
 

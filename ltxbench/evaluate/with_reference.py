@@ -14,7 +14,12 @@ and metric the mean of (with − without) and its 95% bootstrap interval, in ``e
 reference, on the same rules as every LoRA.
 
 Caveat, written into the notes: the photo given as the reference is also one of the identity
-references, so identity with it can be inflated by copying that photo.
+references, so identity with it can be inflated by copying that photo. The copy check
+(:func:`reference_copies`) measures it: every video given the photo gets
+``reference_copy_similarity``, its faces' mean similarity to that photo's face, and one at or above
+``COPY_SIMILARITY`` (0.85, dlib distance 0.18: the same photo re-encoded or re-cropped; two photos
+of one person measure 0.34-0.44 in distance) is a copy of it, not a new picture of the person.
+``eval/reference.json`` counts them, and its sentence says when the gain rests on copies.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ltxbench.evaluate.bases import change_verdict, paired_difference
+from ltxbench.evaluate.metrics.overfit import COPY_SIMILARITY
 from ltxbench.evaluate.select import main_strength, summarize
 from ltxbench.evaluate.sources import BASE, SampleVideo, label_strength
 from ltxbench.lora import files as lora
@@ -40,6 +46,7 @@ log = logging.getLogger("ltxbench")
 REFERENCE_FIELDS = ("checkpoint", "step", "strength", "metric", "n", "without", "with_reference", "change",
                     "ci_low", "ci_high")
 IDENTITY = "identity_similarity"
+COPY = "reference_copy_similarity"
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,20 @@ def reference_table(without: list[dict[str, Any]], with_ref: list[dict[str, Any]
     return table
 
 
-def reference_sentence(table: list[dict[str, Any]], best: dict[str, Any]) -> dict[str, Any]:
+def reference_copies(with_ref: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per checkpoint (and the base): of its videos given the reference that have a face, how many
+    copy the given photo (``reference_copy_similarity >= COPY_SIMILARITY``), and the mean similarity."""
+    by_label: dict[str, list[float]] = {}
+    for r in with_ref:
+        if r["metric"] == COPY:
+            by_label.setdefault(r["checkpoint"], []).append(float(r["value"]))
+    return {label: {"videos": len(values), "copies": sum(v >= COPY_SIMILARITY for v in values),
+                    "mean_similarity": round(float(np.mean(values)), 6), "threshold": COPY_SIMILARITY}
+            for label, values in by_label.items()}
+
+
+def reference_sentence(table: list[dict[str, Any]], best: dict[str, Any],
+                       copies: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """eval/reference.json: the label compared (the pick, else the newest checkpoint) and the gain in words."""
     ident = {r["checkpoint"]: r for r in table if r["metric"] == IDENTITY}
     label = best.get("label") or best.get("checkpoint")
@@ -149,8 +169,18 @@ def reference_sentence(table: list[dict[str, Any]], best: dict[str, Any]) -> dic
     if base is not None:
         reason += (f"; the base model given the same reference: {base['with_reference']:.3f} (the reference alone, "
                    "without the IC-LoRA)")
+    copied = (copies or {}).get(label)
+    if copied is None:
+        reason += "; not known whether the videos copy the given photo (no face compared with it)"
+    elif copied["copies"]:
+        reason += (f"; but {copied['copies']} of {copied['videos']} videos with the reference copy the given photo "
+                   f"(similarity to it >= {COPY_SIMILARITY}), so the gain rests partly on copying that photo, which is "
+                   "also the identity reference")
+    else:
+        reason += (f"; none of its {copied['videos']} videos with a face copies the given photo (mean similarity to it "
+                   f"{copied['mean_similarity']:.3f}, a copy >= {COPY_SIMILARITY})")
     return {"label": label, "identity_without": r["without"], "identity_with": r["with_reference"], "change": r["change"],
-            "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"], "reason": reason}
+            "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"], "copies": copies or {}, "reason": reason}
 
 
 def plot_reference(table: list[dict[str, Any]], out: Path) -> Path:
@@ -193,7 +223,7 @@ def write_reference(eval_dir: Path, without: list[dict[str, Any]], with_ref: lis
     write_csv(eval_dir / "reference" / "metrics.csv", METRIC_FIELDS, with_ref)
     table = reference_table(without, with_ref)
     write_csv(eval_dir / "reference.csv", REFERENCE_FIELDS, table)
-    verdict = reference_sentence(table, best)
+    verdict = reference_sentence(table, best, reference_copies(with_ref))
     atomic.atomic_write_json(eval_dir / "reference.json", verdict)
     plot_reference(table, eval_dir / "reference.png")
     log.info("evaluate: IC-LoRA: %s", verdict["reason"])
