@@ -343,3 +343,32 @@ def test_the_copy_check_flags_a_video_of_the_given_photo_and_not_another_photo_o
     assert "copy the given photo" in W.reference_sentence(table, {"label": "copying"}, copies)["reason"]
     assert "none of its 1 videos" in W.reference_sentence(table, {"label": "drawing"}, copies)["reason"]
     assert "not known whether" in W.reference_sentence(table, {"label": "drawing"}, {})["reason"]
+
+
+def test_identity_against_the_training_faces_is_called_independent_only_when_the_given_photo_is_not_one():
+    """eval/reference.json's second identity check leaves the given photo out: it is independent when
+    that photo's face is not among the training faces (measured on real photos), and said not to be
+    when it is."""
+    import numpy as np
+
+    from ltxbench import faces
+    from ltxbench.evaluate import with_reference as W
+    from ltxbench.evaluate.metrics.overfit import TrainingFrames
+
+    analyzer = faces.FaceAnalyzer()
+    given = {"obama": faces.reference_embeddings([DATA / "obama_1.jpg"], analyzer=analyzer)}
+    others = faces.reference_embeddings([DATA / "obama_2.jpg", DATA / "obama_3.jpg"], analyzer=analyzer)
+    apart = TrainingFrames(others, ["c2", "c3"], [0, 0])
+    among = TrainingFrames(np.concatenate([others, given["obama"]]), ["c2", "c3", "c1"], [0, 0, 0])
+    assert W.given_among_training(given, apart) is False
+    assert W.given_among_training(given, among) is True
+    assert W.given_among_training(given, None) is None
+
+    row = {"checkpoint": "lora", "step": 1, "n": 4, "without": 0.33, "with_reference": 0.55, "change": 0.22,
+           "ci_low": 0.2, "ci_high": 0.24}
+    table = [{**row, "metric": W.IDENTITY}, {**row, "metric": W.TRAINING}]
+    independent = W.reference_sentence(table, {"label": "lora"}, {}, False)
+    assert "pictures other than the given photo: 0.550 against 0.330" in independent["reason"]
+    assert independent["training_similarity_with"] == 0.55 and independent["given_in_training"] is False
+    assert "not an independent check" in W.reference_sentence(table, {"label": "lora"}, {}, True)["reason"]
+    assert "not measured" in W.reference_sentence(table[:1], {"label": "lora"}, {}, False)["reason"]

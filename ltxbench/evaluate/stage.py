@@ -210,13 +210,13 @@ def evaluate(run: Run, reuse: bool = False) -> EvaluateResult:
         _compare_bases(run, result, videos, skipped, others, scorer)
     if with_ref:
         from ltxbench.evaluate.bases import read_metric_rows
-        from ltxbench.evaluate.with_reference import write_reference
+        from ltxbench.evaluate.with_reference import given_among_training, write_reference
 
         # the photo given as the reference is each character's first: the first row of its reference set
         given = {name: embeddings[:1] for name, embeddings in refs.items()}
         result.reference = write_reference(result.eval_dir, read_metric_rows(result.metrics_path),
                                            score_videos(with_ref, replace(scorer, given_reference=given)).rows,
-                                           result.best)
+                                           result.best, given_among_training(given, scorer.training))
         result.figures["reference"] = result.eval_dir / "reference.png"
     return result
 

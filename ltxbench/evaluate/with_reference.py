@@ -19,7 +19,11 @@ references, so identity with it can be inflated by copying that photo. The copy 
 ``reference_copy_similarity``, its faces' mean similarity to that photo's face, and one at or above
 ``COPY_SIMILARITY`` (0.85, dlib distance 0.18: the same photo re-encoded or re-cropped; two photos
 of one person measure 0.34-0.44 in distance) is a copy of it, not a new picture of the person.
-``eval/reference.json`` counts them, and its sentence says when the gain rests on copies.
+``eval/reference.json`` counts them, and its sentence says when the gain rests on copies. It also
+gives identity measured without that photo: ``train_copy_similarity`` (each video's faces against
+the nearest face of the accepted training clips) with and without the reference, an independent
+check when the given photo is not itself among the training faces (:func:`given_among_training`
+says whether it is; when it is, the sentence says the check is not independent).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ REFERENCE_FIELDS = ("checkpoint", "step", "strength", "metric", "n", "without", 
                     "ci_low", "ci_high")
 IDENTITY = "identity_similarity"
 COPY = "reference_copy_similarity"
+TRAINING = "train_copy_similarity"
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,8 @@ def reference_plan(run: Run, checkpoints: list[Path], cases: list[Any], notes: l
         images[ch.name] = video.read_image(photo)
         shas[ch.name] = hashlib.sha256(photo.read_bytes()).hexdigest()
         notes.append(f"{ch.name}: IC-LoRA videos were given {photo.name} as the reference; it is also an identity "
-                     "reference, so identity with the reference can be inflated by copying it")
+                     "reference, so identity with the reference can be inflated by copying it (eval/reference.json "
+                     "counts the copies and gives identity against the training faces too)")
     keep = [p for p in checkpoints if p in conditioned and conditioned[p].downscale_factor == factor]
     return ReferencePlan(images, shas, factor, keep, {c.prompt_id: c.character for c in cases})
 
@@ -148,10 +154,37 @@ def reference_copies(with_ref: list[dict[str, Any]]) -> dict[str, dict[str, Any]
             for label, values in by_label.items()}
 
 
+def given_among_training(given: dict[str, np.ndarray], training: Any) -> bool | None:
+    """Whether any character's given photo is (a copy of) one of the training faces: its nearest
+    training face at or above ``COPY_SIMILARITY``. None when there are no training faces to compare."""
+    from ltxbench.faces import distance_to_similarity
+
+    if training is None or not len(training.embeddings) or not given:
+        return None
+    nearest = [float(np.linalg.norm(training.embeddings - e[0], axis=1).min()) for e in given.values()]
+    return any(distance_to_similarity(d) >= COPY_SIMILARITY for d in nearest)
+
+
+def _training_clause(row: dict[str, Any] | None, given_in_training: bool | None) -> str:
+    """The sentence's identity against the training faces, the check that does not use the given photo."""
+    if row is None or row["without"] is None:
+        return "; identity against the training faces not measured (no training face, or no face both ways)"
+    figures = (f"{row['with_reference']:.3f} against {row['without']:.3f} (change {row['change']:+.3f}, 95% CI "
+               f"{row['ci_low']:+.3f}..{row['ci_high']:+.3f})")
+    if given_in_training:
+        return (f"; against the nearest training face: {figures}, not an independent check: the given photo is also "
+                "among the training faces")
+    known = "" if given_in_training is False else " (not known whether the given photo is among them)"
+    return (f"; against the nearest training face, pictures other than the given photo{known}: {figures}: "
+            f"{change_verdict(row['change'], row['ci_low'], row['ci_high'], 'the reference')}")
+
+
 def reference_sentence(table: list[dict[str, Any]], best: dict[str, Any],
-                       copies: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                       copies: dict[str, dict[str, Any]] | None = None,
+                       given_in_training: bool | None = None) -> dict[str, Any]:
     """eval/reference.json: the label compared (the pick, else the newest checkpoint) and the gain in words."""
     ident = {r["checkpoint"]: r for r in table if r["metric"] == IDENTITY}
+    trained = {r["checkpoint"]: r for r in table if r["metric"] == TRAINING}
     label = best.get("label") or best.get("checkpoint")
     if label not in ident:
         loras = [r for r in ident.values() if r["checkpoint"] != BASE]
@@ -179,8 +212,14 @@ def reference_sentence(table: list[dict[str, Any]], best: dict[str, Any],
     else:
         reason += (f"; none of its {copied['videos']} videos with a face copies the given photo (mean similarity to it "
                    f"{copied['mean_similarity']:.3f}, a copy >= {COPY_SIMILARITY})")
+    t = trained.get(label)
+    reason += _training_clause(t, given_in_training)
     return {"label": label, "identity_without": r["without"], "identity_with": r["with_reference"], "change": r["change"],
-            "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"], "copies": copies or {}, "reason": reason}
+            "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"], "copies": copies or {},
+            "training_similarity_without": t["without"] if t else None,
+            "training_similarity_with": t["with_reference"] if t else None,
+            "training_change": t["change"] if t else None, "training_ci_low": t["ci_low"] if t else None,
+            "training_ci_high": t["ci_high"] if t else None, "given_in_training": given_in_training, "reason": reason}
 
 
 def plot_reference(table: list[dict[str, Any]], out: Path) -> Path:
@@ -216,14 +255,14 @@ def plot_reference(table: list[dict[str, Any]], out: Path) -> Path:
 
 
 def write_reference(eval_dir: Path, without: list[dict[str, Any]], with_ref: list[dict[str, Any]],
-                    best: dict[str, Any]) -> dict[str, Any]:
+                    best: dict[str, Any], given_in_training: bool | None = None) -> dict[str, Any]:
     """eval/reference/metrics.csv, eval/reference.csv, eval/reference.json and eval/reference.png."""
     from ltxbench.evaluate.tables import METRIC_FIELDS, write_csv
 
     write_csv(eval_dir / "reference" / "metrics.csv", METRIC_FIELDS, with_ref)
     table = reference_table(without, with_ref)
     write_csv(eval_dir / "reference.csv", REFERENCE_FIELDS, table)
-    verdict = reference_sentence(table, best, reference_copies(with_ref))
+    verdict = reference_sentence(table, best, reference_copies(with_ref), given_in_training)
     atomic.atomic_write_json(eval_dir / "reference.json", verdict)
     plot_reference(table, eval_dir / "reference.png")
     log.info("evaluate: IC-LoRA: %s", verdict["reason"])
