@@ -282,6 +282,21 @@ def test_copy_flag_fires_when_the_video_is_a_training_clip(dataset, analyzer, re
     assert train.nearest_similarity([None, None]) is None and not overfit.is_copy(None, 0.6)
 
 
+def test_scene_copy_is_the_training_clip_again_and_not_another_photo_of_him(dataset, analyzer, clips):
+    """The picture-level check: the training clip re-encoded (what a video repainting it looks like)
+    is within SCENE_COPY_DISTANCE of it; a clip of another photo of the same man, and of another
+    person, is not."""
+    folder, records = dataset
+    train = overfit.TrainingFrames.from_manifest(records, folder, analyzer, frames_per_clip=4)
+    assert train.thumbnail_ids == ["c0"] and train.thumbnails.shape == (1, overfit.THUMB_SIDE, overfit.THUMB_SIDE, 3)
+    again, clip = train.nearest_scene(video.read_frames(folder / "clips" / "c0.mp4", range(F)))
+    assert clip == "c0" and again <= overfit.SCENE_COPY_DISTANCE
+    for other in ("obama_3", "biden"):
+        distance, _ = train.nearest_scene(clips[other])
+        assert distance > overfit.SCENE_COPY_DISTANCE > again, (other, distance)
+    assert overfit.TrainingFrames(train.embeddings, train.clip_ids, train.frame_indices).nearest_scene(clips["biden"]) is None
+
+
 def test_training_faces_are_cached_and_rebuilt_when_clips_change(dataset, tmp_path):
     folder, records = dataset
     cache = tmp_path / "train_faces.npz"
@@ -293,6 +308,8 @@ def test_training_faces_are_cached_and_rebuilt_when_clips_change(dataset, tmp_pa
     assert _CountingAnalyzer.calls == calls  # served from the cache
     np.testing.assert_array_equal(again.embeddings, first.embeddings)
     assert again.clip_ids == first.clip_ids and again.frame_indices == first.frame_indices
+    np.testing.assert_array_equal(again.thumbnails, first.thumbnails)
+    assert again.thumbnail_ids == first.thumbnail_ids == ["c0"]
     overfit.TrainingFrames.from_manifest(records, folder, counting, frames_per_clip=3, cache_path=cache)
     assert _CountingAnalyzer.calls == calls + 3  # other settings: rebuilt
 

@@ -372,3 +372,23 @@ def test_identity_against_the_training_faces_is_called_independent_only_when_the
     assert independent["training_similarity_with"] == 0.55 and independent["given_in_training"] is False
     assert "not an independent check" in W.reference_sentence(table, {"label": "lora"}, {}, True)["reason"]
     assert "not measured" in W.reference_sentence(table[:1], {"label": "lora"}, {}, False)["reason"]
+
+
+def test_videos_that_repaint_a_training_clip_are_counted_and_named_in_the_sentence():
+    """train_scene_distance at or under the line counts as a repainted training clip; the sentence
+    then says the gain is the LoRA reproducing its data, and that the training-face check is moot."""
+    from ltxbench.evaluate import with_reference as W
+
+    rows = [{"checkpoint": "lora", "metric": W.SCENE, "value": v} for v in (0.05, 0.09, 0.2)]
+    rows += [{"checkpoint": "lora", "metric": W.COPY, "value": 0.5}]
+    copies = W.reference_copies(rows)
+    assert copies["lora"]["scene_copies"] == 2 and copies["lora"]["scene_videos"] == 3
+    row = {"checkpoint": "lora", "step": 1, "n": 3, "without": 0.3, "with_reference": 0.5, "change": 0.2,
+           "ci_low": 0.1, "ci_high": 0.3}
+    table = [{**row, "metric": W.IDENTITY}, {**row, "metric": W.TRAINING}]
+    reason = W.reference_sentence(table, {"label": "lora"}, copies, False)["reason"]
+    assert "2 of its 3 videos with the reference repaint a training clip" in reason
+    assert "not a measure of new pictures of him" in reason
+    clean = W.reference_copies([{**r, "value": 0.3} if r["metric"] == W.SCENE else r for r in rows])
+    assert "none of its 3 videos with the reference repaints" in W.reference_sentence(table, {"label": "lora"}, clean,
+                                                                                       False)["reason"]

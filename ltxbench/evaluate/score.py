@@ -4,7 +4,7 @@ Each video is read once (the ``face_frames`` evenly spaced frames for faces and 
 adjacent frame pairs for motion) and its faces detected once. Per video with the trigger:
 ``face_found_rate``, ``identity_similarity``/``identity_distance`` against the prompted
 character's references, ``identity_drift``/``drift_q1..q4``, ``bleed_margin`` (several
-characters), ``motion``, ``train_copy_similarity`` (when the run has training clips) and
+characters), ``motion``, ``train_copy_similarity`` and ``train_scene_distance`` (when the run has training clips) and
 ``clip_score`` (when CLIP weights are present). Per no-trigger video: ``leakage_identity_similarity``
 against each character whose prompt it is the neutral form of. Where the identity breaks: each face's
 head yaw (dlib's 68 points, :mod:`ltxbench.curate.scores.pose`, the curate stage's front / three-quarter /
@@ -258,6 +258,9 @@ def score_videos(videos: list[SampleVideo], scorer: Scorer) -> Scores:
             copy = scorer.training.nearest_similarity(track)
             if copy is not None:
                 out.rows.append(_row(v, v.prompt_id, "train_copy_similarity", copy))
+            scene = scorer.training.nearest_scene(analysis.thumb) if analysis.thumb is not None else None
+            if scene is not None:
+                out.rows.append(_row(v, v.prompt_id, "train_scene_distance", scene[0]))
         if scorer.given_reference is not None and info.character in scorer.given_reference:
             given = identity.identity_scores(track, scorer.given_reference[info.character])
             if "identity_similarity" in given:

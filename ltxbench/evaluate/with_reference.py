@@ -23,7 +23,10 @@ of one person measure 0.34-0.44 in distance) is a copy of it, not a new picture 
 gives identity measured without that photo: ``train_copy_similarity`` (each video's faces against
 the nearest face of the accepted training clips) with and without the reference, an independent
 check when the given photo is not itself among the training faces (:func:`given_among_training`
-says whether it is; when it is, the sentence says the check is not independent).
+says whether it is; when it is, the sentence says the check is not independent). And it counts the
+videos that repaint a training clip's picture (``train_scene_distance``, the scene-copy check of
+:mod:`ltxbench.evaluate.metrics.overfit`): a face check can miss those on blurry renders, and then the
+gain is the LoRA reproducing its training data (docs/ic_lora.md, "Measured").
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ltxbench.evaluate.bases import change_verdict, paired_difference
-from ltxbench.evaluate.metrics.overfit import COPY_SIMILARITY
+from ltxbench.evaluate.metrics.overfit import COPY_SIMILARITY, SCENE_COPY_DISTANCE
 from ltxbench.evaluate.select import main_strength, summarize
 from ltxbench.evaluate.sources import BASE, SampleVideo, label_strength
 from ltxbench.lora import files as lora
@@ -52,6 +55,7 @@ REFERENCE_FIELDS = ("checkpoint", "step", "strength", "metric", "n", "without", 
 IDENTITY = "identity_similarity"
 COPY = "reference_copy_similarity"
 TRAINING = "train_copy_similarity"
+SCENE = "train_scene_distance"
 
 
 @dataclass(frozen=True)
@@ -143,15 +147,26 @@ def reference_table(without: list[dict[str, Any]], with_ref: list[dict[str, Any]
 
 
 def reference_copies(with_ref: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per checkpoint (and the base): of its videos given the reference that have a face, how many
-    copy the given photo (``reference_copy_similarity >= COPY_SIMILARITY``), and the mean similarity."""
-    by_label: dict[str, list[float]] = {}
+    """Per checkpoint (and the base), of its videos given the reference: how many with a face copy
+    the given photo (``reference_copy_similarity >= COPY_SIMILARITY``) and their mean similarity to
+    it; how many repaint a training clip's picture (``train_scene_distance <= SCENE_COPY_DISTANCE``,
+    :mod:`ltxbench.evaluate.metrics.overfit`), when measured."""
+    faces_of: dict[str, list[float]] = {}
+    scenes_of: dict[str, list[float]] = {}
     for r in with_ref:
         if r["metric"] == COPY:
-            by_label.setdefault(r["checkpoint"], []).append(float(r["value"]))
-    return {label: {"videos": len(values), "copies": sum(v >= COPY_SIMILARITY for v in values),
-                    "mean_similarity": round(float(np.mean(values)), 6), "threshold": COPY_SIMILARITY}
-            for label, values in by_label.items()}
+            faces_of.setdefault(r["checkpoint"], []).append(float(r["value"]))
+        elif r["metric"] == SCENE:
+            scenes_of.setdefault(r["checkpoint"], []).append(float(r["value"]))
+    out: dict[str, dict[str, Any]] = {}
+    for label, values in faces_of.items():
+        out[label] = {"videos": len(values), "copies": sum(v >= COPY_SIMILARITY for v in values),
+                      "mean_similarity": round(float(np.mean(values)), 6), "threshold": COPY_SIMILARITY}
+    for label, values in scenes_of.items():
+        out.setdefault(label, {}).update({"scene_videos": len(values),
+                                          "scene_copies": sum(v <= SCENE_COPY_DISTANCE for v in values),
+                                          "scene_threshold": SCENE_COPY_DISTANCE})
+    return out
 
 
 def given_among_training(given: dict[str, np.ndarray], training: Any) -> bool | None:
@@ -165,12 +180,15 @@ def given_among_training(given: dict[str, np.ndarray], training: Any) -> bool | 
     return any(distance_to_similarity(d) >= COPY_SIMILARITY for d in nearest)
 
 
-def _training_clause(row: dict[str, Any] | None, given_in_training: bool | None) -> str:
+def _training_clause(row: dict[str, Any] | None, given_in_training: bool | None, scene_copies: int = 0) -> str:
     """The sentence's identity against the training faces, the check that does not use the given photo."""
     if row is None or row["without"] is None:
         return "; identity against the training faces not measured (no training face, or no face both ways)"
     figures = (f"{row['with_reference']:.3f} against {row['without']:.3f} (change {row['change']:+.3f}, 95% CI "
                f"{row['ci_low']:+.3f}..{row['ci_high']:+.3f})")
+    if scene_copies:
+        return (f"; against the nearest training face: {figures}, not a measure of new pictures of him: the videos "
+                "that repaint a training clip are near its faces by construction")
     if given_in_training:
         return (f"; against the nearest training face: {figures}, not an independent check: the given photo is also "
                 "among the training faces")
@@ -203,7 +221,7 @@ def reference_sentence(table: list[dict[str, Any]], best: dict[str, Any],
         reason += (f"; the base model given the same reference: {base['with_reference']:.3f} (the reference alone, "
                    "without the IC-LoRA)")
     copied = (copies or {}).get(label)
-    if copied is None:
+    if copied is None or "copies" not in copied:
         reason += "; not known whether the videos copy the given photo (no face compared with it)"
     elif copied["copies"]:
         reason += (f"; but {copied['copies']} of {copied['videos']} videos with the reference copy the given photo "
@@ -212,8 +230,17 @@ def reference_sentence(table: list[dict[str, Any]], best: dict[str, Any],
     else:
         reason += (f"; none of its {copied['videos']} videos with a face copies the given photo (mean similarity to it "
                    f"{copied['mean_similarity']:.3f}, a copy >= {COPY_SIMILARITY})")
+    scene_copies = (copied or {}).get("scene_copies", 0)
+    if copied and "scene_videos" in copied:
+        if scene_copies:
+            share = "the gain is" if scene_copies == copied["scene_videos"] else "that part of the gain is"
+            reason += (f"; {scene_copies} of its {copied['scene_videos']} videos with the reference repaint a training "
+                       f"clip's picture (thumbnail distance <= {SCENE_COPY_DISTANCE}): {share} the LoRA reproducing "
+                       "its training data, not drawing the character anew; look at samples/reference/")
+        else:
+            reason += f"; none of its {copied['scene_videos']} videos with the reference repaints a training clip"
     t = trained.get(label)
-    reason += _training_clause(t, given_in_training)
+    reason += _training_clause(t, given_in_training, scene_copies)
     return {"label": label, "identity_without": r["without"], "identity_with": r["with_reference"], "change": r["change"],
             "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"], "copies": copies or {},
             "training_similarity_without": t["without"] if t else None,

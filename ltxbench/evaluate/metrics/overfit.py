@@ -18,6 +18,17 @@ Copying (``train_copy_similarity``)
     If the reference photos are themselves in the training set, a copy of them is near both and
     is not flagged: the margin rule then hides it by construction (use other reference photos).
 
+Scene copies (``train_scene_distance``)
+    A face embedding on a blurry 128 px render can miss a copy the eye sees at once: the demo's
+    IC-LoRA given its reference repainted a training photo (flag, microphone, suit) whose faces dlib
+    put at 0.56-0.59 from it, far below the copy line. So each video is also compared as a picture:
+    the distance from its thumbnail (below) to the nearest training clip's, in [0, 1] of the pixel
+    range. At or below ``SCENE_COPY_DISTANCE`` (0.12) the video is that clip's picture again. The
+    line comes from the demo run of docs/ic_lora.md: videos repainting a training clip measured
+    0.047-0.102, every other video of the base, the LoRA and the base given the reference 0.165 or
+    more. It is a layout-and-colour test: a close-up against a similar wall can fall under it
+    without copying; read it beside the grid.
+
 Prompt diversity (``prompt_diversity``)
     Identity embeddings are meant to be the same whatever the prompt, so they cannot tell a LoRA
     that follows prompts from one that paints the same training shot for every prompt. The
@@ -53,20 +64,24 @@ log = logging.getLogger("ltxbench")
 
 COPY_SIMILARITY = 0.85
 COPY_MARGIN = 0.10
+SCENE_COPY_DISTANCE = 0.12
 THUMB_SIDE = 16
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: the clips' thumbnails (scene copies)
 
 
 @dataclass
 class TrainingFrames:
     """Face embeddings of the accepted training clips: ``embeddings`` ``[N,128]``, with the clip
     id and frame index of each row; ``skipped`` lists ``(clip id, reason)`` for clips that could
-    not be read (logged, never dropped silently)."""
+    not be read (logged, never dropped silently); ``thumbnails`` ``[C,16,16,3]``, one per readable
+    clip (``thumbnail_ids``), for the scene-copy check."""
 
     embeddings: np.ndarray
     clip_ids: list[str]
     frame_indices: list[int]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    thumbnails: np.ndarray = field(default_factory=lambda: np.zeros((0, THUMB_SIDE, THUMB_SIDE, 3), np.float32))
+    thumbnail_ids: list[str] = field(default_factory=list)
 
     @classmethod
     def from_manifest(cls, records: Sequence[Mapping[str, Any]], dataset_dir: str | Path, analyzer: FaceAnalyzer,
@@ -89,6 +104,8 @@ class TrainingFrames:
         ids: list[str] = []
         idx: list[int] = []
         skipped: list[tuple[str, str]] = []
+        thumbs: list[np.ndarray] = []
+        thumb_ids: list[str] = []
         for clip_id, path in progress.bar(clips, desc="training faces", unit="clip"):
             try:
                 picks = media_frames.sample_indices(video.probe(path).num_frames, frames_per_clip)
@@ -97,6 +114,8 @@ class TrainingFrames:
                 skipped.append((clip_id, str(exc)))
                 log.warning("training clip %s skipped for the copy check: %s", clip_id, exc)
                 continue
+            thumbs.append(video_thumbnail(frames))
+            thumb_ids.append(clip_id)
             for i, frame in zip(picks, frames):
                 face = analyzer.largest(frame)
                 if face is not None:
@@ -104,7 +123,9 @@ class TrainingFrames:
                     ids.append(clip_id)
                     idx.append(i)
         emb = np.stack(rows).astype(np.float32) if rows else np.zeros((0, faces.EMBEDDING_DIM), np.float32)
-        out = cls(emb, ids, idx, skipped)
+        side = (0, THUMB_SIDE, THUMB_SIDE, 3)
+        out = cls(emb, ids, idx, skipped, np.stack(thumbs).astype(np.float32) if thumbs else np.zeros(side, np.float32),
+                  thumb_ids)
         if cache_path is not None:
             _save_cache(Path(cache_path), key, out)
         return out
@@ -137,6 +158,14 @@ class TrainingFrames:
             votes.setdefault(self.clip_ids[row], []).append(d)
         return min(votes, key=lambda c: (-len(votes[c]), min(votes[c])))
 
+    def nearest_scene(self, frames: np.ndarray) -> tuple[float, str] | None:
+        """``(train_scene_distance, clip id)``: the thumbnail distance from the video ``frames``
+        ``[F,H,W,3]`` uint8 to the nearest training clip's; ``None`` without training thumbnails."""
+        if not len(self.thumbnails):
+            return None
+        d = np.abs(self.thumbnails - video_thumbnail(frames)[None]).mean(axis=(1, 2, 3))
+        return float(d.min()), self.thumbnail_ids[int(d.argmin())]
+
 
 def is_copy(train_copy_similarity: float | None, identity_similarity: float | None) -> bool:
     """The copy flag rule of the module docstring; ``False`` when either score is missing."""
@@ -162,7 +191,8 @@ def _load_cache(path: Path, key: str) -> TrainingFrames | None:
                 return None
             skipped = json.loads(str(data["skipped"]))
             return TrainingFrames(data["embeddings"].astype(np.float32), data["clip_ids"].tolist(),
-                                  data["frame_indices"].astype(int).tolist(), [tuple(s) for s in skipped])
+                                  data["frame_indices"].astype(int).tolist(), [tuple(s) for s in skipped],
+                                  data["thumbnails"].astype(np.float32), data["thumbnail_ids"].tolist())
     except (OSError, KeyError, ValueError) as exc:
         log.warning("training-face cache %s unreadable (%s); rebuilding", path, exc)
         return None
@@ -172,7 +202,8 @@ def _save_cache(path: Path, key: str, frames: TrainingFrames) -> None:
     buf = io.BytesIO()
     np.savez(buf, key=np.array(key), embeddings=frames.embeddings,
              clip_ids=np.array(frames.clip_ids, dtype=str), frame_indices=np.array(frames.frame_indices, dtype=np.int64),
-             skipped=np.array(json.dumps(frames.skipped)))
+             skipped=np.array(json.dumps(frames.skipped)), thumbnails=frames.thumbnails,
+             thumbnail_ids=np.array(frames.thumbnail_ids, dtype=str))
     atomic.atomic_write_bytes(path, buf.getvalue())
 
 
